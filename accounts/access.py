@@ -1,0 +1,120 @@
+"""THE access rules (DESIGN §3). Every view, API, consumer, task and id-bearing field asks here.
+
+- Objects are owned by a user or a team (`accounts.ownership.Owned`).
+- A personal object: its owner may do everything; nobody else may see it.
+- A team object: what a member may do depends on their role.
+- Outside the tenant the answer is 404 (`Http404`), never 403, so ids reveal nothing; inside it,
+  an action the role doesn't allow is `PermissionDenied` (403).
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from asgiref.sync import sync_to_async
+from django.core.exceptions import PermissionDenied
+from django.db import models
+from django.http import Http404
+
+from accounts.models import Membership, Role, Team
+
+
+class Action(StrEnum):
+    READ = "read"
+    USE = "use"  # spend money with it: run a team credential, post into a team chat
+    WRITE = "write"
+    MANAGE = "manage"  # members, budgets, credentials, delete
+
+
+ROLE_ACTIONS: dict[str, frozenset[Action]] = {
+    Role.OWNER: frozenset(Action),
+    Role.ADMIN: frozenset(Action),
+    Role.MEMBER: frozenset({Action.READ, Action.USE, Action.WRITE}),
+    Role.VIEWER: frozenset({Action.READ}),
+}
+
+
+def role_allows(role: str | None, action: Action) -> bool:
+    return role is not None and action in ROLE_ACTIONS[role]
+
+
+def team_ids_for(user, action: Action = Action.READ) -> models.QuerySet:
+    """Subquery of the ids of teams where `user` may do `action`."""
+    roles = [role for role, actions in ROLE_ACTIONS.items() if action in actions]
+    return Membership.objects.filter(user_id=user.pk, role__in=roles).values("team_id")
+
+
+def role_in(user, team_id: int | None) -> str | None:
+    if not user.is_authenticated or team_id is None:
+        return None
+    return (
+        Membership.objects.filter(user_id=user.pk, team_id=team_id)
+        .values_list("role", flat=True)
+        .first()
+    )
+
+
+# --- Querysets ---------------------------------------------------------------------------------
+
+
+def scope(queryset: models.QuerySet, user, action: Action = Action.READ) -> models.QuerySet:
+    """The objects of `queryset` the user may `action`. Works for Team and any Owned model."""
+    if not user.is_authenticated:
+        return queryset.none()
+    if queryset.model is Team:
+        return queryset.filter(pk__in=team_ids_for(user, action))
+    return queryset.filter(
+        models.Q(owner_user_id=user.pk) | models.Q(owner_team_id__in=team_ids_for(user, action))
+    )
+
+
+def in_view(queryset: models.QuerySet, user, team: Team | None) -> models.QuerySet:
+    """What lists show: the user's own objects plus the current team's (if they may read it)."""
+    if not user.is_authenticated:
+        return queryset.none()
+    condition = models.Q(owner_user_id=user.pk)
+    if team is not None:
+        condition |= models.Q(owner_team_id=team.pk, owner_team_id__in=team_ids_for(user))
+    return queryset.filter(condition)
+
+
+# --- Single objects ----------------------------------------------------------------------------
+
+
+def allows(user, obj, action: Action) -> bool:
+    """May `user` do `action` on `obj` (a Team or an Owned object)?"""
+    if not user.is_authenticated:
+        return False
+    if isinstance(obj, Team):
+        return role_allows(role_in(user, obj.pk), action)
+    if obj.owner_user_id is not None:
+        return obj.owner_user_id == user.pk
+    return role_allows(role_in(user, obj.owner_team_id), action)
+
+
+def require(user, obj, action: Action) -> None:
+    """404 when the user may not even read `obj`; 403 when they may read but not `action`."""
+    if not allows(user, obj, Action.READ):
+        raise Http404
+    if action != Action.READ and not allows(user, obj, action):
+        raise PermissionDenied(f"You don't have permission to {action} this.")
+
+
+def get_for(user, queryset_or_model, pk, action: Action = Action.READ):
+    """Fetch by id through the rules: 404 outside the tenant (or no such id), 403 when the role
+    doesn't allow `action`."""
+    queryset = (
+        queryset_or_model
+        if isinstance(queryset_or_model, models.QuerySet)
+        else queryset_or_model._default_manager.all()
+    )
+    try:
+        obj = scope(queryset, user).get(pk=pk)
+    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    require(user, obj, action)
+    return obj
+
+
+aget_for = sync_to_async(get_for)
+aallows = sync_to_async(allows)

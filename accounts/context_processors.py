@@ -1,0 +1,13 @@
+from django.conf import settings
+
+from accounts import selectors
+
+
+def workbench(request):
+    """What the base layout needs: the team switcher and whether sign-up is open."""
+    user = getattr(request, "user", None)
+    context = {"signup_enabled": settings.WORKBENCH_SIGNUP}
+    if user is not None and user.is_authenticated:
+        context["current_team"] = getattr(request, "team", None)
+        context["my_teams"] = list(selectors.teams_for_user(user=user))
+    return context

@@ -1,0 +1,50 @@
+from django import forms
+from django.contrib.auth.forms import UserCreationForm
+
+from accounts.models import Role, TokenScope, User
+
+
+class SignupForm(UserCreationForm):
+    email = forms.EmailField(required=True, help_text="Used for password resets and to add you to teams.")
+
+    class Meta(UserCreationForm.Meta):
+        model = User
+        fields = ["username", "email"]
+
+    def clean_email(self):
+        email = self.cleaned_data["email"]
+        if User.objects.filter(email__iexact=email).exists():
+            raise forms.ValidationError("An account with this email already exists.")
+        return email
+
+
+class ProfileForm(forms.ModelForm):
+    class Meta:
+        model = User
+        fields = ["first_name", "last_name", "email"]
+
+
+class TeamForm(forms.Form):
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. Research"}))
+
+
+class MemberAddForm(forms.Form):
+    user = forms.CharField(
+        label="Username or email", max_length=254, widget=forms.TextInput(attrs={"placeholder": "bob or bob@example.com"})
+    )
+    role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
+
+
+class MemberRoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class TokenForm(forms.Form):
+    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. CI script"}))
+    scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
+    expires_at = forms.DateTimeField(
+        required=False,
+        label="Expires",
+        help_text="Optional. Leave empty for a token that never expires.",
+        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
+    )

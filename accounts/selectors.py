@@ -1,0 +1,59 @@
+"""Reads for accounts, always scoped to the user asking."""
+
+from __future__ import annotations
+
+from django.db.models import Count, OuterRef, QuerySet, Subquery
+
+from accounts import access
+from accounts.access import Action
+from accounts.models import ApiToken, Membership, Team, User
+
+
+def teams_for_user(*, user: User) -> QuerySet[Team]:
+    """The user's teams, each annotated with `my_role` and `member_count`."""
+    my_role = Membership.objects.filter(team=OuterRef("pk"), user_id=user.pk).values("role")[:1]
+    return (
+        access.scope(Team.objects.all(), user)
+        .annotate(my_role=Subquery(my_role), member_count=Count("memberships"))
+        .order_by("name", "pk")
+    )
+
+
+def team_for_user(*, user: User, pk, action: Action = Action.READ) -> Team:
+    return access.get_for(user, teams_for_user(user=user), pk, action)
+
+
+def memberships_for_team(*, user: User, team: Team) -> QuerySet[Membership]:
+    access.require(user, team, Action.READ)
+    return team.memberships.select_related("user").order_by("user__username")
+
+
+def membership_for_user(*, user: User, team: Team, pk, action: Action = Action.READ) -> Membership:
+    """A membership of `team` the user may see; 404 for ids of other teams."""
+    from django.http import Http404
+
+    access.require(user, team, action)
+    try:
+        return team.memberships.select_related("user", "team").get(pk=pk)
+    except (Membership.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def tokens_for_user(*, user: User) -> QuerySet[ApiToken]:
+    return ApiToken.objects.filter(user_id=user.pk)
+
+
+def token_for_user(*, user: User, pk) -> ApiToken:
+    from django.http import Http404
+
+    try:
+        return tokens_for_user(user=user).get(pk=pk)
+    except (ApiToken.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+
+
+def current_team(*, user: User, team_id) -> Team | None:
+    """The team chosen in the switcher, if the user is (still) in it."""
+    if not user.is_authenticated or not team_id:
+        return None
+    return teams_for_user(user=user).filter(pk=team_id).first()

@@ -1,0 +1,68 @@
+from django.contrib.auth import views as auth_views
+from django.urls import path, reverse_lazy
+
+from accounts import views
+
+app_name = "accounts"
+
+urlpatterns = [
+    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True), name="login"),
+    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("signup/", views.signup, name="signup"),
+    path(
+        "password/change/",
+        auth_views.PasswordChangeView.as_view(
+            template_name="accounts/password_change.html",
+            success_url=reverse_lazy("accounts:password_change_done"),
+            extra_context={"tab": "profile"},
+        ),
+        name="password_change",
+    ),
+    path(
+        "password/change/done/",
+        auth_views.PasswordChangeDoneView.as_view(
+            template_name="accounts/password_change_done.html", extra_context={"tab": "profile"}
+        ),
+        name="password_change_done",
+    ),
+    path(
+        "password/reset/",
+        auth_views.PasswordResetView.as_view(
+            template_name="accounts/password_reset.html",
+            email_template_name="accounts/password_reset_email.txt",
+            subject_template_name="accounts/password_reset_subject.txt",
+            success_url=reverse_lazy("accounts:password_reset_done"),
+        ),
+        name="password_reset",
+    ),
+    path(
+        "password/reset/sent/",
+        auth_views.PasswordResetDoneView.as_view(template_name="accounts/password_reset_done.html"),
+        name="password_reset_done",
+    ),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(
+            template_name="accounts/password_reset_confirm.html",
+            success_url=reverse_lazy("accounts:password_reset_complete"),
+        ),
+        name="password_reset_confirm",
+    ),
+    path(
+        "password/reset/complete/",
+        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
+        name="password_reset_complete",
+    ),
+    path("settings/profile/", views.profile, name="profile"),
+    path("settings/teams/", views.team_list, name="team_list"),
+    path("settings/teams/<int:pk>/", views.team_detail, name="team_detail"),
+    path("settings/teams/<int:pk>/rename/", views.team_rename, name="team_rename"),
+    path("settings/teams/<int:pk>/delete/", views.team_delete, name="team_delete"),
+    path("settings/teams/<int:pk>/members/", views.member_add, name="member_add"),
+    path("settings/teams/<int:pk>/members/<int:membership_pk>/role/", views.member_role, name="member_role"),
+    path("settings/teams/<int:pk>/members/<int:membership_pk>/remove/", views.member_remove, name="member_remove"),
+    path("teams/<int:pk>/switch/", views.team_switch, name="team_switch"),
+    path("teams/personal/switch/", views.personal_switch, name="personal_switch"),
+    path("settings/tokens/", views.token_list, name="token_list"),
+    path("settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
+]

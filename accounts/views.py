@@ -1,0 +1,228 @@
+"""HTML views for accounts: sign-up, profile, teams and members, the team switcher, API tokens."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import Http404
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_POST
+
+from accounts import access, selectors, services
+from accounts.access import Action
+from accounts.forms import MemberAddForm, MemberRoleForm, ProfileForm, SignupForm, TeamForm, TokenForm
+from accounts.middleware import SESSION_KEY
+from accounts.models import Role
+
+
+def _form_errors(form, exc: ValidationError) -> None:
+    """Put a service's ValidationError onto the form so the page shows it next to the field."""
+    if hasattr(exc, "error_dict"):
+        for field, errors in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errors)
+    else:
+        form.add_error(None, exc.messages)
+
+
+def signup(request):
+    if not settings.WORKBENCH_SIGNUP:
+        raise Http404("Sign-up is closed on this instance.")
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}! Your account is ready.")
+        return redirect("home")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def profile(request):
+    form = ProfileForm(request.POST or None, instance=request.user)
+    if request.method == "POST" and form.is_valid():
+        form.save()
+        messages.success(request, "Profile saved.")
+        return redirect("accounts:profile")
+    return render(request, "accounts/profile.html", {"form": form, "tab": "profile"})
+
+
+# --- Teams ---------------------------------------------------------------------------------------
+
+
+@login_required
+def team_list(request):
+    form = TeamForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        team = services.team_create(user=request.user, name=form.cleaned_data["name"])
+        request.session[SESSION_KEY] = team.pk
+        messages.success(request, f"Team “{team.name}” created — it is now your current team.")
+        return redirect("accounts:team_detail", pk=team.pk)
+    teams = selectors.teams_for_user(user=request.user)
+    return render(request, "accounts/team_list.html", {"form": form, "teams": teams, "tab": "teams"})
+
+
+def _team_page(request, team, *, add_form=None, rename_form=None, status=200):
+    memberships = selectors.memberships_for_team(user=request.user, team=team)
+    can_manage = access.allows(request.user, team, Action.MANAGE)
+    my_role = access.role_in(request.user, team.pk)
+    context = {
+        "team": team,
+        "memberships": memberships,
+        "my_role": my_role,
+        "can_manage": can_manage,
+        "is_owner": my_role == Role.OWNER,
+        "roles": Role.choices,
+        "add_form": add_form or MemberAddForm(),
+        "rename_form": rename_form or TeamForm(initial={"name": team.name}),
+        "tab": "teams",
+    }
+    return render(request, "accounts/team_detail.html", context, status=status)
+
+
+@login_required
+def team_detail(request, pk):
+    return _team_page(request, selectors.team_for_user(user=request.user, pk=pk))
+
+
+@login_required
+@require_POST
+def team_rename(request, pk):
+    team = selectors.team_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    form = TeamForm(request.POST)
+    if form.is_valid():
+        services.team_rename(actor=request.user, team=team, name=form.cleaned_data["name"])
+        messages.success(request, "Team renamed.")
+        return redirect("accounts:team_detail", pk=team.pk)
+    return _team_page(request, team, rename_form=form, status=400)
+
+
+@login_required
+def team_delete(request, pk):
+    team = selectors.team_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    if request.method == "POST":
+        name = team.name
+        services.team_delete(actor=request.user, team=team)
+        messages.success(request, f"Team “{name}” deleted.")
+        return redirect("accounts:team_list")
+    return render(request, "accounts/team_delete.html", {"team": team, "tab": "teams"})
+
+
+@login_required
+@require_POST
+def member_add(request, pk):
+    team = selectors.team_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    form = MemberAddForm(request.POST)
+    if form.is_valid():
+        try:
+            membership = services.membership_add(
+                actor=request.user, team=team, identifier=form.cleaned_data["user"], role=form.cleaned_data["role"]
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Added {membership.user.username} as {membership.get_role_display().lower()}.")
+            return redirect("accounts:team_detail", pk=team.pk)
+    return _team_page(request, team, add_form=form, status=400)
+
+
+@login_required
+@require_POST
+def member_role(request, pk, membership_pk):
+    team = selectors.team_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    membership = selectors.membership_for_user(user=request.user, team=team, pk=membership_pk)
+    form = MemberRoleForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Pick a role.")
+        return redirect("accounts:team_detail", pk=team.pk)
+    try:
+        services.membership_change_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+    return redirect("accounts:team_detail", pk=team.pk)
+
+
+@login_required
+@require_POST
+def member_remove(request, pk, membership_pk):
+    team = selectors.team_for_user(user=request.user, pk=pk)
+    membership = selectors.membership_for_user(user=request.user, team=team, pk=membership_pk)
+    leaving = membership.user_id == request.user.pk
+    try:
+        services.membership_remove(actor=request.user, membership=membership)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("accounts:team_detail", pk=team.pk)
+    if leaving:
+        if request.session.get(SESSION_KEY) == team.pk:
+            request.session.pop(SESSION_KEY)
+        messages.success(request, f"You left “{team.name}”.")
+        return redirect("accounts:team_list")
+    messages.success(request, f"Removed {membership.user.username}.")
+    return redirect("accounts:team_detail", pk=team.pk)
+
+
+@login_required
+@require_POST
+def team_switch(request, pk):
+    team = selectors.team_for_user(user=request.user, pk=pk)
+    request.session[SESSION_KEY] = team.pk
+    messages.info(request, f"Now working in “{team.name}”.")
+    return redirect(_safe_next(request))
+
+
+@login_required
+@require_POST
+def personal_switch(request):
+    request.session.pop(SESSION_KEY, None)
+    messages.info(request, "Now working in your personal space.")
+    return redirect(_safe_next(request))
+
+
+def _safe_next(request) -> str:
+    from django.utils.http import url_has_allowed_host_and_scheme
+
+    target = request.POST.get("next") or reverse("home")
+    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+        return target
+    return reverse("home")
+
+
+# --- API tokens ----------------------------------------------------------------------------------
+
+
+@login_required
+def token_list(request):
+    form = TokenForm(request.POST or None)
+    created = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            token, raw = services.token_create(user=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            created = {"token": token, "raw": raw}
+            form = TokenForm()
+    tokens = selectors.tokens_for_user(user=request.user)
+    return render(
+        request,
+        "accounts/token_list.html",
+        {"form": form, "tokens": tokens, "created": created, "tab": "tokens"},
+        status=400 if request.method == "POST" and not created else 200,
+    )
+
+
+@login_required
+@require_POST
+def token_revoke(request, pk):
+    token = selectors.token_for_user(user=request.user, pk=pk)
+    services.token_revoke(user=request.user, token=token)
+    messages.success(request, f"Token “{token.name}” revoked. Scripts using it now get 401.")
+    return redirect("accounts:token_list")

@@ -1,0 +1,114 @@
+"""Settings that come from the environment, and the development secrets.
+
+Everything a deployment sets is an environment variable (documented in the README). With DEBUG on,
+missing secrets are generated once into the data directory (0600) so `make run` works on a bare
+machine; with DEBUG off a missing secret stops start-up with a message naming it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from pathlib import Path
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from django.core.exceptions import ImproperlyConfigured
+
+TRUE = {"1", "true", "yes", "on"}
+FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in TRUE:
+        return True
+    if value in FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+
+
+def env_list(name: str, default: list[str]) -> list[str]:
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _new_fernet_key() -> str:
+    import base64
+
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode()
+
+
+DEV_SECRET_FACTORIES = {
+    "SECRET_KEY": lambda: secrets.token_urlsafe(50),
+    "FIELD_ENCRYPTION_KEY": _new_fernet_key,
+}
+
+
+def secret(name: str, *, debug: bool, data_dir: Path) -> str:
+    """The secret from the environment; in development, generated once into the data directory."""
+    value = os.environ.get(name)
+    if value:
+        return value
+    if not debug:
+        raise ImproperlyConfigured(
+            f"{name} is not set. With DEBUG=0 every secret must come from the environment "
+            f"(see README, 'Configuration'). Generate one with: "
+            f"python -c \"import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\""
+        )
+    path = data_dir / "secrets.json"
+    data_dir.mkdir(parents=True, exist_ok=True)
+    stored = json.loads(path.read_text()) if path.exists() else {}
+    if name not in stored:
+        stored[name] = DEV_SECRET_FACTORIES[name]()
+        # Write-then-rename with 0600 from the start, so the secret is never world-readable.
+        tmp = path.with_suffix(".tmp")
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as fh:
+            json.dump(stored, fh, indent=2)
+        os.replace(tmp, path)
+    return stored[name]
+
+
+def field_encryption_keys(raw: str) -> list[str]:
+    """FIELD_ENCRYPTION_KEY is one Fernet key or a comma-separated list, newest first: the first
+    encrypts, all decrypt (rotation)."""
+    keys = [key.strip() for key in raw.split(",") if key.strip()]
+    if not keys:
+        raise ImproperlyConfigured("FIELD_ENCRYPTION_KEY is empty.")
+    return keys
+
+
+def mailer_from_url(url: str | None, *, debug: bool) -> dict:
+    """EMAIL_URL → a MAILERS entry. `smtp://user:pass@host:587?tls=1`, `smtps://…` (implicit TLS),
+    `console://`, `locmem://`. Unset: the console backend in development, SMTP on localhost:25
+    otherwise."""
+    if not url:
+        if debug:
+            return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+        url = "smtp://localhost:25"
+    parts = urlsplit(url)
+    scheme = parts.scheme.lower()
+    if scheme == "console":
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if scheme == "locmem":
+        return {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
+    if scheme not in {"smtp", "smtps"}:
+        raise ImproperlyConfigured(f"EMAIL_URL scheme must be smtp, smtps, console or locmem: {url!r}")
+    query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+    options = {
+        "host": parts.hostname or "localhost",
+        "port": parts.port or (465 if scheme == "smtps" else 25),
+        "use_ssl": scheme == "smtps",
+        "use_tls": scheme == "smtp" and query.get("tls", "0").lower() in TRUE,
+        "timeout": 10,
+    }
+    if parts.username:
+        options["username"] = unquote(parts.username)
+        options["password"] = unquote(parts.password or "")
+    return {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}

@@ -1,0 +1,79 @@
+"""`manage.py serve` — what `make run` runs: migrate, create the first admin, then Daphne on
+127.0.0.1:8000 plus one task worker. Ctrl-C stops everything it started, the embedded
+PostgreSQL server included."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+from accounts import services
+from workbench import embedded_db
+
+
+class Command(BaseCommand):
+    help = "Set up the database and run the web server and a task worker (Ctrl-C stops all)."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("WORKBENCH_HOST", "127.0.0.1"))
+        parser.add_argument("--port", type=int, default=int(os.environ.get("WORKBENCH_PORT", "8000")))
+        parser.add_argument("--no-worker", action="store_true", help="Don't start a db_worker.")
+
+    def handle(self, *args, host, port, no_worker, **options):
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("createcachetable", verbosity=0)
+        if not settings.DEBUG:
+            call_command("collectstatic", interactive=False, verbosity=0)
+        user, password = services.admin_ensure()
+        url = f"http://{host}:{port}/"
+        if password:
+            self.stdout.write(
+                self.style.SUCCESS(
+                    "\nCreated the first admin. This password is shown only once:\n"
+                    f"  username: {user.username}\n  password: {password}\n"
+                )
+            )
+        children = [
+            subprocess.Popen(
+                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "workbench.asgi:application"],
+                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+            )
+        ]
+        if not no_worker:
+            children.append(
+                subprocess.Popen(
+                    [sys.executable, "manage.py", "db_worker", "--no-reload"],
+                    cwd=settings.BASE_DIR,
+                    env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+                )
+            )
+        self.stdout.write(self.style.SUCCESS(f"Workbench is running at {url}  (Ctrl-C stops it)"))
+        try:
+            while all(child.poll() is None for child in children):
+                time.sleep(0.5)
+            self.stderr.write("A process exited; stopping the others.")
+        except KeyboardInterrupt:
+            self.stdout.write("\nStopping…")
+        finally:
+            self._stop(children)
+
+    def _stop(self, children):
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        for child in children:
+            try:
+                child.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if not os.environ.get("DATABASE_URL"):
+            embedded_db.stop(settings.DATA_DIR)
+            self.stdout.write("Stopped the embedded PostgreSQL server.")

@@ -1,0 +1,9 @@
+"""All websocket routes. Each app that has consumers adds its patterns here."""
+
+from django.urls import path
+
+from workbench.consumers import PingConsumer
+
+websocket_urlpatterns = [
+    path("ws/ping/", PingConsumer.as_asgi(), name="ws-ping"),
+]

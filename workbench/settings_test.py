@@ -1,0 +1,23 @@
+"""Settings for the test suite: the same stack (embedded PostgreSQL + pgvector), in its own data
+directory so `make test` never touches the data of `make run`."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault(
+    "WORKBENCH_DATA_DIR", str(Path(__file__).resolve().parent.parent / ".data" / "test")
+)
+os.environ.setdefault("DEBUG", "1")  # development secrets in the test data directory
+
+from workbench.settings import *  # noqa: E402,F403
+
+DEBUG = False
+# Hashing passwords properly is the slowest thing in a test that creates users.
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+MAILERS = {"default": {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}}
+STORAGES["staticfiles"] = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}  # noqa: F405
+WHITENOISE_USE_FINDERS = True
+SECURE_SSL_REDIRECT = False
+SESSION_COOKIE_SECURE = False
+CSRF_COOKIE_SECURE = False
+SECURE_HSTS_SECONDS = 0
