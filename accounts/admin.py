@@ -14,7 +14,15 @@ class MembershipInline(admin.TabularInline):
 @admin.register(User)
 class UserAdmin(BaseUserAdmin):
     inlines = [MembershipInline]
-    list_display = ["username", "email", "first_name", "last_name", "is_staff", "is_active", "date_joined"]
+    list_display = [
+        "username",
+        "email",
+        "first_name",
+        "last_name",
+        "is_staff",
+        "is_active",
+        "date_joined",
+    ]
 
 
 class TeamMembershipInline(MembershipInline):
@@ -46,10 +54,28 @@ def revoke_tokens(modeladmin, request, queryset):
 class ApiTokenAdmin(admin.ModelAdmin):
     """Tokens are created by their owners (shown once); the admin can only look and revoke."""
 
-    list_display = ["name", "user", "prefix", "scope", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    list_display = [
+        "name",
+        "user",
+        "prefix",
+        "scope",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     list_filter = ["scope"]
     search_fields = ["name", "user__username", "prefix"]
-    fields = ["user", "name", "scope", "prefix", "created_at", "expires_at", "last_used_at", "revoked_at"]
+    fields = [
+        "user",
+        "name",
+        "scope",
+        "prefix",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     readonly_fields = fields
     actions = [revoke_tokens]
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import generics, status
+from rest_framework import generics, mixins, status
 from rest_framework.response import Response
 
 from accounts import selectors, services
@@ -33,25 +33,28 @@ class MeView(generics.GenericAPIView):
         return self._render(request)
 
     def patch(self, request):
-        serializer = MeSerializer(request.user, data=request.data, partial=True, context={"request": request})
+        serializer = MeSerializer(
+            request.user, data=request.data, partial=True, context={"request": request}
+        )
         serializer.is_valid(raise_exception=True)
         request.user.email = serializer.validated_data.get("email", request.user.email)
-        request.user.first_name = serializer.validated_data.get("first_name", request.user.first_name)
+        request.user.first_name = serializer.validated_data.get(
+            "first_name", request.user.first_name
+        )
         request.user.last_name = serializer.validated_data.get("last_name", request.user.last_name)
         request.user.full_clean()
         request.user.save()
         return self._render(request)
 
 
-class TeamListView(generics.GenericAPIView):
+class TeamListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = MyTeamSerializer
 
     def get_queryset(self):
         return selectors.teams_for_user(user=self.request.user)
 
     def get(self, request):
-        page = self.paginate_queryset(self.get_queryset())
-        return self.get_paginated_response(MyTeamSerializer(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=TeamWriteSerializer, responses={201: MyTeamSerializer})
     def post(self, request):
@@ -82,13 +85,15 @@ class TeamDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class MemberListView(generics.GenericAPIView):
+class MemberListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = MembershipSerializer
 
+    def get_queryset(self):
+        team = selectors.team_for_user(user=self.request.user, pk=self.kwargs["team_pk"])
+        return selectors.memberships_for_team(user=self.request.user, team=team)
+
     def get(self, request, team_pk):
-        team = selectors.team_for_user(user=request.user, pk=team_pk)
-        page = self.paginate_queryset(selectors.memberships_for_team(user=request.user, team=team))
-        return self.get_paginated_response(MembershipSerializer(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=MembershipAddSerializer, responses={201: MembershipSerializer})
     def post(self, request, team_pk):
@@ -96,7 +101,10 @@ class MemberListView(generics.GenericAPIView):
         data = MembershipAddSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         membership = services.membership_add(
-            actor=request.user, team=team, identifier=data.validated_data["user"], role=data.validated_data["role"]
+            actor=request.user,
+            team=team,
+            identifier=data.validated_data["user"],
+            role=data.validated_data["role"],
         )
         return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
@@ -115,7 +123,9 @@ class MemberDetailView(generics.GenericAPIView):
         membership = selectors.membership_for_user(user=request.user, team=team, pk=pk)
         data = MembershipRoleSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        services.membership_change_role(actor=request.user, membership=membership, role=data.validated_data["role"])
+        services.membership_change_role(
+            actor=request.user, membership=membership, role=data.validated_data["role"]
+        )
         return Response(MembershipSerializer(membership).data)
 
     def delete(self, request, team_pk, pk):
@@ -126,12 +136,14 @@ class MemberDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
-class TokenListView(generics.GenericAPIView):
+class TokenListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = TokenSerializer
 
+    def get_queryset(self):
+        return selectors.tokens_for_user(user=self.request.user)
+
     def get(self, request):
-        page = self.paginate_queryset(selectors.tokens_for_user(user=request.user))
-        return self.get_paginated_response(TokenSerializer(page, many=True).data)
+        return self.list(request)
 
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def post(self, request):

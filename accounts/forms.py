@@ -5,7 +5,9 @@ from accounts.models import Role, TokenScope, User
 
 
 class SignupForm(UserCreationForm):
-    email = forms.EmailField(required=True, help_text="Used for password resets and to add you to teams.")
+    email = forms.EmailField(
+        required=True, help_text="Used for password resets and to add you to teams."
+    )
 
     class Meta(UserCreationForm.Meta):
         model = User
@@ -25,12 +27,16 @@ class ProfileForm(forms.ModelForm):
 
 
 class TeamForm(forms.Form):
-    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. Research"}))
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. Research"})
+    )
 
 
 class MemberAddForm(forms.Form):
     user = forms.CharField(
-        label="Username or email", max_length=254, widget=forms.TextInput(attrs={"placeholder": "bob or bob@example.com"})
+        label="Username or email",
+        max_length=254,
+        widget=forms.TextInput(attrs={"placeholder": "bob or bob@example.com"}),
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 
@@ -40,7 +46,9 @@ class MemberRoleForm(forms.Form):
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. CI script"}))
+    name = forms.CharField(
+        max_length=100, widget=forms.TextInput(attrs={"placeholder": "e.g. CI script"})
+    )
     scope = forms.ChoiceField(choices=TokenScope.choices, initial=TokenScope.READ)
     expires_at = forms.DateTimeField(
         required=False,

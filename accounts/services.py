@@ -110,7 +110,11 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
     team = Team.objects.select_for_update().get(pk=membership.team_id)
     access.require(actor, team, Action.MANAGE)
     _check_role_change(actor, team, role, membership.role)
-    if membership.role == Role.OWNER and role != Role.OWNER and not _owners_left(team, without=membership):
+    if (
+        membership.role == Role.OWNER
+        and role != Role.OWNER
+        and not _owners_left(team, without=membership)
+    ):
         raise ValidationError({"role": "A team needs at least one owner."})
     membership.role = role
     membership.save(update_fields=["role"])

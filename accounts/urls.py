@@ -6,7 +6,13 @@ from accounts import views
 app_name = "accounts"
 
 urlpatterns = [
-    path("login/", auth_views.LoginView.as_view(template_name="accounts/login.html", redirect_authenticated_user=True), name="login"),
+    path(
+        "login/",
+        auth_views.LoginView.as_view(
+            template_name="accounts/login.html", redirect_authenticated_user=True
+        ),
+        name="login",
+    ),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("signup/", views.signup, name="signup"),
     path(
@@ -50,7 +56,9 @@ urlpatterns = [
     ),
     path(
         "password/reset/complete/",
-        auth_views.PasswordResetCompleteView.as_view(template_name="accounts/password_reset_complete.html"),
+        auth_views.PasswordResetCompleteView.as_view(
+            template_name="accounts/password_reset_complete.html"
+        ),
         name="password_reset_complete",
     ),
     path("settings/profile/", views.profile, name="profile"),
@@ -59,8 +67,16 @@ urlpatterns = [
     path("settings/teams/<int:pk>/rename/", views.team_rename, name="team_rename"),
     path("settings/teams/<int:pk>/delete/", views.team_delete, name="team_delete"),
     path("settings/teams/<int:pk>/members/", views.member_add, name="member_add"),
-    path("settings/teams/<int:pk>/members/<int:membership_pk>/role/", views.member_role, name="member_role"),
-    path("settings/teams/<int:pk>/members/<int:membership_pk>/remove/", views.member_remove, name="member_remove"),
+    path(
+        "settings/teams/<int:pk>/members/<int:membership_pk>/role/",
+        views.member_role,
+        name="member_role",
+    ),
+    path(
+        "settings/teams/<int:pk>/members/<int:membership_pk>/remove/",
+        views.member_remove,
+        name="member_remove",
+    ),
     path("teams/<int:pk>/switch/", views.team_switch, name="team_switch"),
     path("teams/personal/switch/", views.personal_switch, name="personal_switch"),
     path("settings/tokens/", views.token_list, name="token_list"),

@@ -14,7 +14,14 @@ from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
 from accounts.access import Action
-from accounts.forms import MemberAddForm, MemberRoleForm, ProfileForm, SignupForm, TeamForm, TokenForm
+from accounts.forms import (
+    MemberAddForm,
+    MemberRoleForm,
+    ProfileForm,
+    SignupForm,
+    TeamForm,
+    TokenForm,
+)
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role
 
@@ -64,7 +71,9 @@ def team_list(request):
         messages.success(request, f"Team “{team.name}” created — it is now your current team.")
         return redirect("accounts:team_detail", pk=team.pk)
     teams = selectors.teams_for_user(user=request.user)
-    return render(request, "accounts/team_list.html", {"form": form, "teams": teams, "tab": "teams"})
+    return render(
+        request, "accounts/team_list.html", {"form": form, "teams": teams, "tab": "teams"}
+    )
 
 
 def _team_page(request, team, *, add_form=None, rename_form=None, status=200):
@@ -121,12 +130,18 @@ def member_add(request, pk):
     if form.is_valid():
         try:
             membership = services.membership_add(
-                actor=request.user, team=team, identifier=form.cleaned_data["user"], role=form.cleaned_data["role"]
+                actor=request.user,
+                team=team,
+                identifier=form.cleaned_data["user"],
+                role=form.cleaned_data["role"],
             )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
-            messages.success(request, f"Added {membership.user.username} as {membership.get_role_display().lower()}.")
+            messages.success(
+                request,
+                f"Added {membership.user.username} as {membership.get_role_display().lower()}.",
+            )
             return redirect("accounts:team_detail", pk=team.pk)
     return _team_page(request, team, add_form=form, status=400)
 
@@ -141,11 +156,15 @@ def member_role(request, pk, membership_pk):
         messages.error(request, "Pick a role.")
         return redirect("accounts:team_detail", pk=team.pk)
     try:
-        services.membership_change_role(actor=request.user, membership=membership, role=form.cleaned_data["role"])
+        services.membership_change_role(
+            actor=request.user, membership=membership, role=form.cleaned_data["role"]
+        )
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
     else:
-        messages.success(request, f"{membership.user.username} is now {membership.get_role_display().lower()}.")
+        messages.success(
+            request, f"{membership.user.username} is now {membership.get_role_display().lower()}."
+        )
     return redirect("accounts:team_detail", pk=team.pk)
 
 
@@ -190,7 +209,9 @@ def _safe_next(request) -> str:
     from django.utils.http import url_has_allowed_host_and_scheme
 
     target = request.POST.get("next") or reverse("home")
-    if url_has_allowed_host_and_scheme(target, allowed_hosts={request.get_host()}, require_https=request.is_secure()):
+    if url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
         return target
     return reverse("home")
 
@@ -198,24 +219,32 @@ def _safe_next(request) -> str:
 # --- API tokens ----------------------------------------------------------------------------------
 
 
+NEW_TOKEN_SESSION_KEY = "new_api_token"
+
+
 @login_required
 def token_list(request):
+    """Create-then-redirect, so reloading the page can't create a second token. The plaintext
+    rides in the session for exactly one page view, then it is gone for good."""
     form = TokenForm(request.POST or None)
-    created = None
     if request.method == "POST" and form.is_valid():
         try:
             token, raw = services.token_create(user=request.user, **form.cleaned_data)
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
-            created = {"token": token, "raw": raw}
-            form = TokenForm()
+            request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "raw": raw}
+            return redirect("accounts:token_list")
+    created = None
+    if request.method == "GET" and (new := request.session.pop(NEW_TOKEN_SESSION_KEY, None)):
+        token = selectors.tokens_for_user(user=request.user).filter(pk=new["id"]).first()
+        created = {"token": token, "raw": new["raw"]} if token else None
     tokens = selectors.tokens_for_user(user=request.user)
     return render(
         request,
         "accounts/token_list.html",
         {"form": form, "tokens": tokens, "created": created, "tab": "tokens"},
-        status=400 if request.method == "POST" and not created else 200,
+        status=400 if request.method == "POST" else 200,
     )
 
 

@@ -26,7 +26,9 @@ def error_body(code: str, message: str, **extra) -> dict:
 
 def _from_django(exc):
     if isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        detail = (
+            exc.message_dict if hasattr(exc, "error_dict") else {"non_field_errors": exc.messages}
+        )
         return exceptions.ValidationError(detail)
     if isinstance(exc, Http404):
         return exceptions.NotFound()

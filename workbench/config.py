@@ -28,7 +28,9 @@ def env_bool(name: str, default: bool) -> bool:
         return True
     if value in FALSE:
         return False
-    raise ImproperlyConfigured(f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}")
+    raise ImproperlyConfigured(
+        f"{name} must be one of 1/0, true/false, yes/no, on/off; got {raw!r}"
+    )
 
 
 def env_list(name: str, default: list[str]) -> list[str]:
@@ -59,7 +61,7 @@ def secret(name: str, *, debug: bool, data_dir: Path) -> str:
         raise ImproperlyConfigured(
             f"{name} is not set. With DEBUG=0 every secret must come from the environment "
             f"(see README, 'Configuration'). Generate one with: "
-            f"python -c \"import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())\""
+            f'python -c "import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
         )
     path = data_dir / "secrets.json"
     data_dir.mkdir(parents=True, exist_ok=True)
@@ -99,7 +101,9 @@ def mailer_from_url(url: str | None, *, debug: bool) -> dict:
     if scheme == "locmem":
         return {"BACKEND": "django.core.mail.backends.locmem.EmailBackend"}
     if scheme not in {"smtp", "smtps"}:
-        raise ImproperlyConfigured(f"EMAIL_URL scheme must be smtp, smtps, console or locmem: {url!r}")
+        raise ImproperlyConfigured(
+            f"EMAIL_URL scheme must be smtp, smtps, console or locmem: {url!r}"
+        )
     query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
     options = {
         "host": parts.hostname or "localhost",

@@ -15,7 +15,9 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
 
     async def receive_json(self, content, **kwargs):
         if content.get("type") != "ping":
-            await self.send_json({"type": "error", "code": "bad_request", "message": "Send {\"type\": \"ping\"}."})
+            await self.send_json(
+                {"type": "error", "code": "bad_request", "message": 'Send {"type": "ping"}.'}
+            )
             return
         await self.send_json(
             {"type": "pong", "user": self.scope["user"].username, "at": timezone.now().isoformat()}

@@ -9,7 +9,7 @@ os.environ.setdefault(
 )
 os.environ.setdefault("DEBUG", "1")  # development secrets in the test data directory
 
-from workbench.settings import *  # noqa: E402,F403
+from workbench.settings import *  # noqa: F403
 
 DEBUG = False
 # Hashing passwords properly is the slowest thing in a test that creates users.

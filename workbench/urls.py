@@ -1,5 +1,5 @@
-from django.contrib import admin
 from django.conf import settings
+from django.contrib import admin
 from django.urls import include, path
 from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override

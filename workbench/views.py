@@ -31,8 +31,7 @@ def permission_denied(request, exception=None):
 
 def server_error(request):
     # No context processors: the database may be the thing that is down.
-    from django.template import loader
-
     from django.http import HttpResponseServerError
+    from django.template import loader
 
     return HttpResponseServerError(loader.get_template("500.html").render())

@@ -29,7 +29,11 @@ PATHS = {
 @register.simple_tag
 def icon(name: str, size: int = 18, label: str = ""):
     path = PATHS.get(name, PATHS["home"])
-    aria = format_html('role="img" aria-label="{}"', label) if label else mark_safe('aria-hidden="true"')
+    aria = (
+        format_html('role="img" aria-label="{}"', label)
+        if label
+        else mark_safe('aria-hidden="true"')
+    )
     return format_html(
         '<svg class="ico" width="{}" height="{}" viewBox="0 0 24 24" fill="none" stroke="currentColor" '
         'stroke-width="1.8" stroke-linecap="round" stroke-linejoin="round" {}>{}</svg>',

@@ -24,4 +24,6 @@ class Command(BaseCommand):
             self.stdout.write("stopped" if stopped else "was not running")
         else:
             running = embedded_db.is_running(data_dir)
-            self.stdout.write(f"{'running' if running else 'stopped'} ({embedded_db.pgdata_dir(data_dir)})")
+            self.stdout.write(
+                f"{'running' if running else 'stopped'} ({embedded_db.pgdata_dir(data_dir)})"
+            )

@@ -23,7 +23,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--host", default=os.environ.get("WORKBENCH_HOST", "127.0.0.1"))
-        parser.add_argument("--port", type=int, default=int(os.environ.get("WORKBENCH_PORT", "8000")))
+        parser.add_argument(
+            "--port", type=int, default=int(os.environ.get("WORKBENCH_PORT", "8000"))
+        )
         parser.add_argument("--no-worker", action="store_true", help="Don't start a db_worker.")
 
     def handle(self, *args, host, port, no_worker, **options):
@@ -42,7 +44,16 @@ class Command(BaseCommand):
             )
         children = [
             subprocess.Popen(
-                [sys.executable, "-m", "daphne", "-b", host, "-p", str(port), "workbench.asgi:application"],
+                [
+                    sys.executable,
+                    "-m",
+                    "daphne",
+                    "-b",
+                    host,
+                    "-p",
+                    str(port),
+                    "workbench.asgi:application",
+                ],
                 env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
             )
         ]
@@ -55,6 +66,8 @@ class Command(BaseCommand):
                 )
             )
         self.stdout.write(self.style.SUCCESS(f"Workbench is running at {url}  (Ctrl-C stops it)"))
+        # A SIGTERM (systemd, timeout, kill) stops everything just like Ctrl-C.
+        signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
@@ -77,3 +90,7 @@ class Command(BaseCommand):
         if not os.environ.get("DATABASE_URL"):
             embedded_db.stop(settings.DATA_DIR)
             self.stdout.write("Stopped the embedded PostgreSQL server.")
+
+
+def _raise_keyboard_interrupt(signum, frame):
+    raise KeyboardInterrupt

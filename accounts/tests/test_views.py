@@ -1,0 +1,390 @@
+"""Behaviour of the HTML views: sign-up, teams and members, the team switcher, tokens, password
+reset, the area pages, error pages and the CSP. Status codes per persona for every route are in
+tests/test_access_matrix.py; these tests follow people through pages and look at what they see."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.core import mail
+from django.test import Client, override_settings
+
+from accounts import services
+from accounts.middleware import SESSION_KEY
+from accounts.models import ApiToken, Membership, Role, Team, User
+from conftest import PASSWORD
+
+NEW_PASSWORD = "a-Long-unusual-passphrase-91"
+
+
+def current_team_shown(response) -> str:
+    """What the team switcher in the layout says we are working in."""
+    match = re.search(r'data-testid="current-team">([^<]*)<', response.content.decode())
+    assert match, "the page has no team switcher"
+    return match.group(1)
+
+
+def switch(client: Client, team_pk: int, next_url: str = "/"):
+    return client.post(f"/teams/{team_pk}/switch/", {"next": next_url})
+
+
+# --- Acceptance: a viewer sees a team but cannot change it -------------------------------------
+
+
+def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_it(alice, client_for):
+    sam = Client()
+    signed_up = sam.post(
+        "/signup/",
+        {"username": "sam", "email": "sam@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+    assert signed_up.status_code == 302
+    assert signed_up["Location"] == "/"
+    assert "Welcome, sam" in sam.get("/").content.decode()  # logged in straight away
+
+    created = sam.post("/settings/teams/", {"name": "Sam Lab"})
+    lab = Team.objects.get(name="Sam Lab")
+    assert created["Location"] == f"/settings/teams/{lab.pk}/"
+    assert current_team_shown(sam.get(created["Location"])) == "Sam Lab"
+
+    added = sam.post(f"/settings/teams/{lab.pk}/members/", {"user": "alice", "role": "viewer"})
+    assert added.status_code == 302
+    assert lab.memberships.get(user=alice).role == Role.VIEWER
+
+    viewer = client_for(alice)
+    page = viewer.get(f"/settings/teams/{lab.pk}/")
+    html = page.content.decode()
+    assert page.status_code == 200
+    assert '<h2 data-testid="team-name">Sam Lab</h2>' in html
+    assert "you can see this team but not change it" in html
+    assert "Add a member" not in html
+    assert 'id="add-member"' not in html
+    assert f"/settings/teams/{lab.pk}/rename/" not in html
+    assert f"/settings/teams/{lab.pk}/delete/" not in html
+    assert "/role/" not in html  # no role pickers
+
+    renamed = viewer.post(f"/settings/teams/{lab.pk}/rename/", {"name": "Alice's now"})
+    assert renamed.status_code == 403
+    assert "Not allowed" in renamed.content.decode()
+    adding = viewer.post(f"/settings/teams/{lab.pk}/members/", {"user": "alice", "role": "owner"})
+    assert adding.status_code == 403
+
+    lab.refresh_from_db()
+    assert lab.name == "Sam Lab"
+    assert set(lab.memberships.values_list("user__username", "role")) == {
+        ("sam", Role.OWNER),
+        ("alice", Role.VIEWER),
+    }
+
+
+def test_signing_up_with_a_taken_email_shows_a_clear_error(alice):
+    response = Client().post(
+        "/signup/",
+        {"username": "alice2", "email": "ALICE@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+    )
+
+    assert response.status_code == 200
+    assert "An account with this email already exists." in response.content.decode()
+    assert not User.objects.filter(username="alice2").exists()
+
+
+def test_signing_up_with_a_weak_password_is_refused(db):
+    response = Client().post(
+        "/signup/", {"username": "sam", "email": "sam@example.com", "password1": "123", "password2": "123"}
+    )
+
+    assert response.status_code == 200
+    assert "too short" in response.content.decode()
+    assert not User.objects.filter(username="sam").exists()
+
+
+@override_settings(WORKBENCH_SIGNUP=False)
+def test_sign_up_is_not_found_when_disabled(db):
+    client = Client()
+    data = {"username": "sam", "email": "sam@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+
+    assert client.get("/signup/").status_code == 404
+    assert client.post("/signup/", data).status_code == 404
+    assert not User.objects.filter(username="sam").exists()
+    assert "/signup/" not in client.get("/login/").content.decode()
+
+
+def test_the_login_page_links_to_sign_up_when_it_is_open(db):
+    assert 'href="/signup/"' in Client().get("/login/").content.decode()
+
+
+def test_adding_an_unknown_member_shows_the_error_on_the_form(team, alice, client_for):
+    response = client_for(alice).post(f"/settings/teams/{team.pk}/members/", {"user": "ghost", "role": "member"})
+
+    assert response.status_code == 400
+    assert "No user with the username or email “ghost”." in response.content.decode()
+    assert team.memberships.count() == 1
+
+
+def test_the_last_owner_trying_to_leave_is_told_why_and_stays(team, alice, client_for):
+    client = client_for(alice)
+    own = team.memberships.get(user=alice)
+
+    response = client.post(f"/settings/teams/{team.pk}/members/{own.pk}/remove/", follow=True)
+
+    assert "The last owner cannot leave" in response.content.decode()
+    assert Membership.objects.filter(pk=own.pk).exists()
+
+
+def test_a_member_who_leaves_loses_the_team_from_their_session(team, bob_teammate, client_for):
+    client = client_for(bob_teammate)
+    switch(client, team.pk)
+    own = team.memberships.get(user=bob_teammate)
+
+    response = client.post(f"/settings/teams/{team.pk}/members/{own.pk}/remove/")
+
+    assert response["Location"] == "/settings/teams/"
+    assert SESSION_KEY not in client.session
+    assert client.get(f"/settings/teams/{team.pk}/").status_code == 404
+
+
+# --- The team switcher --------------------------------------------------------------------------
+
+
+def test_switching_team_shows_it_as_the_current_team_in_the_layout(team, alice, client_for):
+    client = client_for(alice)
+    assert current_team_shown(client.get("/")) == "Personal"
+
+    response = switch(client, team.pk, next_url="/chat/")
+
+    assert response.status_code == 302
+    assert response["Location"] == "/chat/"
+    assert client.session[SESSION_KEY] == team.pk
+    assert current_team_shown(client.get("/chat/")) == "Acme"
+    assert current_team_shown(client.get("/settings/profile/")) == "Acme"
+
+    client.post("/teams/personal/switch/", {"next": "/"})
+    assert current_team_shown(client.get("/")) == "Personal"
+
+
+def test_a_viewer_can_switch_to_the_team_too(team, vera_viewer, client_for):
+    client = client_for(vera_viewer)
+    switch(client, team.pk)
+    assert current_team_shown(client.get("/")) == "Acme"
+
+
+def test_switching_to_a_foreign_team_is_not_found_and_keeps_the_current_team(team, alice, client_for):
+    outside = Team.objects.create(name="Outside")
+    client = client_for(alice)
+    switch(client, team.pk)
+
+    response = switch(client, outside.pk)
+
+    assert response.status_code == 404
+    assert client.session[SESSION_KEY] == team.pk
+    assert current_team_shown(client.get("/")) == "Acme"
+
+
+@pytest.mark.parametrize(
+    "next_url",
+    ["https://evil.example", "https://evil.example/login/", "//evil.example/", "http://testserver.evil.example/"],
+)
+def test_switching_never_redirects_off_site(team, alice, client_for, next_url):
+    response = switch(client_for(alice), team.pk, next_url=next_url)
+
+    assert response.status_code == 302
+    assert response["Location"] == "/"
+
+
+@pytest.mark.parametrize("url", ["/teams/personal/switch/", "/teams/{team}/switch/"])
+def test_switching_without_a_next_goes_home(team, alice, client_for, url):
+    response = client_for(alice).post(url.format(team=team.pk))
+    assert response["Location"] == "/"
+
+
+def test_a_removed_member_drops_back_to_personal(team, alice, bob_teammate, client_for):
+    client = client_for(bob_teammate)
+    switch(client, team.pk)
+    assert current_team_shown(client.get("/")) == "Acme"
+
+    services.membership_remove(actor=alice, membership=team.memberships.get(user=bob_teammate))
+
+    page = client.get("/")
+    assert current_team_shown(page) == "Personal"
+    assert "Acme" not in page.content.decode()  # nor in the switcher's list
+    assert SESSION_KEY not in client.session
+
+
+def test_a_deleted_team_drops_everyone_back_to_personal(team, alice, bob_teammate, client_for):
+    client = client_for(bob_teammate)
+    switch(client, team.pk)
+
+    services.team_delete(actor=alice, team=team)
+
+    assert current_team_shown(client.get("/")) == "Personal"
+
+
+# --- API tokens page ----------------------------------------------------------------------------
+
+
+def test_the_token_page_shows_the_plaintext_once_then_only_the_prefix(alice, client_for):
+    client = client_for(alice)
+
+    created = client.post("/settings/tokens/", {"name": "CI script", "scope": "write", "expires_at": ""})
+
+    assert created.status_code == 200
+    html = created.content.decode()
+    match = re.search(r'<code id="new-token-value">(wb_[^<]+)</code>', html)
+    assert match, "the new token is not shown"
+    raw = match.group(1)
+    token = ApiToken.objects.get(user=alice)
+    assert services.token_authenticate(raw=raw) == token
+    assert token.scope == "write"
+
+    later = client.get("/settings/tokens/").content.decode()
+    assert raw not in later
+    assert 'data-testid="new-token"' not in later
+    assert f"<code>{token.prefix}…</code>" in later
+
+
+def test_a_token_with_a_past_expiry_is_refused_on_the_page(alice, client_for):
+    response = client_for(alice).post(
+        "/settings/tokens/", {"name": "old", "scope": "read", "expires_at": "2000-01-01T00:00"}
+    )
+
+    assert response.status_code == 400
+    assert "The expiry must be in the future." in response.content.decode()
+    assert not ApiToken.objects.exists()
+
+
+def test_revoking_a_token_on_the_page_marks_it_revoked(alice, client_for):
+    token, raw = services.token_create(user=alice, name="CI")
+    client = client_for(alice)
+
+    page = client.post(f"/settings/tokens/{token.pk}/revoke/", follow=True).content.decode()
+
+    assert "revoked" in page
+    assert services.token_authenticate(raw=raw) is None
+
+
+# --- Password reset -----------------------------------------------------------------------------
+
+
+def test_password_reset_emails_a_link_that_sets_a_new_password(alice):
+    client = Client()
+
+    response = client.post("/password/reset/", {"email": "ALICE@example.com"})
+
+    assert response["Location"] == "/password/reset/sent/"
+    assert len(mail.outbox) == 1
+    [message] = mail.outbox
+    assert message.to == ["alice@example.com"]
+    match = re.search(r"http://testserver(/password/reset/[^/\s]+/[^/\s]+/)", message.body)
+    assert match, message.body
+
+    landing = client.get(match.group(1))
+    assert landing.status_code == 302  # to the set-password form, token moved into the session
+    form_url = landing["Location"]
+    done = client.post(form_url, {"new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD})
+    assert done["Location"] == "/password/reset/complete/"
+
+    assert Client().login(username="alice", password=NEW_PASSWORD)
+    assert not Client().login(username="alice", password=PASSWORD)
+    # The link works once.
+    assert "set-password" not in client.get(match.group(1)).get("Location", "")
+
+
+def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(db):
+    response = Client().post("/password/reset/", {"email": "nobody@example.com"})
+
+    assert response["Location"] == "/password/reset/sent/"
+    assert mail.outbox == []
+
+
+# --- Areas, error pages, CSP --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        ("/chat/", "Chat"),
+        ("/playground/", "Playground"),
+        ("/prompts/", "Prompts"),
+        ("/collections/", "Collections"),
+        ("/evaluations/", "Evaluations"),
+        ("/usage/", "Usage"),
+    ],
+)
+def test_every_area_shows_a_friendly_empty_state(url, label, alice, client_for):
+    response = client_for(alice).get(url)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'data-testid="empty-state"' in html
+    assert f"<h1>{label}</h1>" in html
+    assert f'href="{url}" aria-current="page"' in html
+
+
+def test_an_area_asks_anonymous_visitors_to_log_in(db):
+    response = Client().get("/chat/")
+    assert response.status_code == 302
+    assert response["Location"] == "/login/?next=/chat/"
+
+
+@pytest.mark.parametrize("logged_in", [True, False])
+def test_an_unknown_url_renders_our_404_page(logged_in, alice, client_for):
+    response = client_for(alice if logged_in else None).get("/no/such/page/")
+
+    assert response.status_code == 404
+    assert "404.html" in [t.name for t in response.templates]
+    html = response.content.decode()
+    assert "Page not found" in html
+    assert ('data-testid="current-team"' in html) is logged_in
+
+
+@pytest.mark.parametrize("url", ["/", "/login/", "/settings/teams/", "/api/docs/", "/no/such/page/"])
+def test_responses_carry_a_csp_without_inline_script(url, alice, client_for):
+    response = client_for(alice).get(url)
+
+    policy = response["Content-Security-Policy"]
+    directives = {d.split()[0]: d.split()[1:] for d in policy.split(";") if d.strip()}
+    assert directives["script-src"] == ["'self'"]
+    assert "'unsafe-inline'" not in directives["script-src"]
+    assert "'unsafe-eval'" not in directives["script-src"]
+    assert directives["object-src"] == ["'none'"]
+    assert directives["frame-ancestors"] == ["'none'"]
+
+
+def test_pages_contain_no_inline_script(alice, client_for):
+    html = client_for(alice).get("/").content.decode()
+    scripts = re.findall(r"<script\b[^>]*>", html)
+    assert scripts
+    assert all("src=" in tag for tag in scripts), scripts
+
+
+def test_only_the_api_docs_allow_inline_styles(alice, client_for):
+    client = client_for(alice)
+    assert "'unsafe-inline'" not in client.get("/")["Content-Security-Policy"]
+    docs_policy = client.get("/api/docs/")["Content-Security-Policy"]
+    assert "style-src 'self' 'unsafe-inline'" in docs_policy
+
+
+# --- Profile ------------------------------------------------------------------------------------
+
+
+def test_the_profile_page_saves_names_and_email(alice, client_for):
+    response = client_for(alice).post(
+        "/settings/profile/", {"first_name": "Alice", "last_name": "Liddell", "email": "a@example.com"}
+    )
+
+    assert response["Location"] == "/settings/profile/"
+    alice.refresh_from_db()
+    assert (alice.display_name, alice.email) == ("Alice Liddell", "a@example.com")
+
+
+def test_taking_someone_elses_email_on_the_profile_page_is_a_clear_field_error(
+    alice, charlie_outsider, client_for
+):
+    response = client_for(alice).post(
+        "/settings/profile/", {"first_name": "", "last_name": "", "email": "CHARLIE_OUTSIDER@example.com"}
+    )
+
+    assert response.status_code == 200
+    assert response.context["form"].errors == {"email": ["An account with this email already exists."]}
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"

@@ -1,0 +1,170 @@
+"""Browser tests: Playwright driving Debian's Chromium against a real Daphne that serves the test
+database (websockets included, which pytest-django's WSGI live_server cannot do).
+
+A missing browser is a failure, not a skip, unless WORKBENCH_SKIP_BROWSER=1 is set on purpose."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+
+from conftest import PASSWORD
+
+CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
+
+# Playwright's sync API runs an event loop in this thread; the ORM calls our tests make between
+# browser steps are still ordinary synchronous code.
+os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+
+def pytest_collection_modifyitems(config, items):
+    skip = os.environ.get("WORKBENCH_SKIP_BROWSER") == "1"
+    for item in items:
+        if "tests/browser/" in str(item.fspath):
+            item.add_marker(pytest.mark.browser)
+            if skip:
+                item.add_marker(pytest.mark.skip(reason="WORKBENCH_SKIP_BROWSER=1"))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _test_database_url() -> str:
+    """The URL of the test database pytest-django created (same server, `test_` name)."""
+    from urllib.parse import quote
+
+    db = settings.DATABASES["default"]
+    user = quote(db.get("USER") or "postgres")
+    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
+    if db.get("HOST"):
+        return f"postgresql://{user}{password}@{db['HOST']}:{db.get('PORT') or 5432}/{db['NAME']}"
+    return f"postgresql://{user}{password}@/{db['NAME']}?host={quote(db['OPTIONS']['host'])}"
+
+
+@pytest.fixture(scope="session")
+def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Daphne in a subprocess, on the test database, for the whole session."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("daphne") / "daphne.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "workbench.settings_test",
+        "DATABASE_URL": _test_database_url(),
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+    }
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "daphne",
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(port),
+                "workbench.asgi:application",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"Daphne exited early:\n{log.read_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                break
+        except OSError:
+            time.sleep(0.1)
+    else:
+        process.kill()
+        raise RuntimeError(f"Daphne did not start in 30 s:\n{log.read_text()}")
+    yield f"http://127.0.0.1:{port}"
+    process.terminate()
+    errors = [line for line in log.read_text().splitlines() if " ERROR " in line]
+    if errors:  # Server errors show up in the test output even when the page hid them.
+        print("Daphne logged errors:\n" + "\n".join(errors))
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+
+
+# Package scope: Playwright's sync API keeps an event loop running in this thread while it is
+# open, which would stop pytest-asyncio from running async tests elsewhere in the session.
+@pytest.fixture(scope="package")
+def browser():
+    if not Path(CHROMIUM).exists():
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}. Install it (apt-get install chromium) or set "
+            "WORKBENCH_SKIP_BROWSER=1 to skip browser tests on purpose."
+        )
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def page(browser, live_server_url, transactional_db):
+    """A fresh browser context. Console errors (CSP violations included) fail the test."""
+    context = browser.new_context(base_url=live_server_url, viewport={"width": 1280, "height": 800})
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.console_errors = errors
+    yield page
+    context.close()
+    unexpected = [e for e in errors if "status of 404" not in e and "status of 403" not in e]
+    assert not unexpected, f"Browser console errors: {unexpected}"
+
+
+@pytest.fixture
+def screenshot():
+    """`screenshot(page, "name")` saves artifacts/screenshots/<name>.png (CI keeps them)."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+
+    def take(page, name: str, full_page: bool = True) -> Path:
+        path = ARTIFACTS / f"{name}.png"
+        page.screenshot(path=str(path), full_page=full_page)
+        return path
+
+    return take
+
+
+@pytest.fixture
+def login():
+    def do(page, user, password: str = PASSWORD):
+        page.goto("/login/")
+        page.fill("#id_username", user.username)
+        page.fill("#id_password", password)
+        page.click("button[type=submit]")
+        page.wait_for_url(lambda url: "/login/" not in url)
+
+    return do

@@ -1,0 +1,346 @@
+"""The access matrix (DESIGN §5): every route, websocket route and id-bearing field has a case,
+and every case holds for every persona. Adding a route without a case fails
+`test_every_route_has_a_case`."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.urls import get_resolver, path, reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from accounts import services
+from tests.access_matrix import (
+    PERSONAS,
+    Case,
+    FieldCase,
+    SocketCase,
+    id_bearing_fields,
+    input_classes,
+    iter_routes,
+    our_modules,
+    uncovered_routes,
+    uncovered_sockets,
+)
+from tests.websocket import connect
+from workbench.routing import websocket_urlpatterns
+
+
+def everyone_gets(status: int, anonymous: int = 302) -> dict[str, int]:
+    return {"anonymous": anonymous, **{p: status for p in PERSONAS if p != "anonymous"}}
+
+
+def team_rule(
+    *, alice: int, bob: int, vera: int, anonymous: int = 302, charlie: int = 404
+) -> dict[str, int]:
+    return {
+        "anonymous": anonymous,
+        "alice": alice,
+        "bob_teammate": bob,
+        "vera_viewer": vera,
+        "charlie_outsider": charlie,
+    }
+
+
+def only_alice(status: int, anonymous: int = 302) -> dict[str, int]:
+    return {
+        "anonymous": anonymous,
+        "alice": status,
+        "bob_teammate": 404,
+        "vera_viewer": 404,
+        "charlie_outsider": 404,
+    }
+
+
+PUBLIC = {p: 200 for p in PERSONAS}
+team_kw = lambda w: {"pk": w["team"].pk}  # noqa: E731
+api_team_kw = lambda w: {"team_pk": w["team"].pk}  # noqa: E731
+bob_membership_kw = lambda w: {"pk": w["team"].pk, "membership_pk": w["bob_membership"].pk}  # noqa: E731
+api_bob_membership_kw = lambda w: {"team_pk": w["team"].pk, "pk": w["bob_membership"].pk}  # noqa: E731
+token_kw = lambda w: {"pk": w["alice_token"].pk}  # noqa: E731
+
+CASES: list[Case] = [
+    # --- pages without ids -------------------------------------------------------------------
+    Case("home", everyone_gets(200)),
+    Case("chats:index", everyone_gets(200)),
+    Case("playground:index", everyone_gets(200)),
+    Case("prompts:index", everyone_gets(200)),
+    Case("rag:index", everyone_gets(200)),
+    Case("evals:index", everyone_gets(200)),
+    Case("billing:index", everyone_gets(200)),
+    Case(
+        "accounts:login",
+        {**PUBLIC, **{p: 302 for p in PERSONAS if p != "anonymous"}},
+        note="logged-in users are sent home",
+    ),
+    Case("accounts:logout", everyone_gets(302, anonymous=302), method="POST"),
+    Case("accounts:signup", {**{p: 302 for p in PERSONAS}, "anonymous": 200}),
+    Case("accounts:password_change", everyone_gets(200)),
+    Case("accounts:password_change_done", everyone_gets(200)),
+    Case("accounts:password_reset", PUBLIC),
+    Case("accounts:password_reset_done", PUBLIC),
+    Case(
+        "accounts:password_reset_confirm",
+        PUBLIC,
+        kwargs=lambda w: {
+            "uidb64": urlsafe_base64_encode(force_bytes(w["alice"].pk)),
+            "token": "bad-token",
+        },
+        note="a wrong token shows the expired page to anyone",
+    ),
+    Case("accounts:password_reset_complete", PUBLIC),
+    Case("accounts:profile", everyone_gets(200)),
+    Case("accounts:team_list", everyone_gets(200)),
+    Case("accounts:token_list", everyone_gets(200)),
+    Case("accounts:personal_switch", everyone_gets(302), method="POST"),
+    # --- alice's team --------------------------------------------------------------------------
+    Case("accounts:team_detail", team_rule(alice=200, bob=200, vera=200), kwargs=team_kw),
+    Case(
+        "accounts:team_rename",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=team_kw,
+        data=lambda w: {"name": "Renamed"},
+    ),
+    Case("accounts:team_delete", team_rule(alice=200, bob=403, vera=403), kwargs=team_kw),
+    Case(
+        "accounts:team_delete",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=team_kw,
+    ),
+    Case(
+        "accounts:team_switch",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        kwargs=team_kw,
+    ),
+    Case(
+        "accounts:member_add",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=team_kw,
+        data=lambda w: {"user": "newcomer", "role": "viewer"},
+    ),
+    Case(
+        "accounts:member_role",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=bob_membership_kw,
+        data=lambda w: {"role": "viewer"},
+    ),
+    Case(
+        "accounts:member_remove",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=bob_membership_kw,
+        note="bob may leave",
+    ),
+    # --- alice's token -------------------------------------------------------------------------
+    Case("accounts:token_revoke", only_alice(302), method="POST", kwargs=token_kw),
+    # --- REST API ------------------------------------------------------------------------------
+    Case("api-me", everyone_gets(200, anonymous=401), api=True),
+    Case("api-team-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-team-list",
+        everyone_gets(201, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: {"name": "New"},
+    ),
+    Case(
+        "api-team-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=team_kw,
+        api=True,
+    ),
+    Case(
+        "api-team-detail",
+        team_rule(alice=200, bob=403, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=team_kw,
+        api=True,
+        data=lambda w: {"name": "X"},
+    ),
+    Case(
+        "api-team-detail",
+        team_rule(alice=204, bob=403, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=team_kw,
+        api=True,
+    ),
+    Case(
+        "api-member-list",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=api_team_kw,
+        api=True,
+    ),
+    Case(
+        "api-member-list",
+        team_rule(alice=201, bob=403, vera=403, anonymous=401),
+        method="POST",
+        kwargs=api_team_kw,
+        api=True,
+        data=lambda w: {"user": "newcomer", "role": "member"},
+    ),
+    Case(
+        "api-member-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=api_bob_membership_kw,
+        api=True,
+    ),
+    Case(
+        "api-member-detail",
+        team_rule(alice=200, bob=403, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=api_bob_membership_kw,
+        api=True,
+        data=lambda w: {"role": "viewer"},
+    ),
+    Case(
+        "api-member-detail",
+        team_rule(alice=204, bob=204, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=api_bob_membership_kw,
+        api=True,
+        note="bob may leave",
+    ),
+    Case("api-token-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-token-list",
+        everyone_gets(201, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: {"name": "t", "scope": "read"},
+    ),
+    Case("api-token-detail", only_alice(200, anonymous=401), kwargs=token_kw, api=True),
+    Case(
+        "api-token-detail",
+        only_alice(204, anonymous=401),
+        method="DELETE",
+        kwargs=token_kw,
+        api=True,
+    ),
+    Case("api-schema", PUBLIC, note="the API's shape is public; its data is not"),
+    Case("api-docs", PUBLIC),
+]
+
+SOCKET_CASES: list[SocketCase] = [
+    SocketCase(
+        "ws/ping/",
+        path=lambda w: "/ws/ping/",
+        expect={"anonymous": False, **{p: True for p in PERSONAS if p != "anonymous"}},
+    ),
+]
+
+# Id-bearing form/serializer fields (none yet); each names the test proving a foreign id is 404.
+FIELD_CASES: list[FieldCase] = []
+
+
+@pytest.fixture
+def world(everyone, team, token_for):
+    from accounts.models import User
+
+    User.objects.create_user(
+        username="newcomer", email="newcomer@example.com", password="x-long-password-1"
+    )
+    alice = everyone["alice"]
+    token, _ = services.token_create(user=alice, name="alice's token", scope="write")
+    return {
+        **everyone,
+        "team": team,
+        "bob_membership": team.memberships.get(user=everyone["bob_teammate"]),
+        "alice_token": token,
+    }
+
+
+def _request(client, case: Case, world):
+    url = reverse(case.name, kwargs=case.kwargs(world))
+    data = case.data(world) if case.data else None
+    method = getattr(client, case.method.lower())
+    if case.method == "GET":
+        return method(url, data=data or {})
+    if case.api or case.method in {"PATCH", "DELETE"}:
+        return method(url, data=json.dumps(data or {}), content_type="application/json")
+    return method(url, data=data or {})
+
+
+@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("persona", PERSONAS)
+def test_each_persona_gets_the_expected_status(case, persona, world, client_for):
+    client = client_for(None if persona == "anonymous" else world[persona])
+    response = _request(client, case, world)
+    assert response.status_code == case.expect[persona], (
+        f"{persona} {case.method} {case.name}: {response.status_code}, expected {case.expect[persona]}"
+    )
+
+
+def test_every_route_has_a_case():
+    missing = uncovered_routes(iter_routes(get_resolver().url_patterns), CASES)
+    assert not missing, "Routes without an access-matrix case: " + ", ".join(
+        r.name for r in missing
+    )
+
+
+def test_every_id_taking_route_states_the_tenant_boundary():
+    id_routes = {r.name for r in iter_routes(get_resolver().url_patterns) if r.takes_id}
+    for case in CASES:
+        if case.name in id_routes:
+            assert case.expect["charlie_outsider"] in {404, 200}, case.id
+
+
+def test_the_matrix_notices_an_id_taking_route_without_a_case():
+    """A test of the test: add a route that takes an id and has no case."""
+
+    def view(request, pk):  # pragma: no cover - never called
+        raise AssertionError
+
+    patterns = [*get_resolver().url_patterns, path("secret/<int:pk>/", view, name="secret_detail")]
+    missing = uncovered_routes(iter_routes(patterns), CASES)
+    assert [r.name for r in missing] == ["secret_detail"]
+    assert missing[0].takes_id
+
+
+def test_every_websocket_route_has_a_case():
+    assert not uncovered_sockets(websocket_urlpatterns, SOCKET_CASES)
+
+
+def test_the_matrix_notices_a_websocket_route_without_a_case():
+    from workbench.consumers import PingConsumer
+
+    patterns = [*websocket_urlpatterns, path("ws/things/<int:pk>/", PingConsumer.as_asgi())]
+    assert uncovered_sockets(patterns, SOCKET_CASES) == ["ws/things/<int:pk>/"]
+
+
+def test_every_id_bearing_field_has_a_case():
+    found = id_bearing_fields(input_classes(our_modules()))
+    covered = {case.key for case in FIELD_CASES}
+    assert not set(found) - covered, (
+        f"Id-bearing fields without a case: {sorted(set(found) - covered)}"
+    )
+
+
+def test_the_matrix_notices_an_id_bearing_field_without_a_case():
+    from django import forms
+
+    from accounts.models import Team
+
+    class SneakyForm(forms.Form):
+        team = forms.ModelChoiceField(queryset=Team.objects.all())
+
+    assert id_bearing_fields([SneakyForm]) == [f"{__name__}.{SneakyForm.__qualname__}.team"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", SOCKET_CASES, ids=lambda c: c.route)
+@pytest.mark.parametrize("persona", PERSONAS)
+async def test_each_persona_gets_the_expected_websocket_answer(case, persona):
+    from asgiref.sync import sync_to_async
+
+    from conftest import make_user
+
+    user = None if persona == "anonymous" else await sync_to_async(make_user)(persona)
+    async with connect(case.path({}), user=user) as (_, connected):
+        assert connected is case.expect[persona]
