@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.core.cache import cache
 from rest_framework import authentication, exceptions
+from rest_framework.throttling import BaseThrottle
 
 from accounts import services
 
@@ -12,7 +13,9 @@ FAILED_WINDOW = 60  # seconds
 
 
 def _client_key(request) -> str:
-    return f"failed-token:{request.META.get('REMOTE_ADDR', '?')}"
+    # DRF's client identity honours NUM_PROXIES (set when WORKBENCH_BEHIND_PROXY), so clients
+    # behind our proxy are told apart rather than sharing the proxy's address.
+    return f"failed-token:{BaseThrottle().get_ident(request)}"
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -37,6 +40,8 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
             if not cache.add(key, 1, FAILED_WINDOW):
                 try:
                     cache.incr(key)
+                    # The database cache's incr rewrites the expiry; keep the window fixed.
+                    cache.touch(key, FAILED_WINDOW)
                 except ValueError:
                     cache.set(key, 1, FAILED_WINDOW)
             raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")

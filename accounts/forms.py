@@ -13,17 +13,33 @@ class SignupForm(UserCreationForm):
         model = User
         fields = ["username", "email"]
 
+    def clean_username(self):
+        username = self.cleaned_data["username"]
+        if "@" in username:
+            # Members are added "by username or email"; an address-shaped username is confusing.
+            raise forms.ValidationError("Usernames can't contain “@”.")
+        return username
+
     def clean_email(self):
-        email = self.cleaned_data["email"]
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError("An account with this email already exists.")
-        return email
+        return unique_email(self.cleaned_data["email"])
 
 
 class ProfileForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["first_name", "last_name", "email"]
+
+    def clean_email(self):
+        return unique_email(self.cleaned_data["email"], exclude=self.instance)
+
+
+def unique_email(email: str, exclude: User | None = None) -> str:
+    others = User.objects.filter(email__iexact=email)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    if email and others.exists():
+        raise forms.ValidationError("An account with this email already exists.")
+    return email
 
 
 class TeamForm(forms.Form):

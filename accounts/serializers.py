@@ -31,6 +31,16 @@ class MeSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = ["id", "username", "is_staff"]
 
+    def validate_email(self, value):
+        from django import forms
+
+        from accounts.forms import unique_email
+
+        try:
+            return unique_email(value, exclude=self.instance)
+        except forms.ValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+
     def get_teams(self, user) -> list[dict]:
         return MyTeamSerializer(self.context["teams"], many=True).data
 

@@ -9,7 +9,6 @@ from datetime import datetime
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
-from django.db.models import Q
 from django.utils import timezone
 
 from accounts import access
@@ -38,7 +37,12 @@ def admin_ensure(*, username: str = "admin") -> tuple[User, str | None]:
     if existing:
         return existing, None
     password = secrets.token_urlsafe(12)
-    user = User.objects.create_superuser(username=username, email="", password=password)
+    # Never promote an ordinary user who happens to be called "admin".
+    candidate, n = username, 1
+    while User.objects.filter(username=candidate).exists():
+        n += 1
+        candidate = f"{username}{n}"
+    user = User.objects.create_superuser(username=candidate, email="", password=password)
     return user, password
 
 
@@ -76,7 +80,12 @@ def _find_user(identifier: str) -> User:
     identifier = identifier.strip()
     if not identifier:
         raise ValidationError({"user": "Enter a username or an email address."})
-    user = User.objects.filter(Q(username=identifier) | Q(email__iexact=identifier)).first()
+    # An identifier with "@" is an email and matches only emails: a username that looks like
+    # someone else's address must never stand in for them.
+    if "@" in identifier:
+        user = User.objects.filter(email__iexact=identifier).first()
+    else:
+        user = User.objects.filter(username=identifier).first()
     if user is None or not user.is_active:
         raise ValidationError({"user": f"No user with the username or email “{identifier}”."})
     return user

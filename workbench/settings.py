@@ -204,6 +204,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_RATES": {"failed_token": "10/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+    "NUM_PROXIES": 1 if config.env_bool("WORKBENCH_BEHIND_PROXY", False) else None,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Workbench API",

@@ -13,7 +13,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts import services
-from accounts.authentication import FAILED_LIMIT
+from accounts.authentication import FAILED_LIMIT, FAILED_WINDOW
 from accounts.models import ApiToken, Membership, Role, Team
 
 
@@ -257,6 +257,24 @@ def test_fewer_failures_than_the_limit_do_not_block_a_valid_token(alice, token_f
     assert client.get("/api/me/", headers=bearer(good)).status_code == 200
 
 
+def test_the_lockout_ends_once_the_window_has_passed(alice, token_for, monkeypatch):
+    """Retry-After says 60 seconds; after 61 the right token must work again."""
+    good = token_for(alice)
+    client = Client(REMOTE_ADDR="203.0.113.10")
+    for attempt in range(FAILED_LIMIT):
+        assert client.get("/api/me/", headers=bearer(f"wb_guess-{attempt}")).status_code == 401
+    response = client.get("/api/me/", headers=bearer(good))
+    assert response.status_code == 429
+    wait = int(response["Retry-After"])
+    assert wait == FAILED_WINDOW
+
+    # Let the clock of the (database) cache run on past the window.
+    later = timezone.now() + timedelta(seconds=wait + 1)
+    monkeypatch.setattr("django.core.cache.backends.db.tz_now", lambda: later)
+
+    assert client.get("/api/me/", headers=bearer(good)).status_code == 200
+
+
 def test_requests_without_a_bearer_token_do_not_count_as_failures(alice, token_for):
     good = token_for(alice)
     client = Client(REMOTE_ADDR="203.0.113.9")
@@ -268,6 +286,34 @@ def test_requests_without_a_bearer_token_do_not_count_as_failures(alice, token_f
         assert client.get("/api/me/").status_code == 401
 
     assert client.get("/api/me/", headers=bearer(good)).status_code == 200
+
+
+def test_a_write_token_can_update_my_profile(alice, token_for):
+    response = api(
+        Client(),
+        "patch",
+        "/api/me/",
+        {"first_name": "Alice", "email": "alice@new.example.com", "username": "mallory"},
+        headers=bearer(token_for(alice, "write")),
+    )
+
+    assert response.status_code == 200
+    alice.refresh_from_db()
+    assert (alice.first_name, alice.email) == ("Alice", "alice@new.example.com")
+    assert alice.username == "alice"  # read-only field, ignored
+
+
+def test_taking_someone_elses_email_through_the_api_is_a_clear_field_error(
+    alice, charlie_outsider, client_for
+):
+    response = api(
+        client_for(alice), "patch", "/api/me/", {"email": "CHARLIE_OUTSIDER@example.com"}
+    )
+
+    error = assert_error(response, 400, "invalid")
+    assert error["fields"] == {"email": ["An account with this email already exists."]}
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"
 
 
 # --- Session authentication and CSRF ------------------------------------------------------------

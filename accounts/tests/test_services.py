@@ -16,7 +16,7 @@ from django.utils import timezone
 from accounts import access, services
 from accounts.access import Action
 from accounts.models import ApiToken, Membership, Role, Team, User
-from conftest import make_user
+from conftest import PASSWORD, make_user
 
 
 def role_of(team: Team, user: User) -> str | None:
@@ -108,6 +108,32 @@ def test_adding_someone_who_is_already_a_member_says_so(team, alice, bob_teammat
 
     assert excinfo.value.message_dict["user"] == ["bob_teammate is already a member of Acme."]
     assert role_of(team, bob_teammate) == Role.MEMBER
+
+
+def test_adding_by_email_adds_the_owner_of_that_email_not_a_lookalike_username(team, alice):
+    """Usernames may contain "@" and ".", so someone can sign up as "carol@example.com" before
+    Carol does. Adding "carol@example.com" must add Carol, never the impostor."""
+    impostor = User.objects.create_user(username="carol@example.com", password=PASSWORD)
+    carol = User.objects.create_user(username="carol", email="carol@example.com", password=PASSWORD)
+
+    membership = services.membership_add(
+        actor=alice, team=team, identifier="carol@example.com", role=Role.MEMBER
+    )
+
+    assert membership.user == carol
+    assert role_of(team, impostor) is None
+
+
+def test_an_email_that_nobody_owns_never_matches_a_lookalike_username(team, alice):
+    User.objects.create_user(username="dave@example.com", password=PASSWORD)
+
+    with pytest.raises(ValidationError) as excinfo:
+        services.membership_add(
+            actor=alice, team=team, identifier="dave@example.com", role=Role.MEMBER
+        )
+
+    assert "No user" in excinfo.value.message_dict["user"][0]
+    assert team.memberships.count() == 1
 
 
 def test_adding_an_unknown_user_names_what_was_typed(team, alice):
@@ -472,6 +498,22 @@ def test_admin_ensure_leaves_an_existing_superuser_alone(db):
 
     assert (user, password) == (existing, None)
     assert not User.objects.filter(username="admin").exists()
+
+
+def test_admin_ensure_never_promotes_a_user_who_took_the_name_admin(db):
+    """Sign-up is open, so a regular user may already be called "admin" when the instance has
+    no superuser; start-up must neither crash nor hand that user the keys."""
+    squatter = make_user("admin")
+
+    user, password = services.admin_ensure()
+
+    assert user != squatter
+    assert user.is_superuser
+    assert password
+    assert user.check_password(password)
+    squatter.refresh_from_db()
+    assert not squatter.is_superuser
+    assert not squatter.is_staff
 
 
 # --- The access rules, with a Team -------------------------------------------------------------

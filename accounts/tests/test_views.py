@@ -4,6 +4,7 @@ tests/test_access_matrix.py; these tests follow people through pages and look at
 
 from __future__ import annotations
 
+import json
 import re
 
 import pytest
@@ -32,11 +33,18 @@ def switch(client: Client, team_pk: int, next_url: str = "/"):
 # --- Acceptance: a viewer sees a team but cannot change it -------------------------------------
 
 
-def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_it(alice, client_for):
+def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_it(
+    alice, client_for
+):
     sam = Client()
     signed_up = sam.post(
         "/signup/",
-        {"username": "sam", "email": "sam@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        {
+            "username": "sam",
+            "email": "sam@example.com",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
     )
     assert signed_up.status_code == 302
     assert signed_up["Location"] == "/"
@@ -80,7 +88,12 @@ def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_
 def test_signing_up_with_a_taken_email_shows_a_clear_error(alice):
     response = Client().post(
         "/signup/",
-        {"username": "alice2", "email": "ALICE@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD},
+        {
+            "username": "alice2",
+            "email": "ALICE@example.com",
+            "password1": NEW_PASSWORD,
+            "password2": NEW_PASSWORD,
+        },
     )
 
     assert response.status_code == 200
@@ -90,7 +103,8 @@ def test_signing_up_with_a_taken_email_shows_a_clear_error(alice):
 
 def test_signing_up_with_a_weak_password_is_refused(db):
     response = Client().post(
-        "/signup/", {"username": "sam", "email": "sam@example.com", "password1": "123", "password2": "123"}
+        "/signup/",
+        {"username": "sam", "email": "sam@example.com", "password1": "123", "password2": "123"},
     )
 
     assert response.status_code == 200
@@ -101,7 +115,12 @@ def test_signing_up_with_a_weak_password_is_refused(db):
 @override_settings(WORKBENCH_SIGNUP=False)
 def test_sign_up_is_not_found_when_disabled(db):
     client = Client()
-    data = {"username": "sam", "email": "sam@example.com", "password1": NEW_PASSWORD, "password2": NEW_PASSWORD}
+    data = {
+        "username": "sam",
+        "email": "sam@example.com",
+        "password1": NEW_PASSWORD,
+        "password2": NEW_PASSWORD,
+    }
 
     assert client.get("/signup/").status_code == 404
     assert client.post("/signup/", data).status_code == 404
@@ -114,7 +133,9 @@ def test_the_login_page_links_to_sign_up_when_it_is_open(db):
 
 
 def test_adding_an_unknown_member_shows_the_error_on_the_form(team, alice, client_for):
-    response = client_for(alice).post(f"/settings/teams/{team.pk}/members/", {"user": "ghost", "role": "member"})
+    response = client_for(alice).post(
+        f"/settings/teams/{team.pk}/members/", {"user": "ghost", "role": "member"}
+    )
 
     assert response.status_code == 400
     assert "No user with the username or email “ghost”." in response.content.decode()
@@ -168,7 +189,9 @@ def test_a_viewer_can_switch_to_the_team_too(team, vera_viewer, client_for):
     assert current_team_shown(client.get("/")) == "Acme"
 
 
-def test_switching_to_a_foreign_team_is_not_found_and_keeps_the_current_team(team, alice, client_for):
+def test_switching_to_a_foreign_team_is_not_found_and_keeps_the_current_team(
+    team, alice, client_for
+):
     outside = Team.objects.create(name="Outside")
     client = client_for(alice)
     switch(client, team.pk)
@@ -182,7 +205,12 @@ def test_switching_to_a_foreign_team_is_not_found_and_keeps_the_current_team(tea
 
 @pytest.mark.parametrize(
     "next_url",
-    ["https://evil.example", "https://evil.example/login/", "//evil.example/", "http://testserver.evil.example/"],
+    [
+        "https://evil.example",
+        "https://evil.example/login/",
+        "//evil.example/",
+        "http://testserver.evil.example/",
+    ],
 )
 def test_switching_never_redirects_off_site(team, alice, client_for, next_url):
     response = switch(client_for(alice), team.pk, next_url=next_url)
@@ -225,9 +253,12 @@ def test_a_deleted_team_drops_everyone_back_to_personal(team, alice, bob_teammat
 def test_the_token_page_shows_the_plaintext_once_then_only_the_prefix(alice, client_for):
     client = client_for(alice)
 
-    created = client.post("/settings/tokens/", {"name": "CI script", "scope": "write", "expires_at": ""})
+    created = client.post(
+        "/settings/tokens/", {"name": "CI script", "scope": "write", "expires_at": ""}, follow=True
+    )
 
     assert created.status_code == 200
+    assert created.redirect_chain == [("/settings/tokens/", 302)]  # a reload can't create another
     html = created.content.decode()
     match = re.search(r'<code id="new-token-value">(wb_[^<]+)</code>', html)
     assert match, "the new token is not shown"
@@ -235,11 +266,15 @@ def test_the_token_page_shows_the_plaintext_once_then_only_the_prefix(alice, cli
     token = ApiToken.objects.get(user=alice)
     assert services.token_authenticate(raw=raw) == token
     assert token.scope == "write"
+    # Once shown, the plaintext is nowhere: not in the session...
+    assert raw not in json.dumps(dict(client.session.items()), default=str)
 
+    # ...nor on the page any more; only the prefix is.
     later = client.get("/settings/tokens/").content.decode()
     assert raw not in later
     assert 'data-testid="new-token"' not in later
     assert f"<code>{token.prefix}…</code>" in later
+    assert ApiToken.objects.filter(user=alice).count() == 1
 
 
 def test_a_token_with_a_past_expiry_is_refused_on_the_page(alice, client_for):
@@ -337,7 +372,9 @@ def test_an_unknown_url_renders_our_404_page(logged_in, alice, client_for):
     assert ('data-testid="current-team"' in html) is logged_in
 
 
-@pytest.mark.parametrize("url", ["/", "/login/", "/settings/teams/", "/api/docs/", "/no/such/page/"])
+@pytest.mark.parametrize(
+    "url", ["/", "/login/", "/settings/teams/", "/api/docs/", "/no/such/page/"]
+)
 def test_responses_carry_a_csp_without_inline_script(url, alice, client_for):
     response = client_for(alice).get(url)
 
@@ -369,7 +406,8 @@ def test_only_the_api_docs_allow_inline_styles(alice, client_for):
 
 def test_the_profile_page_saves_names_and_email(alice, client_for):
     response = client_for(alice).post(
-        "/settings/profile/", {"first_name": "Alice", "last_name": "Liddell", "email": "a@example.com"}
+        "/settings/profile/",
+        {"first_name": "Alice", "last_name": "Liddell", "email": "a@example.com"},
     )
 
     assert response["Location"] == "/settings/profile/"
@@ -381,10 +419,13 @@ def test_taking_someone_elses_email_on_the_profile_page_is_a_clear_field_error(
     alice, charlie_outsider, client_for
 ):
     response = client_for(alice).post(
-        "/settings/profile/", {"first_name": "", "last_name": "", "email": "CHARLIE_OUTSIDER@example.com"}
+        "/settings/profile/",
+        {"first_name": "", "last_name": "", "email": "CHARLIE_OUTSIDER@example.com"},
     )
 
     assert response.status_code == 200
-    assert response.context["form"].errors == {"email": ["An account with this email already exists."]}
+    assert response.context["form"].errors == {
+        "email": ["An account with this email already exists."]
+    }
     alice.refresh_from_db()
     assert alice.email == "alice@example.com"

@@ -29,9 +29,13 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
-# Playwright's sync API runs an event loop in this thread; the ORM calls our tests make between
-# browser steps are still ordinary synchronous code.
-os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+
+@pytest.fixture(autouse=True)
+def _orm_beside_playwright(monkeypatch):
+    """Playwright's sync API keeps an event loop running in this thread; the ORM calls our tests
+    make between browser steps are still ordinary synchronous code. Only for these tests, and
+    never passed on to the Daphne under test."""
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -67,7 +71,7 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
     port = _free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "DJANGO_SETTINGS_MODULE": "workbench.settings_test",
         "DATABASE_URL": _test_database_url(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
