@@ -87,3 +87,80 @@ def token_for(db):
         return services.token_create(user=user, name=f"{scope} token", scope=scope, **kwargs)[1]
 
     return make
+
+
+# --- Providers --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def fake_provider_server():
+    """One fake provider server (real HTTP on loopback) for the whole session."""
+    from providers.fakeserver import FakeProvider
+
+    server = FakeProvider().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def fake_provider(fake_provider_server, settings):
+    """The fake server, reset, and let through the egress guard (it lives on loopback)."""
+    fake_provider_server.reset()
+    settings.WORKBENCH_EGRESS_ALLOW = [*settings.WORKBENCH_EGRESS_ALLOW, f"127.0.0.1:{fake_provider_server.port}"]
+    settings.WORKBENCH_PROVIDER_TIMEOUTS = {"connect": 2.0, "read": 2.0, "total": 20.0}
+    yield fake_provider_server
+    fake_provider_server.reset()
+
+
+# Where each preset's SDK expects the server (base URL as a user would type it, on the fake).
+FAKE_BASE_PATHS = {
+    "openai": "/v1",
+    "anthropic": "",
+    "groq": "",
+    "gemini": "/v1beta/openai/",
+    "cohere": "/compatibility/v1",
+    "mistral": "/v1",
+    "together": "/v1",
+    "perplexity": "",
+    "deepseek": "/v1",
+    "openrouter": "/api/v1",
+    "openai_compatible": "/v1",
+    "ollama": "",
+}
+
+
+@pytest.fixture
+def make_credential(fake_provider):
+    """`make_credential(owner, preset="openai", **fields)` → a credential pointing at the fake."""
+    from providers.models import ProviderCredential
+
+    def make(owner, preset: str = "openai", **fields) -> ProviderCredential:
+        from accounts.models import Team
+
+        credential = ProviderCredential(
+            name=fields.pop("name", f"{preset} test"),
+            preset=preset,
+            api_key=fields.pop("api_key", "sk-test-key-0123456789"),
+            base_url=fields.pop("base_url", f"{fake_provider.url}{FAKE_BASE_PATHS.get(preset, '')}"),
+            **fields,
+        )
+        credential.set_owner(owner)
+        if isinstance(owner, Team):
+            credential.created_by = owner.memberships.first().user
+        credential.save()
+        return credential
+
+    return make
+
+
+@pytest.fixture(autouse=True)
+def _close_async_connections(request):
+    """Async tests touch the database from asgiref's sync thread; close that thread's connection
+    afterwards so the test database can be flushed and dropped."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        from asgiref.sync import async_to_sync, sync_to_async
+        from django.db import connections
+
+        async_to_sync(sync_to_async(connections.close_all))()

@@ -47,11 +47,8 @@ def team_ids_for(user, action: Action = Action.READ) -> models.QuerySet:
 def role_in(user, team_id: int | None) -> str | None:
     if not user.is_authenticated or team_id is None:
         return None
-    return (
-        Membership.objects.filter(user_id=user.pk, team_id=team_id)
-        .values_list("role", flat=True)
-        .first()
-    )
+    roles = Membership.objects.filter(user_id=user.pk, team_id=team_id).order_by().values_list("role", flat=True)
+    return next(iter(roles[:1]), None)
 
 
 # --- Querysets ---------------------------------------------------------------------------------
@@ -81,15 +78,24 @@ def in_view(queryset: models.QuerySet, user, team: Team | None) -> models.QueryS
 # --- Single objects ----------------------------------------------------------------------------
 
 
+def _role(user, obj, team_id) -> str | None:
+    """The user's role in the team, from the fetch that found `obj` when get_for fetched it."""
+    known = getattr(obj, "_access_role", None)
+    if known is None or known[0] != user.pk:
+        known = (user.pk, role_in(user, team_id))
+        obj._access_role = known  # one role query per object and user, however many checks
+    return known[1]
+
+
 def allows(user, obj, action: Action) -> bool:
     """May `user` do `action` on `obj` (a Team or an Owned object)?"""
     if not user.is_authenticated:
         return False
     if isinstance(obj, Team):
-        return role_allows(role_in(user, obj.pk), action)
+        return role_allows(_role(user, obj, obj.pk), action)
     if obj.owner_user_id is not None:
         return obj.owner_user_id == user.pk
-    return role_allows(role_in(user, obj.owner_team_id), action)
+    return role_allows(_role(user, obj, obj.owner_team_id), action)
 
 
 def require(user, obj, action: Action) -> None:
@@ -108,10 +114,16 @@ def get_for(user, queryset_or_model, pk, action: Action = Action.READ):
         if isinstance(queryset_or_model, models.QuerySet)
         else queryset_or_model._default_manager.all()
     )
+    if not user.is_authenticated:
+        raise Http404
+    # Fetch by id, then decide in Python: a personal object needs no further query, a team
+    # object one (the role). Cheaper than a scoped query with a membership subquery.
     try:
-        obj = scope(queryset, user).get(pk=pk)
-    except (queryset.model.DoesNotExist, ValueError, TypeError):
+        obj = queryset.filter(pk=pk).first()
+    except (ValueError, TypeError):
         raise Http404 from None
+    if obj is None:
+        raise Http404
     require(user, obj, action)
     return obj
 

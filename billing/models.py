@@ -1,0 +1,139 @@
+"""The usage ledger (one row per model call, append-only), its daily rollups, price overrides.
+
+Rows reference providers' credentials by a string foreign key (DESIGN §3: not an import)."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class CostSource(models.TextChoices):
+    PROVIDER = "provider", "Provider-reported tokens"
+    ESTIMATED = "estimated", "Estimated (tokens counted locally)"
+    LOCAL = "local", "Local model ($0)"
+    UNPRICED = "unpriced", "Unpriced (no price known)"
+
+
+class CallStatus(models.TextChoices):
+    OK = "ok", "Completed"
+    ERROR = "error", "Error"
+    STOPPED = "stopped", "Stopped by the caller"
+    DISCONNECTED = "disconnected", "Caller went away"
+
+
+class UsageRecord(models.Model):
+    """One row per model call — success, error, stop and disconnect alike. Never updated."""
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The team the spend belongs to: the credential's team, else the team the call was made in.
+    team = models.ForeignKey(
+        "accounts.Team", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    credential_name = models.CharField(
+        max_length=100, blank=True
+    )  # kept when the credential is deleted
+    preset = models.CharField(max_length=40)
+    provider_id = models.CharField(max_length=40, blank=True)  # price provider (genai-prices id)
+    model = models.CharField(max_length=200)
+    operation = models.CharField(max_length=20, default="chat")  # chat | embedding
+    feature = models.CharField(
+        max_length=30, default="api"
+    )  # api | chat | playground | evals | test | …
+    status = models.CharField(max_length=20, choices=CallStatus.choices)
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=1)
+    input_tokens = models.PositiveIntegerField(default=0)
+    output_tokens = models.PositiveIntegerField(default=0)
+    tokens_estimated = models.BooleanField(default=False)
+    cost = models.DecimalField(
+        max_digits=18, decimal_places=9, null=True, blank=True
+    )  # USD; null = unpriced
+    cost_source = models.CharField(max_length=20, choices=CostSource.choices)
+    price_snapshot = models.JSONField(default=dict, blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(default=0)
+    overhead_ms = models.FloatField(default=0)  # our own time before the provider was called
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    context = models.JSONField(default=dict, blank=True)  # e.g. {"conversation": 12, "message": 40}
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["team", "-created_at"]),
+            models.Index(fields=["credential", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model} {self.status} {self.cost}"
+
+
+class DailyUsage(models.Model):
+    """Per day × user × team × credential × model totals, maintained on every ledger write so
+    dashboards never scan the ledger."""
+
+    day = models.DateField()
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.CASCADE, related_name="+"
+    )
+    team = models.ForeignKey("accounts.Team", null=True, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(
+        "providers.ProviderCredential", null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    provider_id = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=200)
+    calls = models.PositiveIntegerField(default=0)
+    errors = models.PositiveIntegerField(default=0)
+    input_tokens = models.BigIntegerField(default=0)
+    output_tokens = models.BigIntegerField(default=0)
+    cost = models.DecimalField(max_digits=18, decimal_places=9, default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["day", "user", "team", "credential", "model"],
+                name="billing_dailyusage_unique",
+                nulls_distinct=False,
+            )
+        ]
+        indexes = [models.Index(fields=["team", "day"]), models.Index(fields=["user", "day"])]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.model}: {self.calls} calls"
+
+
+class PriceOverride(models.Model):
+    """An admin's price for a model, used instead of genai-prices (or where it has none)."""
+
+    provider_id = models.CharField(
+        max_length=40, help_text="genai-prices provider id, or a preset key for unpriced hosts"
+    )
+    model = models.CharField(max_length=200)
+    input_per_mtok = models.DecimalField("Input $ / 1M tokens", max_digits=12, decimal_places=6)
+    output_per_mtok = models.DecimalField("Output $ / 1M tokens", max_digits=12, decimal_places=6)
+    note = models.CharField(max_length=200, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["provider_id", "model"], name="billing_priceoverride_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.provider_id}/{self.model}: ${self.input_per_mtok}/${self.output_per_mtok} per 1M"

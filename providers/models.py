@@ -1,0 +1,90 @@
+"""Provider credentials (encrypted keys) and the model catalogue cached per credential."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+from encrypted_model_fields.fields import EncryptedCharField
+
+from accounts.ownership import Owned
+from providers import presets
+
+
+class ProviderCredential(Owned):
+    name = models.CharField(max_length=100, help_text="e.g. “Work OpenAI”")
+    preset = models.CharField(max_length=40, choices=presets.CHOICES)
+    # Write-only everywhere: forms, serializers and the admin never render it (see keys.py).
+    api_key = EncryptedCharField(max_length=500, blank=True)
+    base_url = models.CharField(
+        max_length=500, blank=True, help_text="Leave empty for the provider's default."
+    )
+    organization = models.CharField(max_length=200, blank=True)
+    is_local = models.BooleanField(
+        default=False, help_text="Runs on your own hardware: calls cost $0 and are labelled local."
+    )
+    is_active = models.BooleanField(default=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+    models_fetched_at = models.DateTimeField(null=True, blank=True)
+    last_test_ok = models.BooleanField(null=True, blank=True)
+    last_test_message = models.CharField(max_length=300, blank=True)
+    last_tested_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta(Owned.Meta):
+        ordering = ["name", "id"]
+        indexes = [
+            models.Index(fields=["owner_user", "name"]),
+            models.Index(fields=["owner_team", "name"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def preset_row(self) -> presets.Preset:
+        return presets.get(self.preset)
+
+    @property
+    def effective_base_url(self) -> str:
+        return self.base_url or self.preset_row.default_base_url
+
+    @property
+    def has_key(self) -> bool:
+        return bool(self.api_key)
+
+
+class ModelKind(models.TextChoices):
+    CHAT = "chat", "Chat"
+    EMBEDDING = "embedding", "Embedding"
+
+
+class ProviderModel(models.Model):
+    """A model a credential offers, as last listed from the provider (refreshable)."""
+
+    credential = models.ForeignKey(
+        ProviderCredential, on_delete=models.CASCADE, related_name="models"
+    )
+    model_id = models.CharField(max_length=200)
+    label = models.CharField(max_length=200, blank=True)
+    kind = models.CharField(max_length=20, choices=ModelKind.choices, default=ModelKind.CHAT)
+    context_window = models.PositiveIntegerField(null=True, blank=True)
+    family = models.CharField(max_length=100, blank=True)
+    size_bytes = models.BigIntegerField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+    fetched_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["credential", "kind", "model_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credential", "model_id"], name="providers_model_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.model_id

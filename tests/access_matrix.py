@@ -7,7 +7,7 @@ from __future__ import annotations
 import importlib
 import inspect
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from django.urls import URLPattern, URLResolver
 
@@ -39,6 +39,7 @@ class Case:
     method: str = "GET"
     kwargs: Callable[[dict], dict] = lambda world: {}
     data: Callable[[dict], dict] | None = None
+    query: Callable[[dict], dict] | None = None  # query-string parameters (ids included)
     api: bool = False
     note: str = ""
 
@@ -64,11 +65,11 @@ class SocketCase:
 
 @dataclass(frozen=True)
 class FieldCase:
-    """An id-bearing input field (form or serializer) and how the matrix proves it is scoped."""
+    """An id-bearing input field (form or serializer) and the request that proves it is scoped:
+    the case sends the id of alice's side's object in that field."""
 
     key: str  # "module.Class.field"
-    test: str  # the name of the test that shows a foreign id is refused
-    extra: dict = field(default_factory=dict)
+    case: Case
 
 
 # --- Discovery -----------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from accounts import services
+from providers import services as provider_services
 from tests.access_matrix import (
     PERSONAS,
     Case,
@@ -227,6 +228,140 @@ CASES: list[Case] = [
     Case("api-docs", PUBLIC),
 ]
 
+# --- providers: alice's team credential (Echo: no network needed) ---------------------------------
+cred_kw = lambda w: {"pk": w["team_credential"].pk}  # noqa: E731
+
+CASES += [
+    Case("providers:list", everyone_gets(200)),
+    Case("providers:add", everyone_gets(200)),
+    Case(
+        "providers:add",
+        everyone_gets(302),
+        method="POST",
+        data=lambda w: {"preset": "echo", "name": "Mine"},
+        note="personal",
+    ),
+    Case("providers:detail", team_rule(alice=200, bob=200, vera=200), kwargs=cred_kw),
+    Case("providers:edit", team_rule(alice=200, bob=403, vera=403), kwargs=cred_kw),
+    Case(
+        "providers:edit",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=cred_kw,
+        data=lambda w: {"name": "Renamed", "is_active": "on"},
+    ),
+    Case("providers:test", team_rule(alice=302, bob=302, vera=403), method="POST", kwargs=cred_kw),
+    Case(
+        "providers:refresh", team_rule(alice=302, bob=302, vera=302), method="POST", kwargs=cred_kw
+    ),
+    Case(
+        "providers:toggle", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=cred_kw
+    ),
+    Case("providers:delete", team_rule(alice=200, bob=403, vera=403), kwargs=cred_kw),
+    Case(
+        "providers:delete", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=cred_kw
+    ),
+    Case("api-credential-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-credential-list",
+        everyone_gets(201, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: {"preset": "echo", "name": "Mine"},
+        note="personal",
+    ),
+    Case(
+        "api-credential-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=cred_kw,
+        api=True,
+    ),
+    Case(
+        "api-credential-detail",
+        team_rule(alice=200, bob=403, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=cred_kw,
+        api=True,
+        data=lambda w: {"name": "X"},
+    ),
+    Case(
+        "api-credential-detail",
+        team_rule(alice=204, bob=403, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=cred_kw,
+        api=True,
+    ),
+    Case(
+        "api-credential-test",
+        team_rule(alice=200, bob=200, vera=403, anonymous=401),
+        method="POST",
+        kwargs=cred_kw,
+        api=True,
+    ),
+    Case(
+        "api-credential-models",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=cred_kw,
+        api=True,
+    ),
+    Case(
+        "api-credential-models",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        method="POST",
+        kwargs=cred_kw,
+        api=True,
+    ),
+    Case(
+        "api-usage-list",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        query=lambda w: {"team": w["team"].pk},
+        api=True,
+        note="team usage by query id",
+    ),
+]
+
+# Id-bearing form/serializer fields: each case sends the id of an object of alice's side.
+FIELD_CASES: list[FieldCase] = [
+    FieldCase(
+        "providers.forms.CredentialForm.owner_team",
+        Case(
+            "providers:add",
+            team_rule(alice=302, bob=403, vera=403),
+            method="POST",
+            data=lambda w: {"preset": "echo", "name": "Team echo", "owner_team": w["team"].pk},
+            note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "providers.serializers.CredentialCreateSerializer.owner_team",
+        Case(
+            "api-credential-list",
+            team_rule(alice=201, bob=403, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {"preset": "echo", "name": "Team echo", "owner_team": w["team"].pk},
+            note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "providers.serializers.CompletionSerializer.credential",
+        Case(
+            "api-completions",
+            team_rule(alice=200, bob=200, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {
+                "credential": w["team_credential"].pk,
+                "model": "echo",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            note="credential",
+        ),
+    ),
+]
+
+ALL_CASES = [*CASES, *(field_case.case for field_case in FIELD_CASES)]
+
 SOCKET_CASES: list[SocketCase] = [
     SocketCase(
         "ws/ping/",
@@ -234,9 +369,6 @@ SOCKET_CASES: list[SocketCase] = [
         expect={"anonymous": False, **{p: True for p in PERSONAS if p != "anonymous"}},
     ),
 ]
-
-# Id-bearing form/serializer fields (none yet); each names the test proving a foreign id is 404.
-FIELD_CASES: list[FieldCase] = []
 
 
 @pytest.fixture
@@ -248,7 +380,11 @@ def world(everyone, team, token_for):
     )
     alice = everyone["alice"]
     token, _ = services.token_create(user=alice, name="alice's token", scope="write")
+    team_credential = provider_services.credential_create(
+        actor=alice, preset="echo", name="Acme echo", owner_team=team
+    )
     return {
+        "team_credential": team_credential,
         **everyone,
         "team": team,
         "bob_membership": team.memberships.get(user=everyone["bob_teammate"]),
@@ -258,6 +394,10 @@ def world(everyone, team, token_for):
 
 def _request(client, case: Case, world):
     url = reverse(case.name, kwargs=case.kwargs(world))
+    if case.query:
+        from urllib.parse import urlencode
+
+        url += "?" + urlencode(case.query(world))
     data = case.data(world) if case.data else None
     method = getattr(client, case.method.lower())
     if case.method == "GET":
@@ -267,7 +407,7 @@ def _request(client, case: Case, world):
     return method(url, data=data or {})
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
+@pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_each_persona_gets_the_expected_status(case, persona, world, client_for):
     client = client_for(None if persona == "anonymous" else world[persona])
@@ -278,7 +418,7 @@ def test_each_persona_gets_the_expected_status(case, persona, world, client_for)
 
 
 def test_every_route_has_a_case():
-    missing = uncovered_routes(iter_routes(get_resolver().url_patterns), CASES)
+    missing = uncovered_routes(iter_routes(get_resolver().url_patterns), ALL_CASES)
     assert not missing, "Routes without an access-matrix case: " + ", ".join(
         r.name for r in missing
     )
@@ -286,7 +426,7 @@ def test_every_route_has_a_case():
 
 def test_every_id_taking_route_states_the_tenant_boundary():
     id_routes = {r.name for r in iter_routes(get_resolver().url_patterns) if r.takes_id}
-    for case in CASES:
+    for case in ALL_CASES:
         if case.name in id_routes:
             assert case.expect["charlie_outsider"] in {404, 200}, case.id
 
@@ -298,7 +438,7 @@ def test_the_matrix_notices_an_id_taking_route_without_a_case():
         raise AssertionError
 
     patterns = [*get_resolver().url_patterns, path("secret/<int:pk>/", view, name="secret_detail")]
-    missing = uncovered_routes(iter_routes(patterns), CASES)
+    missing = uncovered_routes(iter_routes(patterns), ALL_CASES)
     assert [r.name for r in missing] == ["secret_detail"]
     assert missing[0].takes_id
 

@@ -216,7 +216,22 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "TeamRoleEnum": "accounts.models.Role",
+        "MessageRoleEnum": ["system", "user", "assistant"],
+    },
 }
+
+# --- Providers -------------------------------------------------------------------------------------
+# host:port pairs the egress guard lets through although they resolve to internal addresses
+# (loopback, private, link-local…). Ollama on this machine by default.
+WORKBENCH_EGRESS_ALLOW = config.env_list("WORKBENCH_EGRESS_ALLOW", ["localhost:11434"])
+WORKBENCH_PROVIDER_TIMEOUTS = {
+    "connect": float(os.environ.get("WORKBENCH_PROVIDER_CONNECT_TIMEOUT", "10")),
+    "read": float(os.environ.get("WORKBENCH_PROVIDER_IDLE_TIMEOUT", "60")),  # silence mid-stream
+    "total": float(os.environ.get("WORKBENCH_PROVIDER_TOTAL_TIMEOUT", "600")),
+}
+WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATTEMPTS", "3"))
 
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"

@@ -9,6 +9,8 @@ from workbench import views
 
 api_patterns = [
     path("", include("accounts.api_urls")),
+    path("", include("providers.api_urls")),
+    path("", include("billing.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes at run time; only this page allows inline *styles*
     # (never inline script).
@@ -24,6 +26,7 @@ api_patterns = [
 urlpatterns = [
     path("", views.home, name="home"),
     path("", include("accounts.urls")),
+    path("settings/providers/", include("providers.urls")),
     path("chat/", include("chats.urls")),
     path("playground/", include("playground.urls")),
     path("prompts/", include("prompts.urls")),

@@ -1,0 +1,201 @@
+"""What every adapter speaks: provider-neutral requests, events and errors.
+
+Adapters translate one wire format; they never touch the ORM, billing or templates. The gate
+(providers.gate) does everything around them: access, budgets, retries, timing, the usage row."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from providers.presets import Preset
+
+# --- Requests ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str  # system | user | assistant
+    content: str
+
+
+@dataclass(frozen=True)
+class CompletionRequest:
+    model: str
+    messages: tuple[Message, ...]
+    system: str = ""
+    temperature: float | None = None
+    top_p: float | None = None
+    max_tokens: int | None = None
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+
+    def all_messages(self) -> list[Message]:
+        """System prompt first (as a message), then the conversation."""
+        head = [Message("system", self.system)] if self.system else []
+        return head + list(self.messages)
+
+
+# --- Events ----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextDelta:
+    text: str
+    type: ClassVar[str] = "delta"
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int
+    output_tokens: int
+    estimated: bool = False
+    type: ClassVar[str] = "usage"
+
+
+@dataclass(frozen=True)
+class Finished:
+    """The last event of a successful call, after the usage row is written."""
+
+    reason: str  # stop | length | …
+    usage_id: int
+    input_tokens: int
+    output_tokens: int
+    tokens_estimated: bool
+    cost: str | None  # decimal string, None = unpriced
+    cost_source: str
+    ttft_ms: float | None
+    duration_ms: float
+    tokens_per_second: float | None
+    attempts: int
+    type: ClassVar[str] = "finished"
+
+
+@dataclass(frozen=True)
+class StopReason:
+    """Adapters emit this when the provider says why it stopped."""
+
+    reason: str
+    type: ClassVar[str] = "stop_reason"
+
+
+Event = TextDelta | Usage | StopReason
+
+
+# --- Errors ------------------------------------------------------------------------------------------
+
+ERROR_CODES = {
+    "rate_limited": "The provider is rate-limiting requests.",
+    "auth_failed": "The provider rejected the API key.",
+    "timeout": "The provider took too long to answer.",
+    "unreachable": "Could not connect to the provider.",
+    "bad_request": "The provider rejected the request.",
+    "provider_error": "The provider returned an error.",
+    "stream_interrupted": "The reply stream broke off before it finished.",
+    "egress_denied": "Workbench refuses to connect to that address.",
+    "budget_exceeded": "A budget does not allow this call.",
+    "not_found": "The model or endpoint does not exist at this provider.",
+    "key_unreadable": "The stored API key can't be decrypted; re-enter it.",
+    "inactive": "This credential is deactivated.",
+    "cancelled": "The call was cancelled.",
+}
+
+
+class ProviderError(Exception):
+    """An error with a stable `code` (ERROR_CODES). Messages never contain keys or headers."""
+
+    def __init__(
+        self,
+        code: str,
+        message: str | None = None,
+        *,
+        retryable: bool = False,
+        retry_after: float | None = None,
+        status: int | None = None,
+    ):
+        self.code = code
+        self.message = message or ERROR_CODES.get(code, "The provider call failed.")
+        self.retryable = retryable
+        self.retry_after = retry_after
+        self.status = status
+        self.usage_id: int | None = None  # set by the gate once the usage row exists
+        self.partial_text: str = ""
+        super().__init__(self.message)
+
+    def as_dict(self) -> dict:
+        return {"code": self.code, "message": self.message, "retry_after": self.retry_after}
+
+
+# --- Catalogue and embeddings ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    id: str
+    kind: str = "chat"  # chat | embedding
+    label: str = ""
+    context_window: int | None = None
+    family: str = ""
+    size_bytes: int | None = None
+    details: dict = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class EmbeddingResult:
+    vectors: list[list[float]]
+    input_tokens: int | None  # None when the provider did not report usage
+
+
+# --- The adapter contract ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Timeouts:
+    connect: float = 5.0
+    read: float = 60.0  # idle time allowed between bytes/chunks
+    total: float = 600.0
+
+
+@dataclass(frozen=True)
+class AdapterConfig:
+    preset: Preset
+    base_url: str
+    api_key: str = field(default="", repr=False)  # never in a repr, log or error
+    organization: str = ""
+    timeouts: Timeouts = Timeouts()
+    egress_allow: tuple[str, ...] | None = None  # None: the instance allowlist (settings)
+    resolver: object | None = None  # tests inject a resolver into the egress guard
+    # Reuse SDK clients across calls on this event loop (keep-alive). Off for one-off calls from
+    # sync code, whose event loop ends with the call.
+    reuse_clients: bool = True
+
+
+class Adapter:
+    """One wire format. Subclasses set the capability flags and implement the coroutines."""
+
+    supports_embeddings: ClassVar[bool] = False
+    supports_seed: ClassVar[bool] = True
+    network: ClassVar[bool] = True
+
+    def __init__(self, config: AdapterConfig):
+        self.config = config
+        self.preset = config.preset
+
+    def has_quirk(self, name: str) -> bool:
+        return name in self.preset.quirks
+
+    def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
+        """Yield TextDelta / Usage / StopReason events; raise ProviderError on failure."""
+        raise NotImplementedError
+
+    async def list_models(self) -> list[ModelInfo]:
+        if self.preset.static_models:
+            return [ModelInfo(id=model_id) for model_id in self.preset.static_models]
+        raise NotImplementedError
+
+    async def embed(self, model: str, inputs: list[str]) -> EmbeddingResult:
+        raise ProviderError("bad_request", f"{self.preset.label} does not offer embeddings here.")
+
+    async def aclose(self) -> None:
+        """Release HTTP clients."""

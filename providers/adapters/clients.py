@@ -1,0 +1,55 @@
+"""SDK clients cached per event loop, so calls reuse connections (keep-alive, TLS sessions)
+instead of building a client — and a TLS handshake — per call.
+
+Keyed by everything that shapes the client (host, a digest of the key, timeouts, the egress
+allowlist), so a changed key or URL gets a fresh client. Clients belong to one event loop, so
+the cache is per loop and goes away with it."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import weakref
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+
+MAX_PER_LOOP = 64
+
+_cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+
+
+def _key(kind: str, config) -> tuple:
+    allow = config.egress_allow if config.egress_allow is not None else tuple(settings.WORKBENCH_EGRESS_ALLOW)
+    return (
+        kind,
+        config.base_url,
+        hashlib.sha256(config.api_key.encode()).hexdigest(),
+        config.organization,
+        config.timeouts,
+        tuple(allow),
+        id(config.resolver) if config.resolver is not None else None,
+    )
+
+
+def cached_client(kind: str, config, factory: Callable[[], Any], close: Callable[[Any], Any]) -> Any:
+    if not config.reuse_clients:
+        return factory()
+    loop = asyncio.get_running_loop()
+    clients = _cache.get(loop)
+    if clients is None:
+        clients = _cache[loop] = {}
+    key = _key(kind, config)
+    client = clients.get(key)
+    if client is None:
+        if len(clients) >= MAX_PER_LOOP:
+            oldest_key = next(iter(clients))  # dicts keep insertion order: the oldest first
+            loop.create_task(close(clients.pop(oldest_key)))
+        client = clients[key] = factory()
+    return client
+
+
+def clear() -> None:
+    """Forget every cached client (tests that change settings the key doesn't cover)."""
+    _cache.clear()

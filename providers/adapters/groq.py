@@ -1,0 +1,49 @@
+"""Groq, on the official `groq` SDK (an httpx client; base URL without /v1 — the SDK appends
+/openai/v1). Same wire format as OpenAI, two quirks: no `stream_options` argument (sent in
+`extra_body`), and usage arrives in `x_groq.usage`."""
+
+from __future__ import annotations
+
+from providers.adapters.base import Usage
+from providers.adapters.clients import cached_client
+from providers.adapters.openai_compat import OpenAICompatAdapter, egress_client
+
+
+class GroqAdapter(OpenAICompatAdapter):
+    http_flavor = "httpx"
+
+    def _sdk(self):
+        if self._client is None:
+            import groq
+
+            self._client = cached_client(
+                "groq",
+                self.config,
+                lambda: groq.AsyncGroq(
+                    api_key=self.config.api_key or "not-needed",
+                    base_url=self.config.base_url,
+                    max_retries=0,
+                    http_client=egress_client(self.config, self.http_flavor),
+                ),
+                lambda client: client.close(),
+            )
+        return self._client
+
+    def _params(self, request):
+        params = super()._params(request)
+        params.pop("stream_options", None)
+        params["extra_body"] = {"stream_options": {"include_usage": True}}
+        return params
+
+    def _usage_of(self, chunk):
+        usage = super()._usage_of(chunk)
+        if usage is not None:
+            return usage
+        x_groq = getattr(chunk, "x_groq", None)
+        groq_usage = getattr(x_groq, "usage", None) if x_groq is not None else None
+        if groq_usage is not None and getattr(groq_usage, "prompt_tokens", None) is not None:
+            return Usage(groq_usage.prompt_tokens or 0, groq_usage.completion_tokens or 0)
+        return None
+
+
+ADAPTER = GroqAdapter

@@ -1,0 +1,214 @@
+"""REST for providers: credentials, their models, and completions (JSON or Server-Sent Events).
+Thin: validate, call one service or selector, render."""
+
+from __future__ import annotations
+
+import json
+from contextlib import aclosing
+
+from asgiref.sync import async_to_sync
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, status
+from rest_framework.response import Response
+
+from accounts.access import Action
+from providers import selectors, services
+from providers.adapters.base import CompletionRequest, Finished, Message, ProviderError, TextDelta
+from providers.serializers import (
+    CompletionSerializer,
+    CredentialCreateSerializer,
+    CredentialSerializer,
+    CredentialUpdateSerializer,
+    ProviderModelSerializer,
+)
+from workbench.api import error_body
+
+ERROR_STATUS = {
+    "bad_request": 400,
+    "budget_exceeded": 402,
+    "inactive": 409,
+    "key_unreadable": 409,
+    "rate_limited": 429,
+    "timeout": 504,
+    "not_found": 502,
+}
+
+
+def provider_error_response(exc: ProviderError) -> Response:
+    body = error_body(exc.code, exc.message, usage_id=exc.usage_id, retry_after=exc.retry_after)
+    return Response(body, status=ERROR_STATUS.get(exc.code, 502))
+
+
+class CredentialListView(mixins.ListModelMixin, generics.GenericAPIView):
+    serializer_class = CredentialSerializer
+
+    def get_queryset(self):
+        return selectors.credentials_for_user(user=self.request.user, team=getattr(self.request, "team", None))
+
+    def get(self, request):
+        """Your personal credentials plus the current team's (session) — with a token, yours."""
+        return self.list(request)
+
+    @extend_schema(request=CredentialCreateSerializer, responses={201: CredentialSerializer})
+    def post(self, request):
+        data = CredentialCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        credential = services.credential_create(actor=request.user, **data.validated_data)
+        return Response(CredentialSerializer(credential, context={"request": request}).data, status=status.HTTP_201_CREATED)
+
+
+class CredentialDetailView(generics.GenericAPIView):
+    serializer_class = CredentialSerializer
+
+    def get(self, request, pk):
+        credential = selectors.credential_for_user(user=request.user, pk=pk)
+        return Response(CredentialSerializer(credential, context={"request": request}).data)
+
+    @extend_schema(request=CredentialUpdateSerializer)
+    def patch(self, request, pk):
+        credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+        data = CredentialUpdateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        services.credential_update(actor=request.user, credential=credential, **data.validated_data)
+        return Response(CredentialSerializer(credential, context={"request": request}).data)
+
+    def delete(self, request, pk):
+        credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+        services.credential_delete(actor=request.user, credential=credential)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class CredentialTestView(generics.GenericAPIView):
+    serializer_class = CredentialSerializer
+
+    @extend_schema(request=None, responses={200: CredentialSerializer})
+    def post(self, request, pk):
+        """Check the connection by listing models (spends no tokens)."""
+        credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
+        services.credential_test(actor=request.user, credential=credential)
+        return Response(CredentialSerializer(credential, context={"request": request}).data)
+
+
+class CredentialModelsView(generics.GenericAPIView):
+    serializer_class = ProviderModelSerializer
+    pagination_class = None
+
+    @extend_schema(responses=ProviderModelSerializer(many=True))
+    def get(self, request, pk):
+        """The cached catalogue with context windows and prices ("unpriced" when unknown)."""
+        credential = selectors.credential_for_user(user=request.user, pk=pk)
+        entries = selectors.catalogue_for(user=request.user, credential=credential)
+        return Response(ProviderModelSerializer(entries, many=True).data)
+
+    @extend_schema(request=None, responses=ProviderModelSerializer(many=True))
+    def post(self, request, pk):
+        """Refresh the catalogue from the provider."""
+        credential = selectors.credential_for_user(user=request.user, pk=pk)
+        try:
+            services.catalogue_refresh(actor=request.user, credential=credential)
+        except ProviderError as exc:
+            return provider_error_response(exc)
+        entries = selectors.catalogue_for(user=request.user, credential=credential)
+        return Response(ProviderModelSerializer(entries, many=True).data)
+
+
+def _request_from(data: dict) -> CompletionRequest:
+    return CompletionRequest(
+        model=data["model"],
+        messages=tuple(Message(m["role"], m["content"]) for m in data["messages"]),
+        system=data.get("system") or "",
+        temperature=data.get("temperature"),
+        top_p=data.get("top_p"),
+        max_tokens=data.get("max_tokens"),
+        stop=tuple(data.get("stop") or ()),
+        seed=data.get("seed"),
+    )
+
+
+def finished_payload(event: Finished, text: str | None = None) -> dict:
+    payload = {
+        "usage_id": event.usage_id,
+        "finish_reason": event.reason,
+        "usage": {
+            "input_tokens": event.input_tokens,
+            "output_tokens": event.output_tokens,
+            "estimated": event.tokens_estimated,
+        },
+        "cost": {"usd": event.cost, "source": event.cost_source},
+        "timing": {
+            "ttft_ms": event.ttft_ms,
+            "duration_ms": event.duration_ms,
+            "tokens_per_second": event.tokens_per_second,
+        },
+        "attempts": event.attempts,
+    }
+    if text is not None:
+        payload = {"text": text, **payload}
+    return payload
+
+
+def _sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+class CompletionView(generics.GenericAPIView):
+    serializer_class = CompletionSerializer
+
+    @extend_schema(
+        request=CompletionSerializer,
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="JSON `{text, usage_id, finish_reason, usage, cost, timing, attempts}`; with "
+                "`stream: true` a `text/event-stream` of `delta` events (`{text}`), then one `finished` "
+                "(the same object without text) or `error` (`{code, message, usage_id}`).",
+            )
+        },
+    )
+    def post(self, request):
+        """Call a model through the gate. Every call records one usage row."""
+        data = CompletionSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        completion = _request_from(values)
+        kwargs = {
+            "user": request.user,
+            "credential_id": values["credential"].pk,
+            "request": completion,
+            "feature": "api",
+            "team": getattr(request, "team", None),
+        }
+        if values["stream"]:
+            return StreamingHttpResponse(
+                _event_stream(kwargs), content_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+            )
+        try:
+            text, finished = async_to_sync(_collect)(kwargs)
+        except ProviderError as exc:
+            return provider_error_response(exc)
+        return Response(finished_payload(finished, text))
+
+
+async def _collect(kwargs) -> tuple[str, Finished]:
+    parts, finished = [], None
+    async with aclosing(services.completion_stream(**kwargs)) as events:
+        async for event in events:
+            if type(event) is TextDelta:
+                parts.append(event.text)
+            elif type(event) is Finished:
+                finished = event
+    return "".join(parts), finished
+
+
+async def _event_stream(kwargs):
+    try:
+        async with aclosing(services.completion_stream(**kwargs)) as events:
+            async for event in events:
+                if type(event) is TextDelta:
+                    yield _sse("delta", {"text": event.text})
+                elif type(event) is Finished:
+                    yield _sse("finished", finished_payload(event))
+    except ProviderError as exc:
+        yield _sse("error", {"code": exc.code, "message": exc.message, "usage_id": exc.usage_id, "retry_after": exc.retry_after})

@@ -1,0 +1,49 @@
+from django import forms
+
+from accounts.access import Action
+from accounts.fields import ScopedFormMixin, ScopedModelChoiceField
+from accounts.models import Team
+from providers import presets
+
+
+class CredentialForm(ScopedFormMixin, forms.Form):
+    preset = forms.ChoiceField(label="Provider", choices=presets.CHOICES)
+    name = forms.CharField(max_length=100, required=False, help_text="How it shows in model pickers, e.g. “Work OpenAI”. Defaults to the provider's name.")
+    api_key = forms.CharField(
+        label="API key",
+        max_length=500,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Stored encrypted, never shown again (only a mask like sk-…9f3b).",
+    )
+    base_url = forms.CharField(
+        label="Base URL",
+        max_length=500,
+        required=False,
+        widget=forms.TextInput(attrs={"placeholder": "Leave empty for the provider's default"}),
+    )
+    organization = forms.CharField(max_length=200, required=False, help_text="OpenAI organization id, if you use one.")
+    is_local = forms.BooleanField(label="Local (calls cost $0)", required=False)
+    owner_team = ScopedModelChoiceField(
+        label="Owner",
+        queryset=Team.objects.all(),
+        action=Action.MANAGE,
+        required=False,
+        empty_label="Personal (only you)",
+        help_text="Team credentials can be used by members and changed by admins.",
+    )
+
+
+class CredentialEditForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    api_key = forms.CharField(
+        label="New API key",
+        max_length=500,
+        required=False,
+        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "off"}),
+        help_text="Leave empty to keep the stored key. Changing the base URL clears the key.",
+    )
+    base_url = forms.CharField(label="Base URL", max_length=500, required=False)
+    organization = forms.CharField(max_length=200, required=False)
+    is_local = forms.BooleanField(label="Local (calls cost $0)", required=False)
+    is_active = forms.BooleanField(label="Active", required=False)

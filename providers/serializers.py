@@ -1,0 +1,113 @@
+from rest_framework import serializers
+
+from accounts import access
+from accounts.access import Action
+from accounts.fields import ScopedPrimaryKeyRelatedField
+from accounts.models import Team
+from providers import presets
+from providers.keys import mask
+from providers.models import ProviderCredential
+
+
+class CredentialSerializer(serializers.ModelSerializer):
+    """Read shape. The key is never included — only a mask (`sk-…9f3b`)."""
+
+    preset_label = serializers.SerializerMethodField()
+    base_url = serializers.CharField(source="effective_base_url", read_only=True)
+    api_key_masked = serializers.SerializerMethodField()
+    owner = serializers.SerializerMethodField()
+    can_manage = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ProviderCredential
+        fields = [
+            "id",
+            "name",
+            "preset",
+            "preset_label",
+            "base_url",
+            "organization",
+            "is_local",
+            "is_active",
+            "owner",
+            "has_key",
+            "api_key_masked",
+            "last_test_ok",
+            "last_test_message",
+            "last_tested_at",
+            "models_fetched_at",
+            "can_manage",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+    def get_preset_label(self, obj) -> str:
+        return obj.preset_row.label
+
+    def get_api_key_masked(self, obj) -> str:
+        return mask(obj.api_key or "")
+
+    def get_owner(self, obj) -> dict:
+        if obj.owner_team_id:
+            return {"type": "team", "team_id": obj.owner_team_id, "team_name": obj.owner_team.name}
+        return {"type": "user", "team_id": None, "team_name": None}
+
+    def get_can_manage(self, obj) -> bool:
+        request = self.context.get("request")
+        return bool(request) and access.allows(request.user, obj, Action.MANAGE)
+
+
+class CredentialCreateSerializer(serializers.Serializer):
+    preset = serializers.ChoiceField(choices=presets.CHOICES)
+    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
+    api_key = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True, trim_whitespace=True)
+    base_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
+    organization = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_local = serializers.BooleanField(required=False, allow_null=True, default=None)
+    owner_team = ScopedPrimaryKeyRelatedField(
+        queryset=Team.objects.all(), action=Action.MANAGE, required=False, allow_null=True, help_text="Team id; omit for a personal credential."
+    )
+
+
+class CredentialUpdateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100, required=False)
+    api_key = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, write_only=True, help_text="A new key; omit or leave empty to keep the stored one."
+    )
+    base_url = serializers.CharField(max_length=500, required=False, allow_blank=True, help_text="Changing it clears the stored key unless a new key is given.")
+    organization = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    is_local = serializers.BooleanField(required=False)
+    is_active = serializers.BooleanField(required=False)
+
+
+class ProviderModelSerializer(serializers.Serializer):
+    id = serializers.CharField(source="model.model_id")
+    kind = serializers.CharField(source="model.kind")
+    label = serializers.CharField(source="model.label")
+    family = serializers.CharField(source="model.family")
+    size_bytes = serializers.IntegerField(source="model.size_bytes", allow_null=True)
+    context_window = serializers.IntegerField(allow_null=True)
+    local = serializers.BooleanField()
+    price_source = serializers.CharField(help_text="local | genai-prices | override | unpriced")
+    input_per_mtok = serializers.CharField(allow_null=True, help_text="USD per 1M input tokens; null when unpriced or local")
+    output_per_mtok = serializers.CharField(allow_null=True)
+    per_request = serializers.CharField(allow_null=True)
+    details = serializers.JSONField(source="model.details")
+
+
+class MessageSerializer(serializers.Serializer):
+    role = serializers.ChoiceField(choices=["system", "user", "assistant"])
+    content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=1_000_000)
+
+
+class CompletionSerializer(serializers.Serializer):
+    credential = ScopedPrimaryKeyRelatedField(queryset=ProviderCredential.objects.all(), action=Action.USE)
+    model = serializers.CharField(max_length=200)
+    messages = MessageSerializer(many=True, allow_empty=False, max_length=5000)
+    system = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
+    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
+    stop = serializers.ListField(child=serializers.CharField(), required=False, max_length=4, default=list)
+    seed = serializers.IntegerField(required=False, allow_null=True)
+    stream = serializers.BooleanField(required=False, default=False, help_text="Answer with Server-Sent Events.")

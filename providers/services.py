@@ -1,0 +1,233 @@
+"""Writes for providers: credentials, connection tests, the model catalogue — and the gate.
+
+`completion_stream` and `embedding_create` (re-exported from gate.py) are the only ways any
+feature calls a model."""
+
+from __future__ import annotations
+
+import time
+
+from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.utils import timezone
+
+from accounts import access
+from accounts.access import Action
+from accounts.models import Team
+from providers import presets
+from providers.adapters import adapter_for
+from providers.adapters.base import AdapterConfig, ModelInfo, ProviderError
+from providers.gate import completion_stream, default_timeouts, embedding_create
+from providers.keys import KeyUnreadable, readable_key
+from providers.models import ModelKind, ProviderCredential, ProviderModel
+from workbench import egress
+
+__all__ = [
+    "catalogue_refresh",
+    "completion_stream",
+    "credential_create",
+    "credential_delete",
+    "credential_test",
+    "credential_update",
+    "credentials_ensure_echo",
+    "credentials_reencrypt",
+    "embedding_create",
+]
+
+EDITABLE = ("name", "api_key", "base_url", "organization", "is_local", "is_active", "metadata")
+
+
+def _check_base_url(preset: presets.Preset, base_url: str) -> str:
+    base_url = (base_url or "").strip()
+    if preset.base_url_required and not base_url:
+        raise ValidationError({"base_url": f"{preset.label} needs a base URL, e.g. http://gpu-box:8000/v1."})
+    if base_url:
+        try:
+            # Parse only: whether the address is allowed is decided at call time (DNS changes).
+            egress.parse_url(base_url)
+        except egress.EgressError as exc:
+            raise ValidationError({"base_url": str(exc)}) from None
+    return base_url
+
+
+def _check_owner(actor, owner_team: Team | None) -> None:
+    if owner_team is not None:
+        access.require(actor, owner_team, Action.MANAGE)
+
+
+@transaction.atomic
+def credential_create(
+    *,
+    actor,
+    preset: str,
+    name: str,
+    api_key: str = "",
+    base_url: str = "",
+    organization: str = "",
+    owner_team: Team | None = None,
+    is_local: bool | None = None,
+    metadata: dict | None = None,
+) -> ProviderCredential:
+    row = presets.PRESETS.get(preset)
+    if row is None:
+        raise ValidationError({"preset": "Pick a provider from the list."})
+    _check_owner(actor, owner_team)
+    name = (name or "").strip() or row.label
+    api_key = (api_key or "").strip()
+    if row.needs_key and not api_key:
+        raise ValidationError({"api_key": f"{row.label} needs an API key."})
+    credential = ProviderCredential(
+        name=name,
+        preset=preset,
+        api_key=api_key,
+        base_url=_check_base_url(row, base_url),
+        organization=(organization or "").strip(),
+        is_local=row.local if is_local is None else is_local,
+        metadata=metadata or {},
+        created_by=actor,
+    )
+    credential.set_owner(owner_team or actor)
+    credential.full_clean(exclude=["api_key"])
+    credential.save()
+    return credential
+
+
+@transaction.atomic
+def credential_update(*, actor, credential: ProviderCredential, **changes) -> ProviderCredential:
+    """Change fields. A new base URL clears the key (it was meant for another host) unless a new
+    key comes with it. An empty `api_key` keeps the stored one: keys are write-only."""
+    access.require(actor, credential, Action.MANAGE)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise ValidationError(f"Can't change {', '.join(sorted(unknown))}.")
+    row = credential.preset_row
+    if "base_url" in changes:
+        new_url = _check_base_url(row, changes["base_url"])
+        if new_url != credential.base_url:
+            credential.base_url = new_url
+            if not (changes.get("api_key") or "").strip():
+                credential.api_key = ""
+                credential.last_test_ok = None
+    if (changes.get("api_key") or "").strip():
+        credential.api_key = changes["api_key"].strip()
+        credential.last_test_ok = None
+    for field in ("name", "organization"):
+        if field in changes and changes[field] is not None:
+            setattr(credential, field, changes[field].strip())
+    for field in ("is_local", "is_active", "metadata"):
+        if field in changes and changes[field] is not None:
+            setattr(credential, field, changes[field])
+    if not credential.name:
+        raise ValidationError({"name": "Give the credential a name."})
+    credential.full_clean(exclude=["api_key"])
+    credential.save()
+    return credential
+
+
+def credential_delete(*, actor, credential: ProviderCredential) -> None:
+    access.require(actor, credential, Action.MANAGE)
+    credential.delete()
+
+
+def credentials_ensure_echo(*, user) -> ProviderCredential:
+    """Everyone gets a personal Echo credential, so the workbench works with no keys at all."""
+    credential = ProviderCredential.objects.filter(owner_user=user, preset="echo").first()
+    if credential is None:
+        credential = credential_create(actor=user, preset="echo", name="Echo (local)")
+    return credential
+
+
+def _adapter_config(credential: ProviderCredential, egress_options: dict | None = None) -> AdapterConfig:
+    try:
+        key = readable_key(credential)
+    except KeyUnreadable as exc:
+        raise ProviderError("key_unreadable", str(exc)) from None
+    egress_options = egress_options or {}
+    return AdapterConfig(
+        preset=credential.preset_row,
+        base_url=credential.effective_base_url,
+        api_key=key,
+        organization=credential.organization,
+        timeouts=default_timeouts(),
+        egress_allow=egress_options.get("allow"),
+        resolver=egress_options.get("resolver"),
+        reuse_clients=False,  # run from sync code: the event loop ends with the call
+    )
+
+
+async def _list_models(config: AdapterConfig) -> list[ModelInfo]:
+    adapter = adapter_for(config)
+    try:
+        models = await adapter.list_models()
+        if hasattr(adapter, "context_window"):
+            # Ollama tells the context length per model only via /api/show.
+            models = [
+                m if m.context_window or m.kind != "chat" else ModelInfo(**{**m.__dict__, "context_window": await adapter.context_window(m.id)})
+                for m in models
+            ]
+        return models
+    finally:
+        await adapter.aclose()
+
+
+def catalogue_refresh(*, actor, credential: ProviderCredential, egress_options: dict | None = None) -> list[ProviderModel]:
+    """List the models from the provider and replace the cached catalogue. Anyone who may read
+    the credential may refresh it (it calls no model and costs nothing)."""
+    access.require(actor, credential, Action.READ)
+    models = async_to_sync(_list_models)(_adapter_config(credential, egress_options))
+    now = timezone.now()
+    with transaction.atomic():
+        credential.models.all().delete()
+        rows = ProviderModel.objects.bulk_create(
+            [
+                ProviderModel(
+                    credential=credential,
+                    model_id=m.id[:200],
+                    label=m.label[:200],
+                    kind=m.kind if m.kind in ModelKind.values else ModelKind.CHAT,
+                    context_window=m.context_window,
+                    family=m.family[:100],
+                    size_bytes=m.size_bytes,
+                    details=m.details,
+                    fetched_at=now,
+                )
+                for m in {m.id: m for m in models}.values()
+            ]
+        )
+        credential.models_fetched_at = now
+        credential.save(update_fields=["models_fetched_at"])
+    return rows
+
+
+def credential_test(*, actor, credential: ProviderCredential, egress_options: dict | None = None) -> tuple[bool, str]:
+    """Check the credential works by listing its models (no tokens spent). Records the result."""
+    access.require(actor, credential, Action.USE)
+    started = time.perf_counter()
+    try:
+        rows = catalogue_refresh(actor=actor, credential=credential, egress_options=egress_options)
+    except ProviderError as exc:
+        ok, message = False, f"{exc.code}: {exc.message}"
+    else:
+        elapsed = (time.perf_counter() - started) * 1000
+        ok, message = True, f"Connected in {elapsed:.0f} ms — {len(rows)} model{'s' if len(rows) != 1 else ''} available."
+    credential.last_test_ok = ok
+    credential.last_test_message = message[:300]
+    credential.last_tested_at = timezone.now()
+    credential.save(update_fields=["last_test_ok", "last_test_message", "last_tested_at"])
+    return ok, message
+
+
+def credentials_reencrypt() -> tuple[int, list[str]]:
+    """Re-save every key so it is encrypted with the newest key of FIELD_ENCRYPTION_KEY.
+    Returns (re-encrypted count, names of credentials whose key can't be read)."""
+    done, unreadable = 0, []
+    for credential in ProviderCredential.objects.exclude(api_key="").iterator():
+        try:
+            key = readable_key(credential)
+        except KeyUnreadable:
+            unreadable.append(f"{credential.pk}: {credential.name}")
+            continue
+        ProviderCredential.objects.filter(pk=credential.pk).update(api_key=key)  # encrypts afresh
+        done += 1
+    return done, unreadable

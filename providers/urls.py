@@ -1,0 +1,16 @@
+from django.urls import path
+
+from providers import views
+
+app_name = "providers"
+
+urlpatterns = [
+    path("", views.credential_list, name="list"),
+    path("add/", views.credential_add, name="add"),
+    path("<int:pk>/", views.credential_detail, name="detail"),
+    path("<int:pk>/edit/", views.credential_edit, name="edit"),
+    path("<int:pk>/test/", views.credential_test, name="test"),
+    path("<int:pk>/refresh/", views.catalogue_refresh, name="refresh"),
+    path("<int:pk>/toggle/", views.credential_toggle, name="toggle"),
+    path("<int:pk>/delete/", views.credential_delete, name="delete"),
+]

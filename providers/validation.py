@@ -1,0 +1,48 @@
+"""Validation of completion requests, shared by the gate, the REST API and later the chat."""
+
+from __future__ import annotations
+
+from providers.adapters.base import CompletionRequest, Message, ProviderError
+
+ROLES = {"user", "assistant", "system"}
+MAX_MESSAGES = 5000
+MAX_TOTAL_CHARS = 4_000_000  # ~1M tokens: far above any context window, far below memory trouble
+
+
+def validate_request(request: CompletionRequest) -> CompletionRequest:
+    """Return the request if it is well-formed; raise ProviderError("bad_request") naming the
+    field otherwise. Never rewrites content."""
+
+    def bad(message: str):
+        raise ProviderError("bad_request", message)
+
+    if not isinstance(request.model, str) or not request.model.strip() or len(request.model) > 200:
+        bad("model: give a model id (at most 200 characters).")
+    if not request.messages:
+        bad("messages: give at least one message.")
+    if len(request.messages) > MAX_MESSAGES:
+        bad(f"messages: at most {MAX_MESSAGES} messages.")
+    total = len(request.system or "")
+    for index, message in enumerate(request.messages):
+        if (
+            not isinstance(message, Message)
+            or message.role not in ROLES
+            or not isinstance(message.content, str)
+        ):
+            bad(f"messages[{index}]: role must be user, assistant or system, with text content.")
+        total += len(message.content)
+    if total > MAX_TOTAL_CHARS:
+        bad("messages: the conversation is too long.")
+    if request.temperature is not None and not 0 <= request.temperature <= 2:
+        bad("temperature: between 0 and 2.")
+    if request.top_p is not None and not 0 < request.top_p <= 1:
+        bad("top_p: greater than 0 and at most 1.")
+    if request.max_tokens is not None and not 1 <= request.max_tokens <= 1_000_000:
+        bad("max_tokens: between 1 and 1,000,000.")
+    if len(request.stop) > 4 or any(not isinstance(s, str) or not s for s in request.stop):
+        bad("stop: at most 4 non-empty strings.")
+    if request.seed is not None and (
+        not isinstance(request.seed, int) or isinstance(request.seed, bool)
+    ):
+        bad("seed: an integer.")
+    return request

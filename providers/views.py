@@ -1,0 +1,147 @@
+"""Settings → Providers: credentials, connection tests, the model catalogue, a try-it box."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import access
+from accounts.access import Action
+from accounts.views import _form_errors
+from providers import presets, selectors, services
+from providers.adapters.base import ProviderError
+from providers.forms import CredentialEditForm, CredentialForm
+from providers.keys import mask
+
+
+@login_required
+def credential_list(request):
+    services.credentials_ensure_echo(user=request.user)
+    credentials = selectors.credentials_for_user(user=request.user, team=request.team)
+    rows = [
+        {
+            "credential": c,
+            "masked": mask(c.api_key or ""),
+            "can_manage": access.allows(request.user, c, Action.MANAGE),
+            "can_use": access.allows(request.user, c, Action.USE),
+        }
+        for c in credentials
+    ]
+    return render(
+        request, "providers/credential_list.html", {"rows": rows, "tab": "providers", "preset_choices": presets.CHOICES}
+    )
+
+
+@login_required
+def credential_add(request):
+    initial = {"preset": request.GET.get("preset", "openai")}
+    if initial["preset"] in presets.PRESETS:
+        initial["is_local"] = presets.PRESETS[initial["preset"]].local
+    if request.team is not None and access.allows(request.user, request.team, Action.MANAGE):
+        initial["owner_team"] = request.team.pk
+    form = CredentialForm(request.POST or None, user=request.user, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            credential = services.credential_create(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            ok, message = services.credential_test(actor=request.user, credential=credential)
+            (messages.success if ok else messages.warning)(
+                request, f"Saved “{credential.name}”. " + ("" if ok else "The connection test failed — ") + message
+            )
+            return redirect("providers:detail", pk=credential.pk)
+    return render(
+        request,
+        "providers/credential_form.html",
+        {"form": form, "presets": presets.PRESETS.values(), "tab": "providers", "adding": True},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+def credential_detail(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk)
+    context = {
+        "credential": credential,
+        "masked": mask(credential.api_key or ""),
+        "catalogue": selectors.catalogue_for(user=request.user, credential=credential),
+        "can_manage": access.allows(request.user, credential, Action.MANAGE),
+        "can_use": access.allows(request.user, credential, Action.USE),
+        "tab": "providers",
+    }
+    return render(request, "providers/credential_detail.html", context)
+
+
+@login_required
+def credential_edit(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    initial = {
+        "name": credential.name,
+        "base_url": credential.base_url,
+        "organization": credential.organization,
+        "is_local": credential.is_local,
+        "is_active": credential.is_active,
+    }
+    form = CredentialEditForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.credential_update(actor=request.user, credential=credential, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"Saved “{credential.name}”.")
+            return redirect("providers:detail", pk=credential.pk)
+    return render(
+        request,
+        "providers/credential_form.html",
+        {"form": form, "credential": credential, "masked": mask(credential.api_key or ""), "tab": "providers"},
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_POST
+def credential_test(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
+    ok, message = services.credential_test(actor=request.user, credential=credential)
+    if request.htmx:
+        return render(request, "providers/credential_detail.html#test_result", {"credential": credential})
+    (messages.success if ok else messages.error)(request, message)
+    return redirect("providers:detail", pk=credential.pk)
+
+
+@login_required
+@require_POST
+def catalogue_refresh(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk)
+    try:
+        rows = services.catalogue_refresh(actor=request.user, credential=credential)
+    except ProviderError as exc:
+        messages.error(request, f"Could not list models: {exc.message}")
+    else:
+        messages.success(request, f"{len(rows)} models listed.")
+    return redirect("providers:detail", pk=credential.pk)
+
+
+@login_required
+@require_POST
+def credential_toggle(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    services.credential_update(actor=request.user, credential=credential, is_active=not credential.is_active)
+    messages.success(request, f"“{credential.name}” is {'active' if credential.is_active else 'deactivated'}.")
+    return redirect("providers:detail", pk=credential.pk)
+
+
+@login_required
+def credential_delete(request, pk):
+    credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+    if request.method == "POST":
+        name = credential.name
+        services.credential_delete(actor=request.user, credential=credential)
+        messages.success(request, f"Deleted “{name}”. Its usage history is kept.")
+        return redirect("providers:list")
+    return render(request, "providers/credential_delete.html", {"credential": credential, "tab": "providers"})
