@@ -106,7 +106,10 @@ def fake_provider_server():
 def fake_provider(fake_provider_server, settings):
     """The fake server, reset, and let through the egress guard (it lives on loopback)."""
     fake_provider_server.reset()
-    settings.WORKBENCH_EGRESS_ALLOW = [*settings.WORKBENCH_EGRESS_ALLOW, f"127.0.0.1:{fake_provider_server.port}"]
+    settings.WORKBENCH_EGRESS_ALLOW = [
+        *settings.WORKBENCH_EGRESS_ALLOW,
+        f"127.0.0.1:{fake_provider_server.port}",
+    ]
     settings.WORKBENCH_PROVIDER_TIMEOUTS = {"connect": 2.0, "read": 2.0, "total": 20.0}
     yield fake_provider_server
     fake_provider_server.reset()
@@ -136,12 +139,16 @@ def make_credential(fake_provider):
 
     def make(owner, preset: str = "openai", **fields) -> ProviderCredential:
         from accounts.models import Team
+        from providers import presets
 
+        fields.setdefault("is_local", presets.get(preset).local)
         credential = ProviderCredential(
             name=fields.pop("name", f"{preset} test"),
             preset=preset,
             api_key=fields.pop("api_key", "sk-test-key-0123456789"),
-            base_url=fields.pop("base_url", f"{fake_provider.url}{FAKE_BASE_PATHS.get(preset, '')}"),
+            base_url=fields.pop(
+                "base_url", f"{fake_provider.url}{FAKE_BASE_PATHS.get(preset, '')}"
+            ),
             **fields,
         )
         credential.set_owner(owner)
@@ -160,7 +167,9 @@ def _close_async_connections(request):
     yield
     marker = request.node.get_closest_marker("django_db")
     if marker and marker.kwargs.get("transaction"):
-        from asgiref.sync import async_to_sync, sync_to_async
+        from asgiref.sync import SyncToAsync
         from django.db import connections
 
-        async_to_sync(sync_to_async(connections.close_all))()
+        # The thread asgiref runs thread-sensitive sync code in when no outer async_to_sync
+        # exists — where an async test's ORM calls ran.
+        SyncToAsync.single_thread_executor.submit(connections.close_all).result()

@@ -50,11 +50,13 @@ def fake_server(core: int = 1):
     """The fake provider in its own process. Yields its base URL."""
     port = free_port()
     code = (
-        "import os, sys; sys.path.insert(0, %r);"
-        "os.sched_setaffinity(0, {%d}) if hasattr(os, 'sched_setaffinity') and (os.cpu_count() or 1) > 1 else None;"
-        "from providers.fakeserver import run_forever; run_forever('127.0.0.1', %d)"
-    ) % (str(ROOT), core, port)
-    process = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        f"import os, sys; sys.path.insert(0, {str(ROOT)!r});"
+        f"os.sched_setaffinity(0, {{{core}}}) if hasattr(os, 'sched_setaffinity') and (os.cpu_count() or 1) > 1 else None;"
+        f"from providers.fakeserver import run_forever; run_forever('127.0.0.1', {port})"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", code], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
@@ -72,9 +74,11 @@ def fake_server(core: int = 1):
 
 def configure(url: str, **knobs) -> None:
     request = urllib.request.Request(
-        f"{url}/_fake/reset", data=json.dumps(knobs).encode(), headers={"Content-Type": "application/json"}
+        f"{url}/_fake/reset",
+        data=json.dumps(knobs).encode(),
+        headers={"Content-Type": "application/json"},
     )
-    urllib.request.urlopen(request, timeout=5).read()  # noqa: S310 - our own loopback server
+    urllib.request.urlopen(request, timeout=5).read()
 
 
 def bench_user_and_credential(url: str):
@@ -83,7 +87,10 @@ def bench_user_and_credential(url: str):
     from accounts.models import User
     from providers.models import ProviderCredential
 
-    settings.WORKBENCH_EGRESS_ALLOW = [*settings.WORKBENCH_EGRESS_ALLOW, url.removeprefix("http://")]
+    settings.WORKBENCH_EGRESS_ALLOW = [
+        *settings.WORKBENCH_EGRESS_ALLOW,
+        url.removeprefix("http://"),
+    ]
     user, _ = User.objects.get_or_create(username="bench", defaults={"email": "bench@example.com"})
     credential, _ = ProviderCredential.objects.update_or_create(
         owner_user=user,
@@ -112,4 +119,6 @@ def machine() -> str:
             if line.startswith("model name"):
                 cpu = line.split(":", 1)[1].strip()
                 break
-    return f"{platform.node()} · {cpu} · {os.cpu_count()} cores · Python {platform.python_version()}"
+    return (
+        f"{platform.node()} · {cpu} · {os.cpu_count()} cores · Python {platform.python_version()}"
+    )

@@ -17,7 +17,6 @@ from contextlib import aclosing
 
 import harness
 
-
 _clients = {}
 
 
@@ -56,7 +55,9 @@ async def gate_ttft(user, credential) -> float:
     request = CompletionRequest(model="gpt-4o-mini", messages=(Message("user", "hello"),))
     started = time.perf_counter()
     ttft = None
-    async with aclosing(completion_stream(user=user, credential_id=credential.pk, request=request)) as events:
+    async with aclosing(
+        completion_stream(user=user, credential_id=credential.pk, request=request)
+    ) as events:
         async for event in events:
             if ttft is None and type(event) is TextDelta:
                 ttft = time.perf_counter() - started
@@ -71,7 +72,9 @@ async def run(url, user, credential, calls: int, concurrency: int):
     for _ in range(calls // concurrency):
         # Interleave the two so drift on the machine hits both alike.
         results["sdk"] += await asyncio.gather(*(sdk_ttft(url) for _ in range(concurrency)))
-        results["gate"] += await asyncio.gather(*(gate_ttft(user, credential) for _ in range(concurrency)))
+        results["gate"] += await asyncio.gather(
+            *(gate_ttft(user, credential) for _ in range(concurrency))
+        )
     return results
 
 

@@ -17,7 +17,19 @@ class CredentialAdminForm(forms.ModelForm):
 
     class Meta:
         model = ProviderCredential
-        fields = "__all__"
+        fields = [
+            "name",
+            "preset",
+            "owner_user",
+            "owner_team",
+            "api_key",
+            "base_url",
+            "organization",
+            "is_local",
+            "is_active",
+            "metadata",
+            "created_by",
+        ]
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -39,11 +51,28 @@ class ProviderModelInline(admin.TabularInline):
 @admin.register(ProviderCredential)
 class ProviderCredentialAdmin(admin.ModelAdmin):
     form = CredentialAdminForm
-    list_display = ["name", "preset", "owner_user", "owner_team", "key_masked", "is_local", "is_active", "last_test_ok"]
+    list_display = [
+        "name",
+        "preset",
+        "owner_user",
+        "owner_team",
+        "key_masked",
+        "is_local",
+        "is_active",
+        "last_test_ok",
+    ]
     list_filter = ["preset", "is_active", "is_local"]
     search_fields = ["name", "owner_user__username", "owner_team__name"]
     autocomplete_fields = ["owner_user", "owner_team", "created_by"]
-    readonly_fields = ["key_masked", "models_fetched_at", "last_test_ok", "last_test_message", "last_tested_at", "created_at", "updated_at"]
+    readonly_fields = [
+        "key_masked",
+        "models_fetched_at",
+        "last_test_ok",
+        "last_test_message",
+        "last_tested_at",
+        "created_at",
+        "updated_at",
+    ]
     inlines = [ProviderModelInline]
 
     @admin.display(description="Key")

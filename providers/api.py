@@ -10,7 +10,8 @@ from asgiref.sync import async_to_sync
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, mixins, status
+from rest_framework import exceptions, generics, mixins, status
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from accounts.access import Action
@@ -45,7 +46,9 @@ class CredentialListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = CredentialSerializer
 
     def get_queryset(self):
-        return selectors.credentials_for_user(user=self.request.user, team=getattr(self.request, "team", None))
+        return selectors.credentials_for_user(
+            user=self.request.user, team=getattr(self.request, "team", None)
+        )
 
     def get(self, request):
         """Your personal credentials plus the current team's (session) — with a token, yours."""
@@ -56,7 +59,10 @@ class CredentialListView(mixins.ListModelMixin, generics.GenericAPIView):
         data = CredentialCreateSerializer(data=request.data, context={"request": request})
         data.is_valid(raise_exception=True)
         credential = services.credential_create(actor=request.user, **data.validated_data)
-        return Response(CredentialSerializer(credential, context={"request": request}).data, status=status.HTTP_201_CREATED)
+        return Response(
+            CredentialSerializer(credential, context={"request": request}).data,
+            status=status.HTTP_201_CREATED,
+        )
 
 
 class CredentialDetailView(generics.GenericAPIView):
@@ -153,8 +159,22 @@ def _sse(event: str, data: dict) -> bytes:
     return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
 
 
+class EventStreamNegotiation(DefaultContentNegotiation):
+    """SSE clients send `Accept: text/event-stream`. The stream needs no renderer; everything
+    else (errors included) is still JSON."""
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        try:
+            return super().select_renderer(request, renderers, format_suffix)
+        except exceptions.NotAcceptable:
+            if "text/event-stream" not in request.META.get("HTTP_ACCEPT", ""):
+                raise
+            return renderers[0], renderers[0].media_type
+
+
 class CompletionView(generics.GenericAPIView):
     serializer_class = CompletionSerializer
+    content_negotiation_class = EventStreamNegotiation
 
     @extend_schema(
         request=CompletionSerializer,
@@ -182,7 +202,9 @@ class CompletionView(generics.GenericAPIView):
         }
         if values["stream"]:
             return StreamingHttpResponse(
-                _event_stream(kwargs), content_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+                _event_stream(kwargs),
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         try:
             text, finished = async_to_sync(_collect)(kwargs)
@@ -211,4 +233,12 @@ async def _event_stream(kwargs):
                 elif type(event) is Finished:
                     yield _sse("finished", finished_payload(event))
     except ProviderError as exc:
-        yield _sse("error", {"code": exc.code, "message": exc.message, "usage_id": exc.usage_id, "retry_after": exc.retry_after})
+        yield _sse(
+            "error",
+            {
+                "code": exc.code,
+                "message": exc.message,
+                "usage_id": exc.usage_id,
+                "retry_after": exc.retry_after,
+            },
+        )

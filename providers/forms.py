@@ -8,7 +8,11 @@ from providers import presets
 
 class CredentialForm(ScopedFormMixin, forms.Form):
     preset = forms.ChoiceField(label="Provider", choices=presets.CHOICES)
-    name = forms.CharField(max_length=100, required=False, help_text="How it shows in model pickers, e.g. “Work OpenAI”. Defaults to the provider's name.")
+    name = forms.CharField(
+        max_length=100,
+        required=False,
+        help_text="How it shows in model pickers, e.g. “Work OpenAI”. Defaults to the provider's name.",
+    )
     api_key = forms.CharField(
         label="API key",
         max_length=500,
@@ -22,7 +26,9 @@ class CredentialForm(ScopedFormMixin, forms.Form):
         required=False,
         widget=forms.TextInput(attrs={"placeholder": "Leave empty for the provider's default"}),
     )
-    organization = forms.CharField(max_length=200, required=False, help_text="OpenAI organization id, if you use one.")
+    organization = forms.CharField(
+        max_length=200, required=False, help_text="OpenAI organization id, if you use one."
+    )
     is_local = forms.BooleanField(label="Local (calls cost $0)", required=False)
     owner_team = ScopedModelChoiceField(
         label="Owner",

@@ -172,7 +172,7 @@ def _finish(
     else:
         input_tokens = output_tokens = 0
         estimated = False
-    local = credential.is_local or preset.local
+    local = credential.is_local
     cost = pricing.cost_for(
         provider_id=preset.price_provider,
         preset=preset.key,

@@ -14,9 +14,9 @@ from providers.models import ProviderCredential, ProviderModel
 
 def credentials_for_user(*, user, team=None) -> QuerySet[ProviderCredential]:
     """What the Providers page lists: the user's own credentials plus the current team's."""
-    return access.in_view(ProviderCredential.objects.select_related("owner_team"), user, team).order_by(
-        "owner_team__name", "name", "pk"
-    )
+    return access.in_view(
+        ProviderCredential.objects.select_related("owner_team"), user, team
+    ).order_by("owner_team__name", "name", "pk")
 
 
 def usable_credentials_for_user(*, user) -> QuerySet[ProviderCredential]:
@@ -24,7 +24,9 @@ def usable_credentials_for_user(*, user) -> QuerySet[ProviderCredential]:
     return (
         access.scope(ProviderCredential.objects.filter(is_active=True), user, Action.USE)
         .select_related("owner_team")
-        .prefetch_related(Prefetch("models", queryset=ProviderModel.objects.order_by("kind", "model_id")))
+        .prefetch_related(
+            Prefetch("models", queryset=ProviderModel.objects.order_by("kind", "model_id"))
+        )
         .order_by("owner_team__name", "name", "pk")
     )
 
@@ -49,18 +51,25 @@ def catalogue_for(*, user, credential: ProviderCredential) -> list[CatalogueEntr
     prices say "unpriced" — never a silent $0."""
     access.require(user, credential, Action.READ)
     preset = credential.preset_row
-    local = credential.is_local or preset.local
+    local = credential.is_local
     entries = []
     for model in credential.models.all().order_by("kind", "model_id"):
-        price = None if local else pricing.price_for(preset.price_provider, model.model_id, preset=preset.key)
+        price = (
+            None
+            if local
+            else pricing.price_for(preset.price_provider, model.model_id, preset=preset.key)
+        )
         entries.append(
             CatalogueEntry(
                 model=model,
                 local=local,
                 input_per_mtok=str(price.input_per_mtok.normalize()) if price else None,
                 output_per_mtok=str(price.output_per_mtok.normalize()) if price else None,
-                per_request=str(price.per_request.normalize()) if price and price.per_request else None,
-                context_window=model.context_window or pricing.context_window_for(preset.price_provider, model.model_id),
+                per_request=str(price.per_request.normalize())
+                if price and price.per_request
+                else None,
+                context_window=model.context_window
+                or pricing.context_window_for(preset.price_provider, model.model_id),
                 price_source="local" if local else (price.source if price else "unpriced"),
             )
         )

@@ -59,22 +59,43 @@ class CredentialSerializer(serializers.ModelSerializer):
 
 class CredentialCreateSerializer(serializers.Serializer):
     preset = serializers.ChoiceField(choices=presets.CHOICES)
-    name = serializers.CharField(max_length=100, required=False, allow_blank=True)
-    api_key = serializers.CharField(max_length=500, required=False, allow_blank=True, write_only=True, trim_whitespace=True)
+    name = serializers.CharField(
+        max_length=100,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Defaults to the provider's name.",
+    )
+    api_key = serializers.CharField(
+        max_length=500, required=False, allow_blank=True, write_only=True, trim_whitespace=True
+    )
     base_url = serializers.CharField(max_length=500, required=False, allow_blank=True)
     organization = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_local = serializers.BooleanField(required=False, allow_null=True, default=None)
     owner_team = ScopedPrimaryKeyRelatedField(
-        queryset=Team.objects.all(), action=Action.MANAGE, required=False, allow_null=True, help_text="Team id; omit for a personal credential."
+        queryset=Team.objects.all(),
+        action=Action.MANAGE,
+        required=False,
+        allow_null=True,
+        help_text="Team id; omit for a personal credential.",
     )
 
 
 class CredentialUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     api_key = serializers.CharField(
-        max_length=500, required=False, allow_blank=True, write_only=True, help_text="A new key; omit or leave empty to keep the stored one."
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        write_only=True,
+        help_text="A new key; omit or leave empty to keep the stored one.",
     )
-    base_url = serializers.CharField(max_length=500, required=False, allow_blank=True, help_text="Changing it clears the stored key unless a new key is given.")
+    base_url = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        help_text="Changing it clears the stored key unless a new key is given.",
+    )
     organization = serializers.CharField(max_length=200, required=False, allow_blank=True)
     is_local = serializers.BooleanField(required=False)
     is_active = serializers.BooleanField(required=False)
@@ -89,7 +110,9 @@ class ProviderModelSerializer(serializers.Serializer):
     context_window = serializers.IntegerField(allow_null=True)
     local = serializers.BooleanField()
     price_source = serializers.CharField(help_text="local | genai-prices | override | unpriced")
-    input_per_mtok = serializers.CharField(allow_null=True, help_text="USD per 1M input tokens; null when unpriced or local")
+    input_per_mtok = serializers.CharField(
+        allow_null=True, help_text="USD per 1M input tokens; null when unpriced or local"
+    )
     output_per_mtok = serializers.CharField(allow_null=True)
     per_request = serializers.CharField(allow_null=True)
     details = serializers.JSONField(source="model.details")
@@ -101,13 +124,23 @@ class MessageSerializer(serializers.Serializer):
 
 
 class CompletionSerializer(serializers.Serializer):
-    credential = ScopedPrimaryKeyRelatedField(queryset=ProviderCredential.objects.all(), action=Action.USE)
+    credential = ScopedPrimaryKeyRelatedField(
+        queryset=ProviderCredential.objects.all(), action=Action.USE
+    )
     model = serializers.CharField(max_length=200)
     messages = MessageSerializer(many=True, allow_empty=False, max_length=5000)
-    system = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False, default="")
+    system = serializers.CharField(
+        required=False, allow_blank=True, trim_whitespace=False, default=""
+    )
     temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
     top_p = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=1)
-    max_tokens = serializers.IntegerField(required=False, allow_null=True, min_value=1, max_value=1_000_000)
-    stop = serializers.ListField(child=serializers.CharField(), required=False, max_length=4, default=list)
+    max_tokens = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000
+    )
+    stop = serializers.ListField(
+        child=serializers.CharField(), required=False, max_length=4, default=list
+    )
     seed = serializers.IntegerField(required=False, allow_null=True)
-    stream = serializers.BooleanField(required=False, default=False, help_text="Answer with Server-Sent Events.")
+    stream = serializers.BooleanField(
+        required=False, default=False, help_text="Answer with Server-Sent Events."
+    )

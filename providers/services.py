@@ -41,7 +41,9 @@ EDITABLE = ("name", "api_key", "base_url", "organization", "is_local", "is_activ
 def _check_base_url(preset: presets.Preset, base_url: str) -> str:
     base_url = (base_url or "").strip()
     if preset.base_url_required and not base_url:
-        raise ValidationError({"base_url": f"{preset.label} needs a base URL, e.g. http://gpu-box:8000/v1."})
+        raise ValidationError(
+            {"base_url": f"{preset.label} needs a base URL, e.g. http://gpu-box:8000/v1."}
+        )
     if base_url:
         try:
             # Parse only: whether the address is allowed is decided at call time (DNS changes).
@@ -135,10 +137,13 @@ def credentials_ensure_echo(*, user) -> ProviderCredential:
     credential = ProviderCredential.objects.filter(owner_user=user, preset="echo").first()
     if credential is None:
         credential = credential_create(actor=user, preset="echo", name="Echo (local)")
+        catalogue_refresh(actor=user, credential=credential)  # built in: no network
     return credential
 
 
-def _adapter_config(credential: ProviderCredential, egress_options: dict | None = None) -> AdapterConfig:
+def _adapter_config(
+    credential: ProviderCredential, egress_options: dict | None = None
+) -> AdapterConfig:
     try:
         key = readable_key(credential)
     except KeyUnreadable as exc:
@@ -163,7 +168,11 @@ async def _list_models(config: AdapterConfig) -> list[ModelInfo]:
         if hasattr(adapter, "context_window"):
             # Ollama tells the context length per model only via /api/show.
             models = [
-                m if m.context_window or m.kind != "chat" else ModelInfo(**{**m.__dict__, "context_window": await adapter.context_window(m.id)})
+                m
+                if m.context_window or m.kind != "chat"
+                else ModelInfo(
+                    **{**m.__dict__, "context_window": await adapter.context_window(m.id)}
+                )
                 for m in models
             ]
         return models
@@ -171,7 +180,9 @@ async def _list_models(config: AdapterConfig) -> list[ModelInfo]:
         await adapter.aclose()
 
 
-def catalogue_refresh(*, actor, credential: ProviderCredential, egress_options: dict | None = None) -> list[ProviderModel]:
+def catalogue_refresh(
+    *, actor, credential: ProviderCredential, egress_options: dict | None = None
+) -> list[ProviderModel]:
     """List the models from the provider and replace the cached catalogue. Anyone who may read
     the credential may refresh it (it calls no model and costs nothing)."""
     access.require(actor, credential, Action.READ)
@@ -200,7 +211,9 @@ def catalogue_refresh(*, actor, credential: ProviderCredential, egress_options: 
     return rows
 
 
-def credential_test(*, actor, credential: ProviderCredential, egress_options: dict | None = None) -> tuple[bool, str]:
+def credential_test(
+    *, actor, credential: ProviderCredential, egress_options: dict | None = None
+) -> tuple[bool, str]:
     """Check the credential works by listing its models (no tokens spent). Records the result."""
     access.require(actor, credential, Action.USE)
     started = time.perf_counter()
@@ -210,7 +223,10 @@ def credential_test(*, actor, credential: ProviderCredential, egress_options: di
         ok, message = False, f"{exc.code}: {exc.message}"
     else:
         elapsed = (time.perf_counter() - started) * 1000
-        ok, message = True, f"Connected in {elapsed:.0f} ms — {len(rows)} model{'s' if len(rows) != 1 else ''} available."
+        ok, message = (
+            True,
+            f"Connected in {elapsed:.0f} ms — {len(rows)} model{'s' if len(rows) != 1 else ''} available.",
+        )
     credential.last_test_ok = ok
     credential.last_test_message = message[:300]
     credential.last_tested_at = timezone.now()

@@ -31,7 +31,9 @@ def credential_list(request):
         for c in credentials
     ]
     return render(
-        request, "providers/credential_list.html", {"rows": rows, "tab": "providers", "preset_choices": presets.CHOICES}
+        request,
+        "providers/credential_list.html",
+        {"rows": rows, "tab": "providers", "preset_choices": presets.CHOICES},
     )
 
 
@@ -51,13 +53,22 @@ def credential_add(request):
         else:
             ok, message = services.credential_test(actor=request.user, credential=credential)
             (messages.success if ok else messages.warning)(
-                request, f"Saved “{credential.name}”. " + ("" if ok else "The connection test failed — ") + message
+                request,
+                f"Saved “{credential.name}”. "
+                + ("" if ok else "The connection test failed — ")
+                + message,
             )
             return redirect("providers:detail", pk=credential.pk)
     return render(
         request,
         "providers/credential_form.html",
-        {"form": form, "presets": presets.PRESETS.values(), "tab": "providers", "adding": True},
+        {
+            "form": form,
+            "presets": presets.PRESETS.values(),
+            "local_presets": ",".join(p.key for p in presets.PRESETS.values() if p.local),
+            "tab": "providers",
+            "adding": True,
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -89,7 +100,9 @@ def credential_edit(request, pk):
     form = CredentialEditForm(request.POST or None, initial=initial)
     if request.method == "POST" and form.is_valid():
         try:
-            services.credential_update(actor=request.user, credential=credential, **form.cleaned_data)
+            services.credential_update(
+                actor=request.user, credential=credential, **form.cleaned_data
+            )
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
@@ -98,7 +111,12 @@ def credential_edit(request, pk):
     return render(
         request,
         "providers/credential_form.html",
-        {"form": form, "credential": credential, "masked": mask(credential.api_key or ""), "tab": "providers"},
+        {
+            "form": form,
+            "credential": credential,
+            "masked": mask(credential.api_key or ""),
+            "tab": "providers",
+        },
         status=400 if request.method == "POST" else 200,
     )
 
@@ -109,7 +127,9 @@ def credential_test(request, pk):
     credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
     ok, message = services.credential_test(actor=request.user, credential=credential)
     if request.htmx:
-        return render(request, "providers/credential_detail.html#test_result", {"credential": credential})
+        return render(
+            request, "providers/credential_detail.html#test_result", {"credential": credential}
+        )
     (messages.success if ok else messages.error)(request, message)
     return redirect("providers:detail", pk=credential.pk)
 
@@ -131,8 +151,12 @@ def catalogue_refresh(request, pk):
 @require_POST
 def credential_toggle(request, pk):
     credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.MANAGE)
-    services.credential_update(actor=request.user, credential=credential, is_active=not credential.is_active)
-    messages.success(request, f"“{credential.name}” is {'active' if credential.is_active else 'deactivated'}.")
+    services.credential_update(
+        actor=request.user, credential=credential, is_active=not credential.is_active
+    )
+    messages.success(
+        request, f"“{credential.name}” is {'active' if credential.is_active else 'deactivated'}."
+    )
     return redirect("providers:detail", pk=credential.pk)
 
 
@@ -144,4 +168,6 @@ def credential_delete(request, pk):
         services.credential_delete(actor=request.user, credential=credential)
         messages.success(request, f"Deleted “{name}”. Its usage history is kept.")
         return redirect("providers:list")
-    return render(request, "providers/credential_delete.html", {"credential": credential, "tab": "providers"})
+    return render(
+        request, "providers/credential_delete.html", {"credential": credential, "tab": "providers"}
+    )

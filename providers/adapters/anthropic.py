@@ -8,7 +8,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from providers.adapters import errors
-from providers.adapters.clients import cached_client
 from providers.adapters.base import (
     Adapter,
     CompletionRequest,
@@ -18,6 +17,7 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
+from providers.adapters.clients import cached_client
 from providers.adapters.openai_compat import egress_client
 
 # The Messages API requires max_tokens; used when the caller leaves it open.
@@ -50,16 +50,26 @@ class AnthropicAdapter(Adapter):
         return self._client
 
     def _params(self, request: CompletionRequest) -> dict:
-        system = "\n\n".join([request.system, *(m.content for m in request.messages if m.role == "system")]).strip()
+        system = "\n\n".join(
+            [request.system, *(m.content for m in request.messages if m.role == "system")]
+        ).strip()
         params: dict = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.messages if m.role != "system"],
+            "messages": [
+                {"role": m.role, "content": m.content}
+                for m in request.messages
+                if m.role != "system"
+            ],
             "max_tokens": request.max_tokens or DEFAULT_MAX_TOKENS,
             "stream": True,
         }
         if system:
             params["system"] = system
-        optional = {"temperature": request.temperature, "top_p": request.top_p, "stop_sequences": list(request.stop) or None}
+        optional = {
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "stop_sequences": list(request.stop) or None,
+        }
         params.update({key: value for key, value in optional.items() if value is not None})
         return params
 
@@ -87,10 +97,16 @@ class AnthropicAdapter(Adapter):
                         if reason:
                             yield StopReason(STOP_REASONS.get(reason, reason))
                     elif kind == "error":  # pragma: no cover - the SDK raises for these
-                        raise errors.ProviderError("provider_error", "The provider reported an error mid-stream.")
+                        raise errors.ProviderError(
+                            "provider_error", "The provider reported an error mid-stream."
+                        )
         except Exception as exc:
             raise errors.from_sdk(exc, api_key=self.config.api_key) from None
-        if input_tokens is not None and output_tokens is not None and (input_tokens or output_tokens):
+        if (
+            input_tokens is not None
+            and output_tokens is not None
+            and (input_tokens or output_tokens)
+        ):
             yield Usage(input_tokens, output_tokens)
 
     async def list_models(self) -> list[ModelInfo]:
@@ -99,7 +115,10 @@ class AnthropicAdapter(Adapter):
             found = [item async for item in page]
         except Exception as exc:
             raise errors.from_sdk(exc, api_key=self.config.api_key) from None
-        return [ModelInfo(id=item.id, label=getattr(item, "display_name", "") or "", family="claude") for item in found]
+        return [
+            ModelInfo(id=item.id, label=getattr(item, "display_name", "") or "", family="claude")
+            for item in found
+        ]
 
     async def aclose(self) -> None:
         if self._client is not None and not self.config.reuse_clients:

@@ -16,12 +16,19 @@ from typing import Any
 from django.conf import settings
 
 MAX_PER_LOOP = 64
+_closing: set[asyncio.Task] = set()
 
-_cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = weakref.WeakKeyDictionary()
+_cache: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[tuple, Any]] = (
+    weakref.WeakKeyDictionary()
+)
 
 
 def _key(kind: str, config) -> tuple:
-    allow = config.egress_allow if config.egress_allow is not None else tuple(settings.WORKBENCH_EGRESS_ALLOW)
+    allow = (
+        config.egress_allow
+        if config.egress_allow is not None
+        else tuple(settings.WORKBENCH_EGRESS_ALLOW)
+    )
     return (
         kind,
         config.base_url,
@@ -33,7 +40,9 @@ def _key(kind: str, config) -> tuple:
     )
 
 
-def cached_client(kind: str, config, factory: Callable[[], Any], close: Callable[[Any], Any]) -> Any:
+def cached_client(
+    kind: str, config, factory: Callable[[], Any], close: Callable[[Any], Any]
+) -> Any:
     if not config.reuse_clients:
         return factory()
     loop = asyncio.get_running_loop()
@@ -45,7 +54,9 @@ def cached_client(kind: str, config, factory: Callable[[], Any], close: Callable
     if client is None:
         if len(clients) >= MAX_PER_LOOP:
             oldest_key = next(iter(clients))  # dicts keep insertion order: the oldest first
-            loop.create_task(close(clients.pop(oldest_key)))
+            task = loop.create_task(close(clients.pop(oldest_key)))
+            _closing.add(task)  # keep a reference until it is done (the loop holds weak ones)
+            task.add_done_callback(_closing.discard)
         client = clients[key] = factory()
     return client
 

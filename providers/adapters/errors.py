@@ -9,7 +9,9 @@ import re
 
 from providers.adapters.base import ProviderError
 
-_SECRETISH = re.compile(r"(sk|pk|rk|gsk|pplx|key|tok)[-_][A-Za-z0-9_\-]{6,}|Bearer\s+\S+", re.IGNORECASE)
+_SECRETISH = re.compile(
+    r"(sk|pk|rk|gsk|pplx|key|tok)[-_][A-Za-z0-9_\-]{6,}|Bearer\s+\S+", re.IGNORECASE
+)
 
 
 def scrub(text: str, *secrets: str) -> str:
@@ -41,16 +43,42 @@ def _retry_after(headers) -> float | None:
 
 def from_status(status: int, message: str, *, retry_after: float | None = None) -> ProviderError:
     if status == 429:
-        return ProviderError("rate_limited", "The provider is rate-limiting requests" + (f" (retry after {retry_after:g}s)." if retry_after is not None else "."), retryable=True, retry_after=retry_after, status=status)
+        return ProviderError(
+            "rate_limited",
+            "The provider is rate-limiting requests"
+            + (f" (retry after {retry_after:g}s)." if retry_after is not None else "."),
+            retryable=True,
+            retry_after=retry_after,
+            status=status,
+        )
     if status in (401, 403):
-        return ProviderError("auth_failed", "The provider rejected the API key (HTTP %d)." % status, status=status)
+        return ProviderError(
+            "auth_failed", f"The provider rejected the API key (HTTP {status}).", status=status
+        )
     if status == 404:
-        return ProviderError("not_found", f"The provider says the model or endpoint does not exist (HTTP 404). {message}".strip(), status=status)
+        return ProviderError(
+            "not_found",
+            f"The provider says the model or endpoint does not exist (HTTP 404). {message}".strip(),
+            status=status,
+        )
     if 300 <= status < 400:
-        return ProviderError("provider_error", f"The provider answered with a redirect (HTTP {status}); Workbench does not follow redirects.", status=status)
+        return ProviderError(
+            "provider_error",
+            f"The provider answered with a redirect (HTTP {status}); Workbench does not follow redirects.",
+            status=status,
+        )
     if 400 <= status < 500:
-        return ProviderError("bad_request", f"The provider rejected the request (HTTP {status}). {message}".strip(), status=status)
-    return ProviderError("provider_error", f"The provider failed (HTTP {status}). {message}".strip(), retryable=status >= 500, status=status)
+        return ProviderError(
+            "bad_request",
+            f"The provider rejected the request (HTTP {status}). {message}".strip(),
+            status=status,
+        )
+    return ProviderError(
+        "provider_error",
+        f"The provider failed (HTTP {status}). {message}".strip(),
+        retryable=status >= 500,
+        status=status,
+    )
 
 
 def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
@@ -59,7 +87,12 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
         return exc
     egress = egress_cause(exc)
     if egress is not None:
-        code = {"egress_denied": "egress_denied", "bad_url": "egress_denied", "unresolvable": "unreachable", "deadline_exceeded": "timeout"}.get(egress.code, "provider_error")
+        code = {
+            "egress_denied": "egress_denied",
+            "bad_url": "egress_denied",
+            "unresolvable": "unreachable",
+            "deadline_exceeded": "timeout",
+        }.get(egress.code, "provider_error")
         return ProviderError(code, scrub(str(egress), api_key))
     name = type(exc).__name__
     status = getattr(exc, "status_code", None)
@@ -73,7 +106,9 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
     if name in {"APIConnectionError", "ConnectError", "ConnectTimeout"}:
         cause = exc.__cause__ or exc.__context__
         if cause is not None and type(cause).__name__ in {"RemoteProtocolError", "ReadError"}:
-            return ProviderError("stream_interrupted", "The reply stream broke off before it finished.")
+            return ProviderError(
+                "stream_interrupted", "The reply stream broke off before it finished."
+            )
         return ProviderError("unreachable", "Could not connect to the provider.", retryable=True)
     if name == "JSONDecodeError":
         return ProviderError("provider_error", "The provider sent a malformed stream chunk.")
@@ -84,7 +119,11 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
         if isinstance(body, dict):
             error = body.get("error", body)
             detail = error.get("message", "") if isinstance(error, dict) else str(error)
-        return from_status(status, scrub(str(detail), api_key), retry_after=_retry_after(getattr(response, "headers", None)))
+        return from_status(
+            status,
+            scrub(str(detail), api_key),
+            retry_after=_retry_after(getattr(response, "headers", None)),
+        )
     message = scrub(str(exc), api_key)
     if "Stream" in name or "incomplete" in message.lower() or "peer closed" in message.lower():
         return ProviderError("stream_interrupted", "The reply stream broke off before it finished.")

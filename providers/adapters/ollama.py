@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from providers.adapters import errors
-from providers.adapters.clients import cached_client
 from providers.adapters.base import (
     Adapter,
     CompletionRequest,
@@ -17,6 +16,7 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
+from providers.adapters.clients import cached_client
 from workbench import egress
 
 STOP_REASONS = {"stop": "stop", "length": "length"}
@@ -30,10 +30,15 @@ def _map(exc: Exception, api_key: str) -> ProviderError:
     if isinstance(exc, ollama.ResponseError):
         status = getattr(exc, "status_code", None) or 500
         if status == -1:  # the SDK's code for an error inside the stream
-            return ProviderError("provider_error", "Ollama reported an error: " + errors.scrub(str(exc.error), api_key))
+            return ProviderError(
+                "provider_error",
+                "Ollama reported an error: " + errors.scrub(str(exc.error), api_key),
+            )
         return errors.from_status(status, errors.scrub(str(exc.error), api_key))
     if isinstance(exc, ConnectionError) or type(exc).__name__ == "ConnectionError":
-        return ProviderError("unreachable", "Could not connect to Ollama. Is it running?", retryable=True)
+        return ProviderError(
+            "unreachable", "Could not connect to Ollama. Is it running?", retryable=True
+        )
     return errors.from_sdk(exc, api_key=api_key)
 
 
@@ -46,7 +51,9 @@ class OllamaAdapter(Adapter):
 
     def _sdk(self):
         if self._client is None:
-            self._client = cached_client("ollama", self.config, self._new_client, lambda c: c._client.aclose())
+            self._client = cached_client(
+                "ollama", self.config, self._new_client, lambda c: c._client.aclose()
+            )
         return self._client
 
     def _new_client(self):
@@ -55,10 +62,14 @@ class OllamaAdapter(Adapter):
         t = self.config.timeouts
         client = ollama.AsyncClient(
             host=self.config.base_url,
-            headers={"Authorization": f"Bearer {self.config.api_key}"} if self.config.api_key else None,
+            headers={"Authorization": f"Bearer {self.config.api_key}"}
+            if self.config.api_key
+            else None,
             **egress.ollama_client_kwargs(
                 timeout=egress.Timeouts(connect=t.connect, read=t.read, total=t.total),
-                allow=list(self.config.egress_allow) if self.config.egress_allow is not None else None,
+                allow=list(self.config.egress_allow)
+                if self.config.egress_allow is not None
+                else None,
                 resolver=self.config.resolver,
             ),
         )
@@ -92,7 +103,9 @@ class OllamaAdapter(Adapter):
                 if part.done:
                     if part.prompt_eval_count is not None or part.eval_count is not None:
                         yield Usage(part.prompt_eval_count or 0, part.eval_count or 0)
-                    yield StopReason(STOP_REASONS.get(part.done_reason or "stop", part.done_reason or "stop"))
+                    yield StopReason(
+                        STOP_REASONS.get(part.done_reason or "stop", part.done_reason or "stop")
+                    )
         except Exception as exc:
             raise _map(exc, self.config.api_key) from None
 
@@ -115,7 +128,9 @@ class OllamaAdapter(Adapter):
                     size_bytes=item.size,
                     details={
                         "parameter_size": getattr(details, "parameter_size", "") if details else "",
-                        "quantization": getattr(details, "quantization_level", "") if details else "",
+                        "quantization": getattr(details, "quantization_level", "")
+                        if details
+                        else "",
                         "local": True,
                     },
                 )
@@ -138,7 +153,9 @@ class OllamaAdapter(Adapter):
             response = await self._sdk().embed(model=model, input=inputs)
         except Exception as exc:
             raise _map(exc, self.config.api_key) from None
-        return EmbeddingResult([list(v) for v in response.embeddings], getattr(response, "prompt_eval_count", None))
+        return EmbeddingResult(
+            [list(v) for v in response.embeddings], getattr(response, "prompt_eval_count", None)
+        )
 
     async def aclose(self) -> None:
         if self._client is not None and not self.config.reuse_clients:

@@ -7,7 +7,6 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 
 from providers.adapters import errors
-from providers.adapters.clients import cached_client
 from providers.adapters.base import (
     Adapter,
     CompletionRequest,
@@ -18,6 +17,7 @@ from providers.adapters.base import (
     TextDelta,
     Usage,
 )
+from providers.adapters.clients import cached_client
 from workbench import egress
 
 EMBEDDING_HINTS = ("embed", "embedding")
@@ -116,9 +116,15 @@ class OpenAICompatAdapter(Adapter):
         models = []
         for item in found:
             model_id = item.id
-            kind = "embedding" if any(hint in model_id.lower() for hint in EMBEDDING_HINTS) else "chat"
+            kind = (
+                "embedding" if any(hint in model_id.lower() for hint in EMBEDDING_HINTS) else "chat"
+            )
             extra = item.model_extra or {}
-            window = extra.get("context_window") or extra.get("context_length") or extra.get("max_model_len")
+            window = (
+                extra.get("context_window")
+                or extra.get("context_length")
+                or extra.get("max_model_len")
+            )
             models.append(
                 ModelInfo(
                     id=model_id,

@@ -66,8 +66,10 @@ def _test_database_url() -> str:
 
 
 @pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
-    """Daphne in a subprocess, on the test database, for the whole session."""
+def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory, fake_provider_server):
+    """Daphne in a subprocess, on the test database, for the whole session. Its egress guard lets
+    through the session's fake provider server (on loopback), as `manage.py fakeprovider` would
+    be allowed in a local demo."""
     port = _free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     env = {
@@ -75,6 +77,7 @@ def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory):
         "DJANGO_SETTINGS_MODULE": "workbench.settings_test",
         "DATABASE_URL": _test_database_url(),
         "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "WORKBENCH_EGRESS_ALLOW": f"localhost:11434,127.0.0.1:{fake_provider_server.port}",
     }
     with open(log, "w") as out:
         process = subprocess.Popen(
