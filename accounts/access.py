@@ -47,7 +47,11 @@ def team_ids_for(user, action: Action = Action.READ) -> models.QuerySet:
 def role_in(user, team_id: int | None) -> str | None:
     if not user.is_authenticated or team_id is None:
         return None
-    roles = Membership.objects.filter(user_id=user.pk, team_id=team_id).order_by().values_list("role", flat=True)
+    roles = (
+        Membership.objects.filter(user_id=user.pk, team_id=team_id)
+        .order_by()
+        .values_list("role", flat=True)
+    )
     return next(iter(roles[:1]), None)
 
 

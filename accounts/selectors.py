@@ -11,7 +11,11 @@ from accounts.models import ApiToken, Membership, Team, User
 
 def teams_for_user(*, user: User) -> QuerySet[Team]:
     """The user's teams, each annotated with `my_role` and `member_count`."""
-    my_role = Membership.objects.filter(team=OuterRef("pk"), user_id=user.pk).order_by().values("role")[:1]
+    my_role = (
+        Membership.objects.filter(team=OuterRef("pk"), user_id=user.pk)
+        .order_by()
+        .values("role")[:1]
+    )
     return (
         access.scope(Team.objects.all(), user)
         .annotate(my_role=Subquery(my_role), member_count=Count("memberships"))

@@ -12,12 +12,18 @@ class UsageListView(mixins.ListModelMixin, generics.GenericAPIView):
 
     def get_queryset(self):
         team_id = self.request.query_params.get("team")
-        team = account_selectors.team_for_user(user=self.request.user, pk=team_id) if team_id else None
+        team = (
+            account_selectors.team_for_user(user=self.request.user, pk=team_id) if team_id else None
+        )
         return selectors.usage_for_user(user=self.request.user, team=team).select_related("user")
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("team", OpenApiTypes.INT, description="A team id: every call charged to that team. Omit for your own calls.")
+            OpenApiParameter(
+                "team",
+                OpenApiTypes.INT,
+                description="A team id: every call charged to that team. Omit for your own calls.",
+            )
         ]
     )
     def get(self, request):
