@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from asgiref.sync import async_to_sync
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -48,8 +49,11 @@ def _check_base_url(preset: presets.Preset, base_url: str) -> str:
         try:
             # Parse only: whether the address is allowed is decided at call time (DNS changes).
             egress.parse_url(base_url)
+            httpx.URL(base_url)  # what the SDKs will parse (they refuse e.g. octal hosts)
         except egress.EgressError as exc:
             raise ValidationError({"base_url": str(exc)}) from None
+        except httpx.InvalidURL as exc:
+            raise ValidationError({"base_url": f"Not a usable URL: {exc}"}) from None
     return base_url
 
 
@@ -238,7 +242,10 @@ def credentials_reencrypt() -> tuple[int, list[str]]:
     """Re-save every key so it is encrypted with the newest key of FIELD_ENCRYPTION_KEY.
     Returns (re-encrypted count, names of credentials whose key can't be read)."""
     done, unreadable = 0, []
-    for credential in ProviderCredential.objects.exclude(api_key="").iterator():
+    # Encrypted fields can't be filtered on (an empty key is stored encrypted too): look at each.
+    for credential in ProviderCredential.objects.iterator():
+        if not credential.api_key:
+            continue
         try:
             key = readable_key(credential)
         except KeyUnreadable:

@@ -10,7 +10,10 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from providers.adapters import preload  # noqa: E402
 from workbench.routing import websocket_urlpatterns  # noqa: E402
+
+preload()  # SDK imports at start-up, not inside the first model call's timeouts
 
 application = ProtocolTypeRouter(
     {

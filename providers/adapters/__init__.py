@@ -10,3 +10,10 @@ from providers.adapters.base import Adapter, AdapterConfig
 def adapter_for(config: AdapterConfig) -> Adapter:
     module = importlib.import_module(f"providers.adapters.{config.preset.adapter}")
     return module.ADAPTER(config)
+
+
+def preload() -> None:
+    """Import every adapter and its SDK now (server start-up), not inside the first call's
+    timeouts: importing the SDKs takes most of a second."""
+    for name in ("echo", "openai_compat", "anthropic", "groq", "ollama"):
+        importlib.import_module(f"providers.adapters.{name}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import anthropic
+
 from providers.adapters import errors
 from providers.adapters.base import (
     Adapter,
@@ -34,8 +36,6 @@ class AnthropicAdapter(Adapter):
 
     def _sdk(self):
         if self._client is None:
-            import anthropic
-
             self._client = cached_client(
                 "anthropic",
                 self.config,
@@ -65,12 +65,17 @@ class AnthropicAdapter(Adapter):
         }
         if system:
             params["system"] = system
-        optional = {
-            "temperature": request.temperature,
-            "top_p": request.top_p,
-            "stop_sequences": list(request.stop) or None,
+        if request.stop:
+            params["stop_sequences"] = list(request.stop)
+        sampling = {
+            key: value
+            for key, value in {"temperature": request.temperature, "top_p": request.top_p}.items()
+            if value is not None
         }
-        params.update({key: value for key, value in optional.items() if value is not None})
+        if sampling:
+            params["extra_body"] = (
+                sampling  # the SDK dropped these keywords; the API still takes them
+            )
         return params
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:

@@ -29,7 +29,7 @@ def egress_cause(exc: BaseException):
     return find_egress_error(exc)
 
 
-def _retry_after(headers) -> float | None:
+def retry_after(headers) -> float | None:
     if not headers:
         return None
     value = headers.get("retry-after")
@@ -95,6 +95,8 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
         }.get(egress.code, "provider_error")
         return ProviderError(code, scrub(str(egress), api_key))
     name = type(exc).__name__
+    if name in {"InvalidURL", "UnsupportedProtocol"}:
+        return ProviderError("egress_denied", "Invalid base URL: " + scrub(str(exc), api_key))
     status = getattr(exc, "status_code", None)
     if status is None and getattr(exc, "response", None) is not None:
         status = getattr(exc.response, "status_code", None)
@@ -122,7 +124,7 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
         return from_status(
             status,
             scrub(str(detail), api_key),
-            retry_after=_retry_after(getattr(response, "headers", None)),
+            retry_after=retry_after(getattr(response, "headers", None)),
         )
     message = scrub(str(exc), api_key)
     if "Stream" in name or "incomplete" in message.lower() or "peer closed" in message.lower():

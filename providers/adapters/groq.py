@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import groq
+
 from providers.adapters.base import Usage
 from providers.adapters.clients import cached_client
 from providers.adapters.openai_compat import OpenAICompatAdapter, egress_client
@@ -14,8 +16,6 @@ class GroqAdapter(OpenAICompatAdapter):
 
     def _sdk(self):
         if self._client is None:
-            import groq
-
             self._client = cached_client(
                 "groq",
                 self.config,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import ollama
+
 from providers.adapters import errors
 from providers.adapters.base import (
     Adapter,
@@ -23,8 +25,6 @@ STOP_REASONS = {"stop": "stop", "length": "length"}
 
 
 def _map(exc: Exception, api_key: str) -> ProviderError:
-    import ollama
-
     if errors.egress_cause(exc) is not None:
         return errors.from_sdk(exc, api_key=api_key)
     if isinstance(exc, ollama.ResponseError):
@@ -34,7 +34,14 @@ def _map(exc: Exception, api_key: str) -> ProviderError:
                 "provider_error",
                 "Ollama reported an error: " + errors.scrub(str(exc.error), api_key),
             )
-        return errors.from_status(status, errors.scrub(str(exc.error), api_key))
+        # The SDK raises ResponseError from inside its HTTPStatusError handler: the response
+        # (and its Retry-After) is on the context.
+        response = getattr(exc.__context__, "response", None)
+        return errors.from_status(
+            status,
+            errors.scrub(str(exc.error), api_key),
+            retry_after=errors.retry_after(getattr(response, "headers", None)),
+        )
     if isinstance(exc, ConnectionError) or type(exc).__name__ == "ConnectionError":
         return ProviderError(
             "unreachable", "Could not connect to Ollama. Is it running?", retryable=True
@@ -57,8 +64,6 @@ class OllamaAdapter(Adapter):
         return self._client
 
     def _new_client(self):
-        import ollama
-
         t = self.config.timeouts
         client = ollama.AsyncClient(
             host=self.config.base_url,

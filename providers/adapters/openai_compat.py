@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import openai
+
 from providers.adapters import errors
 from providers.adapters.base import (
     Adapter,
@@ -45,8 +47,6 @@ class OpenAICompatAdapter(Adapter):
 
     def _sdk(self):
         if self._client is None:
-            import openai
-
             self._client = cached_client(
                 "openai",
                 self.config,
