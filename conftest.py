@@ -173,3 +173,13 @@ def _close_async_connections(request):
         # The thread asgiref runs thread-sensitive sync code in when no outer async_to_sync
         # exists — where an async test's ORM calls ran.
         SyncToAsync.single_thread_executor.submit(connections.close_all).result()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_price_overrides():
+    """Price overrides are cached per process; a rolled-back test must not leave one behind."""
+    from billing.pricing import overrides_changed
+
+    overrides_changed()
+    yield
+    overrides_changed()

@@ -18,7 +18,7 @@ import time
 from contextlib import aclosing
 
 import harness
-from p1_ttft import sdk_client
+from p1_ttft import close_clients, sdk_client
 
 
 async def sdk_stream(url: str, arrivals: list[float] | None = None) -> int:
@@ -62,7 +62,9 @@ def cpu_of(coro_factory, runs: int) -> tuple[float, int]:
         started = time.process_time()
         for _ in range(runs):
             total_tokens += await coro_factory()
-        return time.process_time() - started, total_tokens
+        elapsed = time.process_time() - started
+        await close_clients()
+        return elapsed, total_tokens
 
     return asyncio.run(go())
 
@@ -108,6 +110,7 @@ def main():
                     arrivals: list[float] = []
                     await factory(arrivals)
                     late += lateness(arrivals, rate)
+                await close_clients()
                 return late
 
             results[name] = asyncio.run(go())

@@ -137,3 +137,18 @@ class PriceOverride(models.Model):
 
     def __str__(self) -> str:
         return f"{self.provider_id}/{self.model}: ${self.input_per_mtok}/${self.output_per_mtok} per 1M"
+
+    def save(self, *args, **kwargs):
+        super().save(*args, **kwargs)
+        _forget_overrides()
+
+    def delete(self, *args, **kwargs):
+        result = super().delete(*args, **kwargs)
+        _forget_overrides()
+        return result
+
+
+def _forget_overrides() -> None:
+    from billing.pricing import overrides_changed
+
+    overrides_changed()

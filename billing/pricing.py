@@ -6,6 +6,7 @@ actual token counts, so tiered prices and per-request fees come out right."""
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -65,9 +66,32 @@ def _genai_price(provider_id: str, model: str) -> Price | None:
     )
 
 
+OVERRIDES_TTL = 30.0  # seconds another process may keep using an old override
+_overrides_cache: tuple[float, dict[tuple[str, str], PriceOverride]] | None = None
+
+
+def _overrides() -> dict[tuple[str, str], PriceOverride]:
+    """Every override, read at most every OVERRIDES_TTL seconds: there are few, they change
+    rarely, and every model call looks them up."""
+    global _overrides_cache
+    now = time.monotonic()
+    if _overrides_cache is None or now - _overrides_cache[0] > OVERRIDES_TTL:
+        _overrides_cache = (now, {(o.provider_id, o.model): o for o in PriceOverride.objects.all()})
+    return _overrides_cache[1]
+
+
+def overrides_changed() -> None:
+    """Forget the cached overrides (this process; others within OVERRIDES_TTL)."""
+    global _overrides_cache
+    _overrides_cache = None
+
+
 def _override(provider_id: str | None, preset: str, model: str) -> PriceOverride | None:
-    keys = [key for key in (provider_id, preset) if key]
-    return PriceOverride.objects.filter(provider_id__in=keys, model=model).first() if keys else None
+    overrides = _overrides()
+    for key in (provider_id, preset):
+        if key and (key, model) in overrides:
+            return overrides[(key, model)]
+    return None
 
 
 def price_for(provider_id: str | None, model: str, *, preset: str = "") -> Price | None:

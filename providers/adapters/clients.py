@@ -50,15 +50,27 @@ def cached_client(
     if clients is None:
         clients = _cache[loop] = {}
     key = _key(kind, config)
-    client = clients.get(key)
+    client, _ = clients.get(key, (None, None))
     if client is None:
         if len(clients) >= MAX_PER_LOOP:
             oldest_key = next(iter(clients))  # dicts keep insertion order: the oldest first
-            task = loop.create_task(close(clients.pop(oldest_key)))
+            task = loop.create_task(_close(*clients.pop(oldest_key)))
             _closing.add(task)  # keep a reference until it is done (the loop holds weak ones)
             task.add_done_callback(_closing.discard)
-        client = clients[key] = factory()
+        client = factory()
+        clients[key] = (client, close)
     return client
+
+
+async def _close(client, close) -> None:
+    await close(client)
+
+
+async def aclose_all() -> None:
+    """Close every client cached for the running loop (shutdown, the end of a script)."""
+    clients = _cache.pop(asyncio.get_running_loop(), {})
+    for client, close in clients.values():
+        await close(client)
 
 
 def clear() -> None:
