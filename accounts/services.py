@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import access
 from accounts.access import Action
 from accounts.models import ApiToken, Membership, Role, Team, TokenScope, User
+from workbench import realtime
 
 TOKEN_PREFIX = "wb_"
 
@@ -73,7 +74,9 @@ def team_delete(*, actor: User, team: Team) -> None:
     access.require(actor, team, Action.MANAGE)
     if access.role_in(actor, team.pk) != Role.OWNER:
         raise PermissionDenied("Only an owner can delete the team.")
+    members = list(team.memberships.values_list("user_id", flat=True))
     team.delete()
+    realtime.access_changed(*members)
 
 
 def _find_user(identifier: str) -> User:
@@ -127,6 +130,7 @@ def membership_change_role(*, actor: User, membership: Membership, role: str) ->
         raise ValidationError({"role": "A team needs at least one owner."})
     membership.role = role
     membership.save(update_fields=["role"])
+    realtime.access_changed(membership.user_id)
     return membership
 
 
@@ -142,6 +146,7 @@ def membership_remove(*, actor: User, membership: Membership) -> None:
             "The last owner cannot leave. Make someone else an owner first, or delete the team."
         )
     membership.delete()
+    realtime.access_changed(membership.user_id)
 
 
 # --- API tokens ----------------------------------------------------------------------------------

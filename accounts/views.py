@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import Http404
@@ -24,6 +25,7 @@ from accounts.forms import (
 )
 from accounts.middleware import SESSION_KEY
 from accounts.models import Role
+from workbench import realtime
 
 
 def _form_errors(form, exc: ValidationError) -> None:
@@ -255,3 +257,15 @@ def token_revoke(request, pk):
     services.token_revoke(user=request.user, token=token)
     messages.success(request, f"Token “{token.name}” revoked. Scripts using it now get 401.")
     return redirect("accounts:token_list")
+
+
+class LogoutView(auth_views.LogoutView):
+    """Log out, and close this session's open websockets (a chat tab must not keep streaming to a
+    signed-out browser)."""
+
+    def post(self, request, *args, **kwargs):
+        session_key = request.session.session_key
+        response = super().post(request, *args, **kwargs)
+        if session_key:
+            realtime.session_ended(session_key)
+        return response

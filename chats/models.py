@@ -1,0 +1,150 @@
+"""Conversations as message trees.
+
+Each message has a parent (None for a first message); siblings are alternatives (an edited
+question, a regenerated answer). The visible conversation is one path from a root to a leaf:
+`Conversation.active_root` and each message's `active_child` say which sibling is chosen."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.contrib.postgres.indexes import GinIndex, OpClass
+from django.db import models
+from django.db.models.functions import Upper
+from django.utils import timezone
+
+from accounts.ownership import Owned
+
+
+class Conversation(Owned):
+    title = models.CharField(max_length=200, blank=True)
+    title_source = models.CharField(max_length=10, default="auto")  # auto | model | user
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # The model new replies use; each message records the model that actually wrote it.
+    credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    model = models.CharField(max_length=200, blank=True)
+    system_prompt = models.TextField(blank=True)
+    params = models.JSONField(default=dict, blank=True)  # temperature, top_p, max_tokens, seed
+    active_root = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    cost_total = models.DecimalField(max_digits=18, decimal_places=9, default=0)  # all branches
+    has_unpriced = models.BooleanField(default=False)
+    message_count = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)  # last activity
+    forked_from = models.ForeignKey(
+        "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta(Owned.Meta):
+        ordering = ["-updated_at", "-id"]
+        indexes = [
+            models.Index(fields=["owner_user", "-updated_at"]),
+            models.Index(fields=["owner_team", "-updated_at"]),
+            GinIndex(OpClass(Upper("title"), name="gin_trgm_ops"), name="chats_conv_title_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.pk}"
+
+    @property
+    def display_title(self) -> str:
+        return self.title or "New conversation"
+
+
+class MessageStatus(models.TextChoices):
+    COMPLETE = "complete", "Complete"
+    STREAMING = "streaming", "Streaming"
+    STOPPED = "stopped", "Stopped"
+    INTERRUPTED = "interrupted", "Interrupted"
+    ERROR = "error", "Error"
+
+
+class Message(models.Model):
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.CASCADE, related_name="children"
+    )
+    active_child = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    role = models.CharField(max_length=10)  # user | assistant
+    content = models.TextField(blank=True)
+    # The content rendered (Markdown → HTML → sanitized) once, when the message is final, so a
+    # long conversation's page doesn't re-render its history on every view.
+    content_html = models.TextField(blank=True)
+    html_version = models.PositiveSmallIntegerField(default=0)
+    status = models.CharField(
+        max_length=12, choices=MessageStatus.choices, default=MessageStatus.COMPLETE
+    )
+    error_code = models.CharField(max_length=40, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Who answered, with what (assistant messages).
+    credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    credential_name = models.CharField(max_length=100, blank=True)
+    preset = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    usage = models.ForeignKey(
+        "billing.UsageRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    input_tokens = models.PositiveIntegerField(null=True, blank=True)
+    output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    tokens_estimated = models.BooleanField(default=False)
+    cost = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
+    cost_source = models.CharField(max_length=20, blank=True)
+    ttft_ms = models.FloatField(null=True, blank=True)
+    tokens_per_second = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    # The partial-text checkpoint's time while streaming: the reply's heartbeat.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(fields=["conversation", "parent"]),
+            models.Index(
+                fields=["status"],
+                condition=models.Q(status="streaming"),
+                name="chats_msg_streaming",
+            ),
+            GinIndex(OpClass(Upper("content"), name="gin_trgm_ops"), name="chats_msg_content_trgm"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.role}: {self.content[:40]}"
+
+    @property
+    def is_streaming(self) -> bool:
+        return self.status == MessageStatus.STREAMING
+
+    @property
+    def html(self):
+        """The rendered content: stored when current, else rendered now (older renderer)."""
+        from django.utils.safestring import mark_safe
+
+        from chats.rendering import RENDER_VERSION, render_markdown
+
+        if self.html_version == RENDER_VERSION and (self.content_html or not self.content):
+            return mark_safe(self.content_html)  # noqa: S308 - produced by render_markdown
+        return render_markdown(self.content)

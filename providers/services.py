@@ -141,7 +141,7 @@ def credentials_ensure_echo(*, user) -> ProviderCredential:
     credential = ProviderCredential.objects.filter(owner_user=user, preset="echo").first()
     if credential is None:
         credential = credential_create(actor=user, preset="echo", name="Echo (local)")
-        catalogue_refresh(actor=user, credential=credential)  # built in: no network
+        credential_test(actor=user, credential=credential)  # lists its built-in model: no network
     return credential
 
 

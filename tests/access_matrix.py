@@ -64,6 +64,17 @@ class SocketCase:
 
 
 @dataclass(frozen=True)
+class SocketFieldCase:
+    """An id in a websocket message: sent with an id the socket's rule must refuse, each
+    connected persona gets an `error` frame with the expected code."""
+
+    route: str
+    field: str  # "<message type>.<field>", as the consumer's ID_FIELDS lists it
+    message: Callable[[dict], dict]
+    expect: dict[str, str]  # persona → error code
+
+
+@dataclass(frozen=True)
 class FieldCase:
     """An id-bearing input field (form or serializer) and the request that proves it is scoped:
     the case sends the id of alice's side's object in that field."""
@@ -104,6 +115,16 @@ def uncovered_routes(routes: Iterable[Route], cases: Iterable[Case]) -> list[Rou
 def uncovered_sockets(patterns: Iterable, cases: Iterable[SocketCase]) -> list[str]:
     covered = {case.route for case in cases}
     return [str(p.pattern) for p in patterns if str(p.pattern) not in covered]
+
+
+def socket_id_fields(patterns: Iterable) -> list[tuple[str, str]]:
+    """(route, "type.field") for every id a consumer reads from a message (its ID_FIELDS)."""
+    found = []
+    for pattern in patterns:
+        consumer = getattr(pattern.callback, "consumer_class", None)
+        for kind, fields in getattr(consumer, "ID_FIELDS", {}).items():
+            found += [(str(pattern.pattern), f"{kind}.{name}") for name in fields]
+    return found
 
 
 OUR_APPS = (

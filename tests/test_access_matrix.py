@@ -18,9 +18,11 @@ from tests.access_matrix import (
     Case,
     FieldCase,
     SocketCase,
+    SocketFieldCase,
     id_bearing_fields,
     input_classes,
     iter_routes,
+    socket_id_fields,
     our_modules,
     uncovered_routes,
     uncovered_sockets,
@@ -360,9 +362,233 @@ FIELD_CASES: list[FieldCase] = [
     ),
 ]
 
+# --- chats: alice's team conversation (Echo model: no network) ---------------------------------
+conv_kw = lambda w: {"pk": w["conversation"].pk}  # noqa: E731
+team_conv = lambda **kw: team_rule(**kw)  # noqa: E731
+
+CASES += [
+    Case("chats:highlight_css", PUBLIC),
+    Case("chats:new", everyone_gets(302), method="POST"),
+    Case("chats:detail", team_rule(alice=200, bob=200, vera=200), kwargs=conv_kw),
+    Case(
+        "chats:settings",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"temperature": "0.5"},
+    ),
+    Case(
+        "chats:rename",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"title": "Renamed"},
+    ),
+    Case("chats:title", team_rule(alice=302, bob=302, vera=403), method="POST", kwargs=conv_kw),
+    Case("chats:delete", team_rule(alice=200, bob=403, vera=403), kwargs=conv_kw),
+    Case("chats:delete", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=conv_kw),
+    Case(
+        "chats:fork",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"message_id": w["answer"].pk},
+    ),
+    Case(
+        "chats:fork",
+        team_rule(alice=404, bob=404, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"message_id": w["foreign_message"].pk},
+        note="a message of another conversation",
+    ),
+    Case(
+        "chats:export",
+        team_rule(alice=200, bob=200, vera=200),
+        kwargs=lambda w: {"pk": w["conversation"].pk, "fmt": "md"},
+    ),
+    Case(
+        "chats:export",
+        team_rule(alice=200, bob=200, vera=200),
+        kwargs=lambda w: {"pk": w["conversation"].pk, "fmt": "json"},
+        note="json",
+    ),
+    Case("api-conversation-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-conversation-list",
+        everyone_gets(201, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: {"title": "Mine"},
+    ),
+    Case(
+        "api-conversation-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=conv_kw,
+        api=True,
+    ),
+    Case(
+        "api-conversation-detail",
+        team_rule(alice=200, bob=200, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=conv_kw,
+        api=True,
+        data=lambda w: {"title": "X"},
+    ),
+    Case(
+        "api-conversation-detail",
+        team_rule(alice=204, bob=403, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=conv_kw,
+        api=True,
+    ),
+    Case(
+        "api-message-list",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=conv_kw,
+        api=True,
+    ),
+    Case(
+        "api-message-list",
+        team_rule(alice=201, bob=201, vera=403, anonymous=401),
+        method="POST",
+        kwargs=conv_kw,
+        api=True,
+        data=lambda w: {"content": "hi again"},
+    ),
+    Case(
+        "api-message-stop",
+        team_rule(alice=202, bob=202, vera=403, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["conversation"].pk, "message_id": w["answer"].pk},
+        api=True,
+    ),
+    Case(
+        "api-message-stop",
+        team_rule(alice=404, bob=404, vera=403, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["conversation"].pk, "message_id": w["foreign_message"].pk},
+        api=True,
+        note="a message of another conversation",
+    ),
+    Case(
+        "api-conversation-fork",
+        team_rule(alice=201, bob=201, vera=403, anonymous=401),
+        method="POST",
+        kwargs=conv_kw,
+        api=True,
+        data=lambda w: {"message_id": w["answer"].pk},
+    ),
+]
+
+FIELD_CASES += [
+    FieldCase(
+        "chats.forms.SettingsForm.model_choice",
+        Case(
+            "chats:settings",
+            team_rule(alice=302, bob=404, vera=403),
+            method="POST",
+            kwargs=conv_kw,
+            data=lambda w: {"model_choice": f"{w['alice_credential'].pk}|echo"},
+            note="alice's personal credential",
+        ),
+    ),
+    FieldCase(
+        "chats.forms.NewConversationForm.model_choice",
+        Case(
+            "chats:new",
+            {
+                "anonymous": 302,
+                "alice": 302,
+                "bob_teammate": 404,
+                "vera_viewer": 404,
+                "charlie_outsider": 404,
+            },
+            method="POST",
+            data=lambda w: {"model_choice": f"{w['alice_credential'].pk}|echo"},
+            note="alice's personal credential",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.ConversationCreateSerializer.credential",
+        Case(
+            "api-conversation-list",
+            {
+                "anonymous": 401,
+                "alice": 201,
+                "bob_teammate": 404,
+                "vera_viewer": 404,
+                "charlie_outsider": 404,
+            },
+            method="POST",
+            api=True,
+            data=lambda w: {"credential": w["alice_credential"].pk, "model": "echo"},
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.ConversationCreateSerializer.owner_team",
+        Case(
+            "api-conversation-list",
+            team_rule(alice=201, bob=201, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {"owner_team": w["team"].pk},
+            note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.ConversationWriteSerializer.credential",
+        Case(
+            "api-conversation-detail",
+            team_rule(alice=200, bob=404, vera=403, anonymous=401),
+            method="PATCH",
+            kwargs=conv_kw,
+            api=True,
+            data=lambda w: {"credential": w["alice_credential"].pk, "model": "echo"},
+            note="alice's personal credential",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.MessagePostSerializer.parent_id",
+        Case(
+            "api-message-list",
+            team_rule(alice=404, bob=404, vera=403, anonymous=401),
+            method="POST",
+            kwargs=conv_kw,
+            api=True,
+            data=lambda w: {"content": "hi", "parent_id": w["foreign_message"].pk},
+            note="a parent from another conversation",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.ForkSerializer.message_id",
+        Case(
+            "api-conversation-fork",
+            team_rule(alice=404, bob=404, vera=403, anonymous=401),
+            method="POST",
+            kwargs=conv_kw,
+            api=True,
+            data=lambda w: {"message_id": w["foreign_message"].pk},
+            note="a message of another conversation",
+        ),
+    ),
+]
+
 ALL_CASES = [*CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
+    SocketCase(
+        "ws/chat/<int:conversation_id>/",
+        path=lambda w: f"/ws/chat/{w['conversation'].pk}/",
+        expect={
+            "anonymous": False,
+            "alice": True,
+            "bob_teammate": True,
+            "vera_viewer": True,
+            "charlie_outsider": False,
+        },
+    ),
     SocketCase(
         "ws/ping/",
         path=lambda w: "/ws/ping/",
@@ -371,25 +597,103 @@ SOCKET_CASES: list[SocketCase] = [
 ]
 
 
-@pytest.fixture
-def world(everyone, team, token_for):
-    from accounts.models import User
+CHAT_ROUTE = "ws/chat/<int:conversation_id>/"
+_foreign = lambda w: w["foreign_message"].pk  # noqa: E731
+MUTATION_REFUSED = {"alice": "not_found", "bob_teammate": "not_found", "vera_viewer": "forbidden"}
+SOCKET_FIELD_CASES: list[SocketFieldCase] = [
+    SocketFieldCase(
+        CHAT_ROUTE,
+        "send.parent_id",
+        lambda w: {"type": "send", "parent_id": _foreign(w), "content": "x"},
+        MUTATION_REFUSED,
+    ),
+    *(
+        SocketFieldCase(
+            CHAT_ROUTE,
+            f"{kind}.message_id",
+            lambda w, kind=kind: {"type": kind, "message_id": _foreign(w), "content": "x"},
+            MUTATION_REFUSED,
+        )
+        for kind in ("edit", "regenerate", "retry", "continue", "stop")
+    ),
+    SocketFieldCase(
+        CHAT_ROUTE,
+        "fork.message_id",
+        lambda w: {"type": "fork", "message_id": _foreign(w)},
+        {"alice": "not_found", "bob_teammate": "not_found", "vera_viewer": "forbidden"},
+    ),
+    SocketFieldCase(
+        CHAT_ROUTE,
+        "switch.message_id",
+        lambda w: {"type": "switch", "message_id": _foreign(w)},
+        {"alice": "not_found", "bob_teammate": "not_found", "vera_viewer": "not_found"},
+    ),
+]
 
+
+def build_world() -> dict:
+    """alice's side of the tenant boundary, built without fixtures so async websocket tests can
+    build it too. Echo credentials: nothing here needs the network."""
+    from accounts.models import Role, User
+    from chats import services as chat_services
+    from chats.models import Message
+    from conftest import make_user
+
+    alice = make_user("alice")
+    team = services.team_create(user=alice, name="Acme")
+    bob, vera, charlie = (
+        make_user("bob_teammate"),
+        make_user("vera_viewer"),
+        make_user("charlie_outsider"),
+    )
+    team.memberships.create(user=bob, role=Role.MEMBER)
+    team.memberships.create(user=vera, role=Role.VIEWER)
+    services.team_create(user=charlie, name="Outside")
     User.objects.create_user(
         username="newcomer", email="newcomer@example.com", password="x-long-password-1"
     )
-    alice = everyone["alice"]
     token, _ = services.token_create(user=alice, name="alice's token", scope="write")
     team_credential = provider_services.credential_create(
         actor=alice, preset="echo", name="Acme echo", owner_team=team
     )
+    alice_credential = provider_services.credential_create(
+        actor=alice, preset="echo", name="alice echo"
+    )
+    conversation = chat_services.conversation_start(
+        actor=alice, owner_team=team, credential=team_credential, model="echo"
+    )
+    question = Message.objects.create(
+        conversation=conversation, role="user", content="hello", author=alice
+    )
+    answer = Message.objects.create(
+        conversation=conversation, parent=question, role="assistant", content="hi", model="echo"
+    )
+    elsewhere = chat_services.conversation_start(
+        actor=alice, credential=alice_credential, model="echo"
+    )
+    foreign = Message.objects.create(
+        conversation=elsewhere, role="user", content="private", author=alice
+    )
     return {
-        "team_credential": team_credential,
-        **everyone,
+        "alice": alice,
+        "bob_teammate": bob,
+        "vera_viewer": vera,
+        "charlie_outsider": charlie,
         "team": team,
-        "bob_membership": team.memberships.get(user=everyone["bob_teammate"]),
+        "bob_membership": team.memberships.get(user=bob),
         "alice_token": token,
+        "team_credential": team_credential,
+        "alice_credential": alice_credential,
+        "conversation": conversation,
+        "question": question,
+        "answer": answer,
+        "foreign_message": foreign,
     }
+
+
+@pytest.fixture
+def world(db):
+    return build_world()
 
 
 def _request(client, case: Case, world):
@@ -479,8 +783,41 @@ def test_the_matrix_notices_an_id_bearing_field_without_a_case():
 async def test_each_persona_gets_the_expected_websocket_answer(case, persona):
     from asgiref.sync import sync_to_async
 
-    from conftest import make_user
-
-    user = None if persona == "anonymous" else await sync_to_async(make_user)(persona)
-    async with connect(case.path({}), user=user) as (_, connected):
+    world = await sync_to_async(build_world)()
+    user = None if persona == "anonymous" else world[persona]
+    async with connect(case.path(world), user=user) as (_, connected):
         assert connected is case.expect[persona]
+
+
+def test_every_websocket_id_field_has_a_case():
+    covered = {(case.route, case.field) for case in SOCKET_FIELD_CASES}
+    missing = set(socket_id_fields(websocket_urlpatterns)) - covered
+    assert not missing, f"Websocket id fields without a case: {sorted(missing)}"
+
+
+def test_the_matrix_notices_a_websocket_id_field_without_a_case():
+    from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+    class Sneaky(AsyncJsonWebsocketConsumer):
+        ID_FIELDS = {"peek": ("conversation_id",)}
+
+    patterns = [path("ws/sneaky/", Sneaky.as_asgi())]
+    assert socket_id_fields(patterns) == [("ws/sneaky/", "peek.conversation_id")]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("case", SOCKET_FIELD_CASES, ids=lambda c: c.field)
+async def test_a_foreign_id_in_a_websocket_message_is_refused(case):
+    from asgiref.sync import sync_to_async
+
+    world = await sync_to_async(build_world)()
+    for persona, code in case.expect.items():
+        async with connect(f"/ws/chat/{world['conversation'].pk}/", user=world[persona]) as (
+            ws,
+            connected,
+        ):
+            assert connected
+            await ws.receive_json_from(timeout=3)  # hello
+            await ws.send_json_to(case.message(world))
+            frame = await ws.receive_json_from(timeout=3)
+            assert frame["type"] == "error" and frame["code"] == code, (persona, case.field, frame)

@@ -2,8 +2,10 @@
 
 from django.urls import path
 
+from chats.routing import websocket_urlpatterns as chat_patterns
 from workbench.consumers import PingConsumer
 
 websocket_urlpatterns = [
     path("ws/ping/", PingConsumer.as_asgi(), name="ws-ping"),
+    *chat_patterns,
 ]

@@ -1,0 +1,249 @@
+"""REST for chats: conversations, the message tree, posting (JSON or SSE), stop, fork.
+
+A posted message starts the same reply runner the websocket uses: it finishes and is saved
+even if the HTTP client goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from asgiref.sync import async_to_sync
+from django.http import StreamingHttpResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import generics, mixins, status
+from rest_framework.response import Response
+
+from accounts import selectors as account_selectors
+from accounts.access import Action
+from chats import frames, selectors, services, streaming
+from chats.models import Message
+from chats.serializers import (
+    ConversationCreateSerializer,
+    ConversationSerializer,
+    ConversationWriteSerializer,
+    ForkSerializer,
+    MessagePostSerializer,
+    MessageSerializer,
+)
+from providers.api import EventStreamNegotiation
+
+
+def _changes(data: dict) -> dict:
+    changes = dict(data)
+    if "params" in changes:
+        changes["params"] = {k: v for k, v in changes["params"].items() if v is not None}
+    return changes
+
+
+class ConversationListView(mixins.ListModelMixin, generics.GenericAPIView):
+    serializer_class = ConversationSerializer
+
+    def get_queryset(self):
+        params = self.request.query_params
+        team = (
+            account_selectors.team_for_user(user=self.request.user, pk=params["team"])
+            if params.get("team")
+            else None
+        )
+        return selectors.conversations_for_user(
+            user=self.request.user, team=team, q=params.get("q", "")
+        )
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "team", OpenApiTypes.INT, description="Also list this team's conversations."
+            ),
+            OpenApiParameter("q", OpenApiTypes.STR, description="Search titles and message text."),
+        ]
+    )
+    def get(self, request):
+        return self.list(request)
+
+    @extend_schema(request=ConversationCreateSerializer, responses={201: ConversationSerializer})
+    def post(self, request):
+        data = ConversationCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        conversation = services.conversation_start(
+            actor=request.user, **_changes(data.validated_data)
+        )
+        return Response(ConversationSerializer(conversation).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationDetailView(generics.GenericAPIView):
+    serializer_class = ConversationSerializer
+
+    def get(self, request, pk):
+        return Response(
+            ConversationSerializer(selectors.conversation_for_user(user=request.user, pk=pk)).data
+        )
+
+    @extend_schema(request=ConversationWriteSerializer)
+    def patch(self, request, pk):
+        conversation = selectors.conversation_for_user(
+            user=request.user, pk=pk, action=Action.WRITE
+        )
+        data = ConversationWriteSerializer(
+            data=request.data, context={"request": request}, partial=True
+        )
+        data.is_valid(raise_exception=True)
+        services.conversation_update(
+            actor=request.user, conversation=conversation, **_changes(data.validated_data)
+        )
+        return Response(ConversationSerializer(conversation).data)
+
+    def delete(self, request, pk):
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+        services.conversation_delete(actor=request.user, conversation=conversation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+def _sse(event: str, data: dict) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data, default=str)}\n\n".encode()
+
+
+def _message_json(message_id: int) -> dict:
+    return MessageSerializer(Message.objects.get(pk=message_id)).data
+
+
+class MessageListView(generics.GenericAPIView):
+    serializer_class = MessageSerializer
+    content_negotiation_class = EventStreamNegotiation
+
+    @extend_schema(
+        responses={
+            200: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`{messages, visible_path}`: every message of every branch with its parent, and the ids on the visible path.",
+            )
+        }
+    )
+    def get(self, request, pk):
+        """The whole tree: every branch, each message with its parent."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+        services.replies_mark_stale(
+            conversation_id=conversation.pk, running=streaming.running_ids()
+        )
+        view = selectors.conversation_view(conversation=conversation)
+        messages = conversation.messages.order_by("created_at", "id")
+        return Response(
+            {
+                "messages": MessageSerializer(messages, many=True).data,
+                "visible_path": [e.message.pk for e in view.entries],
+            }
+        )
+
+    @extend_schema(
+        request=MessagePostSerializer,
+        responses={
+            201: OpenApiResponse(
+                OpenApiTypes.OBJECT,
+                description="`{user_message, reply}` once the reply is saved; with `stream: true` a "
+                "`text/event-stream` of `started` (`{user_message, reply}`), `delta` (`{text, offset}`) and one "
+                "`finished` (the saved reply, any status).",
+            )
+        },
+    )
+    def post(self, request, pk):
+        """Post a message and get the reply (JSON, or SSE with `stream: true`)."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+        data = MessagePostSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        parent_id = data.validated_data.get("parent_id", "leaf")
+        if parent_id == "leaf":
+            parent_id = selectors.conversation_view(conversation=conversation).leaf_id
+        plan = services.message_send(
+            actor=request.user,
+            conversation=conversation,
+            parent_id=parent_id,
+            content=data.validated_data["content"],
+        )
+        if data.validated_data["stream"]:
+            return StreamingHttpResponse(
+                _reply_events(plan),
+                content_type="text/event-stream",
+                headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            )
+        async_to_sync(_run_to_end)(plan)
+        return Response(
+            {
+                "user_message": _message_json(plan.created[0]),
+                "reply": _message_json(plan.message_id),
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+async def _run_to_end(plan) -> None:
+    await streaming.hub.publish(plan.conversation_id, await _started(plan))
+    reply = streaming.start(plan, render=frames.final_fields)
+    await asyncio.shield(reply.task)
+
+
+async def _started(plan) -> dict:
+    from asgiref.sync import sync_to_async
+
+    return await sync_to_async(frames.started_frame)(plan)
+
+
+async def _reply_events(plan):
+    """SSE for one reply. The reply is the runner's: if this client goes away, it goes on."""
+    from asgiref.sync import sync_to_async
+
+    queue: asyncio.Queue = asyncio.Queue()
+
+    async def listen(frame: dict) -> None:
+        if frame.get("id") == plan.message_id or frame.get("reply") == plan.message_id:
+            queue.put_nowait(frame)
+
+    streaming.hub.subscribe(plan.conversation_id, listen)
+    try:
+        await streaming.hub.publish(plan.conversation_id, await _started(plan))
+        streaming.start(plan, render=frames.final_fields)
+        while True:
+            frame = await queue.get()
+            if frame["type"] == "started":
+                yield _sse("started", {"user_message": plan.created[0], "reply": plan.message_id})
+            elif frame["type"] == "delta":
+                yield _sse("delta", {"text": frame["text"], "offset": frame["offset"]})
+            elif frame["type"] == "final":
+                yield _sse("finished", await sync_to_async(_message_json)(plan.message_id))
+                return
+    finally:
+        streaming.hub.unsubscribe(plan.conversation_id, listen)
+
+
+class StopView(generics.GenericAPIView):
+    serializer_class = MessageSerializer
+
+    @extend_schema(
+        request=None,
+        responses={202: OpenApiResponse(OpenApiTypes.OBJECT, description="`{stopping: true}`")},
+    )
+    def post(self, request, pk, message_id):
+        """Stop a running reply: its text so far is kept as `stopped`."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+        message_id = services.message_for_stop(conversation=conversation, message_id=message_id)
+        async_to_sync(streaming.stop)(message_id)
+        return Response({"stopping": True}, status=status.HTTP_202_ACCEPTED)
+
+
+class ForkView(generics.GenericAPIView):
+    serializer_class = ConversationSerializer
+
+    @extend_schema(request=ForkSerializer, responses={201: ConversationSerializer})
+    def post(self, request, pk):
+        """A new conversation with the path up to `message_id`."""
+        conversation = selectors.conversation_for_user(
+            user=request.user, pk=pk, action=Action.WRITE
+        )
+        data = ForkSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        fork = services.conversation_fork(
+            actor=request.user,
+            conversation=conversation,
+            message_id=data.validated_data["message_id"],
+        )
+        return Response(ConversationSerializer(fork).data, status=status.HTTP_201_CREATED)

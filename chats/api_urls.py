@@ -1,0 +1,21 @@
+from django.urls import path
+
+from chats import api
+
+urlpatterns = [
+    path("conversations/", api.ConversationListView.as_view(), name="api-conversation-list"),
+    path(
+        "conversations/<int:pk>/",
+        api.ConversationDetailView.as_view(),
+        name="api-conversation-detail",
+    ),
+    path(
+        "conversations/<int:pk>/messages/", api.MessageListView.as_view(), name="api-message-list"
+    ),
+    path(
+        "conversations/<int:pk>/messages/<int:message_id>/stop/",
+        api.StopView.as_view(),
+        name="api-message-stop",
+    ),
+    path("conversations/<int:pk>/fork/", api.ForkView.as_view(), name="api-conversation-fork"),
+]

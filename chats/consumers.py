@@ -1,0 +1,254 @@
+"""The chat websocket: `ws/chat/<conversation_id>/`. Thin: check access, call one service, hand
+the reply to the runner. Checked on connect and on every message; viewers may watch but every
+mutating message is refused; closes when the session logs out or access is lost."""
+
+from __future__ import annotations
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.http import Http404
+from django.template.loader import render_to_string
+
+from accounts.access import Action
+from chats import frames, selectors, services, streaming
+from workbench.realtime import session_group, user_group
+
+MUTATIONS = {"send", "edit", "regenerate", "retry", "continue", "stop", "fork"}
+
+
+class ChatConsumer(AsyncJsonWebsocketConsumer):
+    # Ids read from each message type: every one must be a message of this conversation (the
+    # access matrix has a case for each).
+    ID_FIELDS = {
+        "send": ("parent_id",),
+        "edit": ("message_id",),
+        "regenerate": ("message_id",),
+        "retry": ("message_id",),
+        "continue": ("message_id",),
+        "stop": ("message_id",),
+        "switch": ("message_id",),
+        "fork": ("message_id",),
+    }
+
+    async def connect(self):
+        self.user = self.scope.get("user")
+        self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
+        self.groups_joined: list[str] = []
+        if self.user is None or not self.user.is_authenticated:
+            await self.close(code=4401)
+            return
+        try:
+            hello = await database_sync_to_async(self._hello)()
+        except Http404:
+            await self.close(code=4404)
+            return
+        await self.accept()
+        streaming.hub.subscribe(self.conversation_id, self._local_frame)
+        session = self.scope.get("session")
+        groups = [user_group(self.user.pk)]
+        if session is not None and session.session_key:
+            groups.append(session_group(session.session_key))
+        if streaming._layer_reaches_other_processes():
+            groups.append(streaming.group_name(self.conversation_id))
+        for group in groups:
+            await self.channel_layer.group_add(group, self.channel_name)
+        self.groups_joined = groups
+        await self.send_json(hello)
+
+    def _hello(self) -> dict:
+        conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
+        services.replies_mark_stale(
+            conversation_id=conversation.pk, running=streaming.running_ids()
+        )
+        snapshots = []
+        for message in selectors.streaming_messages(conversation=conversation):
+            reply = streaming.RUNNING.get(message.pk)
+            # Running here: the live text. Elsewhere: its last checkpoint; frames follow.
+            snapshots.append(
+                reply.snapshot()
+                if reply
+                else {
+                    "type": "snapshot",
+                    "id": message.pk,
+                    "text": message.content,
+                    "offset": len(message.content),
+                }
+            )
+        return {"type": "hello", "conversation": conversation.pk, "snapshots": snapshots}
+
+    async def disconnect(self, code):
+        streaming.hub.unsubscribe(self.conversation_id, self._local_frame)
+        for group in self.groups_joined:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        # Replies keep running: they finish and are saved whether anyone watches or not.
+
+    async def _local_frame(self, frame: dict) -> None:
+        await self.send_json(frame)
+
+    # --- Frames from other processes and account events -----------------------------------------
+
+    async def chat_frame(self, event):
+        if event.get("origin") != streaming.PROCESS_ID:  # local watchers got it from the hub
+            await self.send_json(event["frame"])
+
+    async def session_ended(self, event):
+        await self.close(code=4401)
+
+    async def access_changed(self, event):
+        try:
+            await database_sync_to_async(selectors.conversation_for_user)(
+                user=self.user, pk=self.conversation_id
+            )
+        except Http404:
+            await self.close(code=4403)
+
+    # --- Messages from the browser ------------------------------------------------------------------
+
+    async def receive_json(self, content, **kwargs):
+        kind = content.get("type") if isinstance(content, dict) else None
+        handler = (
+            getattr(self, f"do_{kind}", None)
+            if kind in MUTATIONS | {"switch", "sync", "ping"}
+            else None
+        )
+        if handler is None:
+            await self._error("bad_request", "Unknown message type.", content)
+            return
+        try:
+            await handler(content)
+        except Http404:
+            await self._error(
+                "not_found",
+                "That conversation or message does not exist, or you can't see it.",
+                content,
+            )
+        except PermissionDenied:
+            await self._error(
+                "forbidden", "Your role lets you read this conversation, not change it.", content
+            )
+        except ValidationError as exc:
+            await self._error("invalid", " ".join(exc.messages), content)
+
+    async def _error(self, code: str, message: str, content) -> None:
+        ref = content.get("ref") if isinstance(content, dict) else None
+        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+
+    async def do_ping(self, content):
+        await self.send_json({"type": "pong", "ref": content.get("ref")})
+
+    async def _start(self, action: str, content: dict) -> None:
+        plan, frame = await database_sync_to_async(self._begin)(action, content)
+        await streaming.hub.publish(self.conversation_id, frame)
+        streaming.start(plan, render=frames.final_fields)
+
+    def _begin(self, action: str, content: dict):
+        conversation = selectors.conversation_for_user(
+            user=self.user, pk=self.conversation_id, action=Action.USE
+        )
+        if action == "send":
+            plan = services.message_send(
+                actor=self.user,
+                conversation=conversation,
+                parent_id=_id(content, "parent_id", optional=True),
+                content=content.get("content"),
+            )
+        elif action == "edit":
+            plan = services.message_edit(
+                actor=self.user,
+                conversation=conversation,
+                message_id=_id(content, "message_id"),
+                content=content.get("content"),
+            )
+        elif action in ("regenerate", "retry"):
+            plan = services.message_regenerate(
+                actor=self.user, conversation=conversation, message_id=_id(content, "message_id")
+            )
+        else:
+            plan = services.message_continue(
+                actor=self.user, conversation=conversation, message_id=_id(content, "message_id")
+            )
+        return plan, frames.started_frame(plan, ref=content.get("ref"))
+
+    async def do_send(self, content):
+        await self._start("send", content)
+
+    async def do_edit(self, content):
+        await self._start("edit", content)
+
+    async def do_regenerate(self, content):
+        await self._start("regenerate", content)
+
+    async def do_retry(self, content):
+        await self._start("retry", content)
+
+    async def do_continue(self, content):
+        await self._start("continue", content)
+
+    async def do_stop(self, content):
+        message_id = await database_sync_to_async(self._stoppable)(_id(content, "message_id"))
+        await streaming.stop(message_id)
+
+    def _stoppable(self, message_id: int) -> int:
+        conversation = selectors.conversation_for_user(
+            user=self.user, pk=self.conversation_id, action=Action.USE
+        )
+        return services.message_for_stop(conversation=conversation, message_id=message_id)
+
+    async def do_switch(self, content):
+        frame = await database_sync_to_async(self._switch)(
+            _id(content, "message_id"), content.get("ref")
+        )
+        await self.send_json(frame)
+
+    def _switch(self, message_id: int, ref) -> dict:
+        conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
+        leaf = services.branch_select(
+            actor=self.user, conversation=conversation, message_id=message_id
+        )
+        view = selectors.conversation_view(conversation=conversation, leaf_id=leaf)
+        return {
+            "type": "path",
+            "ref": ref,
+            "html": render_to_string("chats/conversation.html#messages", {"view": view}),
+        }
+
+    async def do_sync(self, content):
+        """After a reconnect: the visible path as it is now, then the running replies' text."""
+        path, hello = await database_sync_to_async(self._catch_up)(content.get("ref"))
+        await self.send_json(path)
+        await self.send_json(hello)
+
+    def _catch_up(self, ref):
+        conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
+        view = selectors.conversation_view(conversation=conversation)
+        path = {
+            "type": "path",
+            "ref": ref,
+            "html": render_to_string("chats/conversation.html#messages", {"view": view}),
+        }
+        return path, self._hello()
+
+    async def do_fork(self, content):
+        url = await database_sync_to_async(self._fork)(_id(content, "message_id"))
+        await self.send_json({"type": "forked", "url": url, "ref": content.get("ref")})
+
+    def _fork(self, message_id: int) -> str:
+        from django.urls import reverse
+
+        conversation = selectors.conversation_for_user(
+            user=self.user, pk=self.conversation_id, action=Action.WRITE
+        )
+        fork = services.conversation_fork(
+            actor=self.user, conversation=conversation, message_id=message_id
+        )
+        return reverse("chats:detail", args=[fork.pk])
+
+
+def _id(content: dict, key: str, *, optional: bool = False):
+    value = content.get(key)
+    if value is None and optional:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+        raise ValidationError({key: f"{key} must be a message id."})
+    return int(value)

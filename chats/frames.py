@@ -1,0 +1,45 @@
+"""Frames the chat sends over the websocket that carry server-rendered HTML. Rendering is the
+same for every watcher (controls a viewer may not use are hidden by the page, and refused by the
+server anyway)."""
+
+from __future__ import annotations
+
+from django.template.loader import render_to_string
+
+from chats import selectors
+from chats.models import Conversation, Message
+
+
+def _render(message: Message) -> str:
+    entry = selectors.entry_for(message=message)
+    return render_to_string("chats/conversation.html#message", {"entry": entry})
+
+
+def started_frame(plan, *, ref=None) -> dict:
+    """New messages (a user message and its reply placeholder, or a regenerated reply) and
+    where they hang: the page drops what followed `after` and appends them."""
+    if not plan.created:  # Continue: the same message streams on
+        return {"type": "resumed", "id": plan.message_id, "ref": ref}
+    messages = Message.objects.filter(pk__in=plan.created).order_by("created_at", "id")
+    return {
+        "type": "started",
+        "after": plan.branch_from,
+        "reply": plan.message_id,
+        "html": "".join(_render(message) for message in messages),
+        "ref": ref,
+    }
+
+
+def final_fields(message_id: int) -> dict:
+    """The authoritative rendering of a finished reply, and the conversation's new totals."""
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    conversation: Conversation = message.conversation
+    return {
+        "html": _render(message),
+        "conversation": {
+            "title": conversation.display_title,
+            "cost_html": render_to_string(
+                "chats/conversation.html#cost", {"conversation": conversation}
+            ),
+        },
+    }

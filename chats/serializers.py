@@ -1,0 +1,109 @@
+from rest_framework import serializers
+
+from accounts.access import Action
+from accounts.fields import ScopedPrimaryKeyRelatedField
+from accounts.models import Team
+from chats.models import Conversation, Message
+from providers.models import ProviderCredential
+
+
+class ConversationSerializer(serializers.ModelSerializer):
+    owner = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Conversation
+        fields = [
+            "id",
+            "title",
+            "owner",
+            "credential",
+            "model",
+            "system_prompt",
+            "params",
+            "cost_total",
+            "has_unpriced",
+            "message_count",
+            "active_root",
+            "forked_from",
+            "created_at",
+            "updated_at",
+        ]
+        read_only_fields = fields
+
+    def get_owner(self, obj) -> dict:
+        if obj.owner_team_id:
+            return {"type": "team", "team_id": obj.owner_team_id}
+        return {"type": "user", "team_id": None}
+
+
+class ParamsSerializer(serializers.Serializer):
+    temperature = serializers.FloatField(required=False, allow_null=True, min_value=0, max_value=2)
+    top_p = serializers.FloatField(required=False, allow_null=True, min_value=0.001, max_value=1)
+    max_tokens = serializers.IntegerField(
+        required=False, allow_null=True, min_value=1, max_value=1_000_000
+    )
+    seed = serializers.IntegerField(required=False, allow_null=True)
+
+
+class ConversationWriteSerializer(serializers.Serializer):
+    title = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    credential = ScopedPrimaryKeyRelatedField(
+        queryset=ProviderCredential.objects.all(),
+        action=Action.USE,
+        required=False,
+        allow_null=True,
+    )
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    system_prompt = serializers.CharField(required=False, allow_blank=True, trim_whitespace=False)
+    params = ParamsSerializer(required=False)
+
+
+class ConversationCreateSerializer(ConversationWriteSerializer):
+    owner_team = ScopedPrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        action=Action.USE,
+        required=False,
+        allow_null=True,
+        help_text="Team id; omit for a personal conversation.",
+    )
+
+
+class MessageSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Message
+        fields = [
+            "id",
+            "parent",
+            "role",
+            "content",
+            "status",
+            "error_code",
+            "error_message",
+            "model",
+            "credential",
+            "input_tokens",
+            "output_tokens",
+            "tokens_estimated",
+            "cost",
+            "cost_source",
+            "ttft_ms",
+            "tokens_per_second",
+            "duration_ms",
+            "usage",
+            "created_at",
+        ]
+        read_only_fields = fields
+
+
+class MessagePostSerializer(serializers.Serializer):
+    content = serializers.CharField(trim_whitespace=False, max_length=200_000)
+    parent_id = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="The message to answer; omit to continue the visible path.",
+    )
+    stream = serializers.BooleanField(default=False, help_text="Answer with Server-Sent Events.")
+
+
+class ForkSerializer(serializers.Serializer):
+    message_id = serializers.IntegerField(help_text="The last message the new conversation keeps.")

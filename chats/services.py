@@ -1,0 +1,525 @@
+"""Writes for chats: conversations, the message tree, and the persistence of replies.
+
+A reply costs a constant number of statements, flat in history and reply length: the user
+message and the assistant placeholder are written once (`message_send`), the partial text is
+checkpointed about once a second (`reply_checkpoint`, one UPDATE that is also the heartbeat), and
+the final text and usage are written once (`reply_finish`)."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from datetime import timedelta
+from decimal import Decimal
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import F
+from django.http import Http404
+from django.utils import timezone
+
+from accounts import access
+from accounts.access import Action
+from chats import tree
+from chats.models import Conversation, Message, MessageStatus
+from chats.rendering import RENDER_VERSION, render_markdown
+from chats.selectors import skeleton
+from providers.adapters.base import CompletionRequest
+from providers.adapters.base import Message as Turn
+
+MAX_CONTENT = 200_000  # characters in one message
+STALE_AFTER = timedelta(seconds=5)  # a streaming reply without a heartbeat this long is dead
+PARAM_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+
+
+@dataclass(frozen=True)
+class ReplyPlan:
+    """Everything the reply runner needs, fixed when the reply starts."""
+
+    conversation_id: int
+    message_id: int
+    user_id: int
+    team_id: int | None
+    credential_id: int
+    request: CompletionRequest
+    prefix: str = ""  # Continue: the text already there, which the new text extends
+    prior_cost: Decimal | None = None
+    prior_tokens: tuple[int, int] = (0, 0)
+    created: tuple[int, ...] = field(default=())  # ids of the messages this action created
+    branch_from: int | None = None  # the parent the new messages hang from (None: a root)
+
+
+# --- Conversations ---------------------------------------------------------------------------------
+
+
+def _clean_params(params: dict | None) -> dict:
+    params = params or {}
+    clean = {}
+    for key in PARAM_KEYS:
+        value = params.get(key)
+        if value in (None, ""):
+            continue
+        try:
+            clean[key] = int(value) if key in ("max_tokens", "seed") else float(value)
+        except (TypeError, ValueError):
+            raise ValidationError({key: f"{key} must be a number."}) from None
+    if "temperature" in clean and not 0 <= clean["temperature"] <= 2:
+        raise ValidationError({"temperature": "Between 0 and 2."})
+    if "top_p" in clean and not 0 < clean["top_p"] <= 1:
+        raise ValidationError({"top_p": "Greater than 0, at most 1."})
+    if "max_tokens" in clean and not 1 <= clean["max_tokens"] <= 1_000_000:
+        raise ValidationError({"max_tokens": "Between 1 and 1,000,000."})
+    return clean
+
+
+def _check_model(actor, credential, model: str) -> None:
+    if credential is None:
+        return
+    access.require(actor, credential, Action.USE)
+    if not model:
+        raise ValidationError({"model": "Pick a model."})
+
+
+def conversation_start(
+    *,
+    actor,
+    owner_team=None,
+    credential=None,
+    model: str = "",
+    system_prompt: str = "",
+    params: dict | None = None,
+    title: str = "",
+) -> Conversation:
+    if owner_team is not None:
+        access.require(actor, owner_team, Action.USE)
+    _check_model(actor, credential, model)
+    conversation = Conversation(
+        title=title.strip()[:200],
+        title_source="user" if title.strip() else "auto",
+        created_by=actor,
+        credential=credential,
+        model=model,
+        system_prompt=system_prompt,
+        params=_clean_params(params),
+    )
+    conversation.set_owner(owner_team or actor)
+    conversation.save()
+    return conversation
+
+
+def conversation_update(*, actor, conversation: Conversation, **changes) -> Conversation:
+    """Title, system prompt, parameters, and the model new replies use."""
+    access.require(actor, conversation, Action.WRITE)
+    fields = []
+    if "title" in changes:
+        conversation.title = (changes["title"] or "").strip()[:200]
+        conversation.title_source = "user" if conversation.title else "auto"
+        fields += ["title", "title_source"]
+    if "system_prompt" in changes:
+        conversation.system_prompt = changes["system_prompt"] or ""
+        fields.append("system_prompt")
+    if "params" in changes:
+        conversation.params = _clean_params(changes["params"])
+        fields.append("params")
+    if "credential" in changes or "model" in changes:
+        credential = changes.get("credential", conversation.credential)
+        model = changes.get("model", conversation.model) or ""
+        _check_model(actor, credential, model)
+        conversation.credential, conversation.model = credential, model
+        fields += ["credential", "model"]
+    if fields:
+        conversation.save(update_fields=fields)
+    return conversation
+
+
+def conversation_delete(*, actor, conversation: Conversation) -> None:
+    access.require(
+        actor, conversation, Action.MANAGE if conversation.owner_team_id else Action.WRITE
+    )
+    conversation.delete()
+
+
+def _title_from(text: str) -> str:
+    """A title from the first question, at no cost: its first line, trimmed at a word."""
+    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
+    line = line.lstrip("#>*- ").strip()
+    line = re.sub(r"[*_`~]+", "", line)  # Markdown emphasis reads badly in a title
+    line = " ".join(line.split())
+    if len(line) <= 60:
+        return line
+    cut = line[:60].rsplit(" ", 1)[0]
+    return (cut or line[:60]) + "…"
+
+
+# --- The tree ----------------------------------------------------------------------------------------
+
+
+def _message_in(conversation: Conversation, message_id) -> Message:
+    """A message of *this* conversation; any other id (another conversation's too) is 404."""
+    try:
+        return conversation.messages.get(pk=message_id)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message in this conversation.") from None
+
+
+def _chain(nodes: dict[int, tree.Node], upto_id: int | None) -> list[int]:
+    chain = []
+    current = upto_id
+    while current is not None:
+        chain.append(current)
+        current = nodes[current].parent_id
+    return list(reversed(chain))
+
+
+def _history(conversation: Conversation, upto_id: int | None, nodes=None) -> list[Turn]:
+    """What the model receives: the path from the root to `upto_id` (two queries, however long)."""
+    nodes = nodes if nodes is not None else skeleton(conversation)
+    ids = _chain(nodes, upto_id)
+    by_id = {m.pk: m for m in Message.objects.filter(pk__in=ids).only("id", "role", "content")}
+    return [
+        Turn(by_id[i].role, by_id[i].content)
+        for i in ids
+        if by_id[i].content or by_id[i].role == "user"
+    ]
+
+
+def _request(conversation: Conversation, history: list[Turn]) -> CompletionRequest:
+    params = conversation.params or {}
+    return CompletionRequest(
+        model=conversation.model,
+        messages=tuple(history),
+        system=conversation.system_prompt,
+        temperature=params.get("temperature"),
+        top_p=params.get("top_p"),
+        max_tokens=params.get("max_tokens"),
+        seed=params.get("seed"),
+    )
+
+
+def _select(conversation: Conversation, message: Message) -> None:
+    """Make `message` the chosen sibling (under its parent, or among the roots)."""
+    if message.parent_id is None:
+        Conversation.objects.filter(pk=conversation.pk).update(active_root=message)
+        conversation.active_root_id = message.pk
+    else:
+        Message.objects.filter(pk=message.parent_id).update(active_child=message)
+
+
+def _placeholder(conversation: Conversation, parent: Message, actor) -> Message:
+    credential = conversation.credential
+    return Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role="assistant",
+        status=MessageStatus.STREAMING,
+        author=actor,
+        credential=credential,
+        credential_name=credential.name if credential else "",
+        preset=credential.preset if credential else "",
+        model=conversation.model,
+        params=conversation.params,
+        heartbeat_at=timezone.now(),
+    )
+
+
+def _require_model(conversation: Conversation) -> None:
+    if conversation.credential_id is None or not conversation.model:
+        raise ValidationError({"model": "Pick a model for this conversation first."})
+
+
+def _check_content(content: str) -> str:
+    if not isinstance(content, str) or not content.strip():
+        raise ValidationError({"content": "Write a message first."})
+    if len(content) > MAX_CONTENT:
+        raise ValidationError({"content": f"A message can be at most {MAX_CONTENT:,} characters."})
+    return content
+
+
+def _plan(
+    actor, conversation, placeholder: Message, history: list[Turn], created, branch_from, **extra
+) -> ReplyPlan:
+    return ReplyPlan(
+        conversation_id=conversation.pk,
+        message_id=placeholder.pk,
+        user_id=actor.pk,
+        team_id=conversation.owner_team_id,
+        credential_id=conversation.credential_id,
+        request=_request(conversation, history),
+        created=tuple(created),
+        branch_from=branch_from,
+        **extra,
+    )
+
+
+@transaction.atomic
+def message_send(*, actor, conversation: Conversation, parent_id, content: str) -> ReplyPlan:
+    """A user message under `parent_id` (None: a new first message) and its reply placeholder."""
+    access.require(actor, conversation, Action.USE)
+    content = _check_content(content)
+    _require_model(conversation)
+    parent = _message_in(conversation, parent_id) if parent_id is not None else None
+    if parent is not None and parent.status == MessageStatus.STREAMING:
+        raise ValidationError("Wait for the reply to finish, or stop it, before answering it.")
+    nodes = skeleton(conversation)
+    history = _history(conversation, parent.pk if parent else None, nodes)
+    user_message = Message.objects.create(
+        conversation=conversation,
+        parent=parent,
+        role="user",
+        content=content,
+        content_html=str(render_markdown(content)),
+        html_version=RENDER_VERSION,
+        author=actor,
+    )
+    _select(conversation, user_message)
+    placeholder = _placeholder(conversation, user_message, actor)
+    Message.objects.filter(pk=user_message.pk).update(active_child=placeholder)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=timezone.now(), message_count=F("message_count") + 2
+    )
+    history.append(Turn("user", content))
+    return _plan(
+        actor,
+        conversation,
+        placeholder,
+        history,
+        (user_message.pk, placeholder.pk),
+        parent.pk if parent else None,
+    )
+
+
+def message_edit(*, actor, conversation: Conversation, message_id, content: str) -> ReplyPlan:
+    """Editing a user message makes a new branch: a sibling with the new text, and its reply."""
+    original = _message_in(conversation, message_id)
+    if original.role != "user":
+        raise ValidationError("Only your messages can be edited; regenerate a reply instead.")
+    return message_send(
+        actor=actor, conversation=conversation, parent_id=original.parent_id, content=content
+    )
+
+
+@transaction.atomic
+def message_regenerate(*, actor, conversation: Conversation, message_id) -> ReplyPlan:
+    """A new reply beside `message_id` (an assistant message), with the conversation's current
+    model — switch the model first to ask another one."""
+    access.require(actor, conversation, Action.USE)
+    _require_model(conversation)
+    original = _message_in(conversation, message_id)
+    if original.role != "assistant" or original.parent_id is None:
+        raise ValidationError("Only replies can be regenerated.")
+    history = _history(conversation, original.parent_id)
+    parent = Message.objects.get(pk=original.parent_id)
+    placeholder = _placeholder(conversation, parent, actor)
+    _select(conversation, placeholder)
+    Conversation.objects.filter(pk=conversation.pk).update(
+        updated_at=timezone.now(), message_count=F("message_count") + 1
+    )
+    return _plan(actor, conversation, placeholder, history, (placeholder.pk,), parent.pk)
+
+
+@transaction.atomic
+def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyPlan:
+    """Continue a reply that broke off: the model gets the partial text as the start of its
+    answer and the new text is appended to the same message."""
+    access.require(actor, conversation, Action.USE)
+    message = _message_in(conversation, message_id)
+    if (
+        message.role != "assistant"
+        or message.status not in (MessageStatus.INTERRUPTED, MessageStatus.STOPPED)
+        or not message.content
+    ):
+        raise ValidationError("Only a reply that broke off with some text can be continued.")
+    credential = message.credential or conversation.credential
+    if credential is None or not (message.model or conversation.model):
+        raise ValidationError({"model": "Pick a model for this conversation first."})
+    history = _history(conversation, message.parent_id)
+    history.append(Turn("assistant", message.content))
+    updated = Message.objects.filter(pk=message.pk, status=message.status).update(
+        status=MessageStatus.STREAMING, heartbeat_at=timezone.now(), error_code="", error_message=""
+    )
+    if not updated:
+        raise ValidationError("This reply is already being continued.")
+    request = _request(conversation, history)
+    if message.model:
+        from dataclasses import replace
+
+        request = replace(request, model=message.model)
+    return ReplyPlan(
+        conversation_id=conversation.pk,
+        message_id=message.pk,
+        user_id=actor.pk,
+        team_id=conversation.owner_team_id,
+        credential_id=credential.pk,
+        request=request,
+        prefix=message.content,
+        prior_cost=message.cost,
+        prior_tokens=(message.input_tokens or 0, message.output_tokens or 0),
+        created=(),
+        branch_from=message.parent_id,
+    )
+
+
+def branch_select(*, actor, conversation: Conversation, message_id) -> int:
+    """Show the branch through `message_id` (a sibling switch). Writers persist the choice for
+    everyone; readers just see it. Returns the leaf of the shown path."""
+    access.require(actor, conversation, Action.READ)
+    message = _message_in(conversation, message_id)
+    if access.allows(actor, conversation, Action.WRITE):
+        _select(conversation, message)
+    nodes = skeleton(conversation)
+    return tree.path(nodes, conversation.active_root_id, message.pk)[-1]
+
+
+@transaction.atomic
+def conversation_fork(*, actor, conversation: Conversation, message_id) -> Conversation:
+    """A new conversation holding the path up to `message_id` (same owner, model and settings)."""
+    access.require(actor, conversation, Action.WRITE)
+    message = _message_in(conversation, message_id)
+    nodes = skeleton(conversation)
+    ids = _chain(nodes, message.pk)
+    originals = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
+    fork = Conversation(
+        title=f"Fork of {conversation.display_title}"[:200],
+        title_source="user",
+        created_by=actor,
+        credential=conversation.credential,
+        model=conversation.model,
+        system_prompt=conversation.system_prompt,
+        params=conversation.params,
+        forked_from=message,
+        owner_user_id=conversation.owner_user_id,
+        owner_team_id=conversation.owner_team_id,
+    )
+    fork.save()
+    copies, parent = [], None
+    for message_pk in ids:
+        original = originals[message_pk]
+        copy = Message(
+            conversation=fork,
+            parent=parent,
+            role=original.role,
+            content=original.content,
+            content_html=original.content_html,
+            html_version=original.html_version,
+            status=MessageStatus.COMPLETE
+            if original.status == MessageStatus.STREAMING
+            else original.status,
+            error_code=original.error_code,
+            error_message=original.error_message,
+            author=original.author,
+            credential=original.credential,
+            credential_name=original.credential_name,
+            preset=original.preset,
+            model=original.model,
+            params=original.params,
+            input_tokens=original.input_tokens,
+            output_tokens=original.output_tokens,
+            tokens_estimated=original.tokens_estimated,
+            cost=None,  # the spend stays with the conversation that paid for it
+            cost_source=original.cost_source,
+            ttft_ms=original.ttft_ms,
+            tokens_per_second=original.tokens_per_second,
+            duration_ms=original.duration_ms,
+            created_at=original.created_at,
+        )
+        copy.save()
+        if parent is not None:
+            Message.objects.filter(pk=parent.pk).update(active_child=copy)
+        copies.append(copy)
+        parent = copy
+    fork.active_root = copies[0] if copies else None
+    fork.message_count = len(copies)
+    fork.save(update_fields=["active_root", "message_count"])
+    return fork
+
+
+# --- Persistence of replies (called by the runner) ------------------------------------------------------
+
+
+def reply_checkpoint(*, message_id: int, text: str) -> None:
+    """The partial text, and the heartbeat: one UPDATE."""
+    Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
+        content=text, heartbeat_at=timezone.now()
+    )
+
+
+@transaction.atomic
+def reply_finish(
+    *,
+    message_id: int,
+    text: str,
+    status: str,
+    error_code: str = "",
+    error_message: str = "",
+    usage_id: int | None = None,
+    input_tokens: int | None = None,
+    output_tokens: int | None = None,
+    tokens_estimated: bool = False,
+    cost: Decimal | None = None,
+    cost_source: str = "",
+    ttft_ms: float | None = None,
+    tokens_per_second: float | None = None,
+    duration_ms: float | None = None,
+) -> Message:
+    """The final text and usage (one UPDATE), folded into the conversation's totals (one UPDATE),
+    and an automatic title after the first exchange."""
+    message = Message.objects.select_related("conversation").get(pk=message_id)
+    conversation = message.conversation
+    message.content = text
+    message.content_html, message.html_version = str(render_markdown(text)), RENDER_VERSION
+    message.status = status
+    message.error_code = error_code
+    message.error_message = error_message[:500]
+    message.usage_id = usage_id or message.usage_id
+    message.input_tokens = input_tokens
+    message.output_tokens = output_tokens
+    message.tokens_estimated = tokens_estimated
+    message.cost = cost
+    message.cost_source = cost_source
+    message.ttft_ms = ttft_ms
+    message.tokens_per_second = tokens_per_second
+    message.duration_ms = duration_ms
+    message.heartbeat_at = None
+    message.save()
+    conversation_changes = {"updated_at": timezone.now()}
+    if cost:
+        conversation_changes["cost_total"] = F("cost_total") + cost
+    if cost_source == "unpriced":
+        conversation_changes["has_unpriced"] = True
+    if not conversation.title and conversation.title_source == "auto" and message.parent_id:
+        question = (
+            Message.objects.filter(pk=message.parent_id).values_list("content", flat=True).first()
+            or ""
+        )
+        conversation_changes["title"] = _title_from(question)
+    Conversation.objects.filter(pk=conversation.pk).update(**conversation_changes)
+    return message
+
+
+def replies_mark_stale(
+    *, conversation_id: int | None = None, running: set[int] | frozenset[int] = frozenset()
+) -> int:
+    """Replies still `streaming` whose heartbeat is older than STALE_AFTER belong to a process
+    that died: mark them interrupted, keeping their last checkpointed text. Replies this process
+    is running are never touched, however quiet."""
+    stale = Message.objects.filter(
+        status=MessageStatus.STREAMING, heartbeat_at__lt=timezone.now() - STALE_AFTER
+    )
+    if conversation_id is not None:
+        stale = stale.filter(conversation_id=conversation_id)
+    if running:
+        stale = stale.exclude(pk__in=running)
+    return stale.update(
+        status=MessageStatus.INTERRUPTED,
+        error_code="interrupted",
+        error_message="The server stopped while this reply was being written.",
+        heartbeat_at=None,
+    )
+
+
+def message_for_stop(*, conversation: Conversation, message_id) -> int:
+    """The id of a reply of *this* conversation that may be stopped."""
+    message = _message_in(conversation, message_id)
+    if message.role != "assistant":
+        raise ValidationError("Only replies can be stopped.")
+    return message.pk

@@ -1,0 +1,343 @@
+"""Replies as asyncio tasks owned by the process that started them (DESIGN §3, "Streaming").
+
+- A reply runs in its own task: Stop and disconnects are handled at once, and it finishes even
+  if every browser goes away.
+- Tokens go straight to this process's sockets (the hub), coalesced into a frame every ~40 ms;
+  only a multi-process channel layer (Redis) also gets the frames, for watchers elsewhere.
+- The partial text is checkpointed about once a second (one UPDATE, also the heartbeat).
+- Every reply ends `complete`, `stopped`, `interrupted` (partial text kept) or `error`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+
+from chats import services
+from chats.models import MessageStatus
+from providers.adapters.base import Finished, ProviderError, TextDelta
+
+logger = logging.getLogger(__name__)
+
+PROCESS_ID = uuid.uuid4().hex
+FRAME_INTERVAL = 0.04  # seconds: how often deltas are flushed to sockets
+CHECKPOINT_INTERVAL = 1.0  # seconds: partial text + heartbeat
+# Errors after some text arrived: the text is kept and the reply can be continued.
+BROKEN_STREAM = {"stream_interrupted", "timeout", "provider_error"}
+
+Subscriber = Callable[[dict], Awaitable[None]]
+
+
+class Hub:
+    """Process-local fan-out of frames to the sockets (and SSE responses) watching a
+    conversation. No channel-layer hop for local watchers."""
+
+    def __init__(self):
+        self._subscribers: dict[int, set[Subscriber]] = defaultdict(set)
+
+    def subscribe(self, conversation_id: int, subscriber: Subscriber) -> None:
+        self._subscribers[conversation_id].add(subscriber)
+
+    def unsubscribe(self, conversation_id: int, subscriber: Subscriber) -> None:
+        subscribers = self._subscribers.get(conversation_id)
+        if subscribers is not None:
+            subscribers.discard(subscriber)
+            if not subscribers:
+                del self._subscribers[conversation_id]
+
+    async def publish(self, conversation_id: int, frame: dict, *, remote: bool = True) -> None:
+        for subscriber in list(self._subscribers.get(conversation_id, ())):
+            try:
+                await subscriber(frame)
+            except Exception:  # a watcher that went away must not break the reply
+                logger.debug("Dropping a frame for a closed watcher", exc_info=True)
+        if remote and _layer_reaches_other_processes():
+            layer = get_channel_layer()
+            await layer.group_send(
+                group_name(conversation_id),
+                {"type": "chat.frame", "frame": frame, "origin": PROCESS_ID},
+            )
+
+
+def group_name(conversation_id: int) -> str:
+    return f"chat-{conversation_id}"
+
+
+def _layer_reaches_other_processes() -> bool:
+    layer = get_channel_layer()
+    return layer is not None and type(layer).__name__ != "InMemoryChannelLayer"
+
+
+hub = Hub()
+
+
+@dataclass
+class Reply:
+    plan: services.ReplyPlan
+    parts: list[str] = field(default_factory=list)
+    length: int = 0  # characters in `parts` (the prefix excluded)
+    flushed: int = 0  # characters already sent to watchers
+    task: asyncio.Task | None = None
+    stop_requested: bool = False
+    done: asyncio.Event = field(default_factory=asyncio.Event)
+    dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    status: str = MessageStatus.STREAMING
+    final_frame: dict | None = None
+    error: ProviderError | None = None
+    started: float = field(default_factory=time.monotonic)
+
+    @property
+    def message_id(self) -> int:
+        return self.plan.message_id
+
+    @property
+    def conversation_id(self) -> int:
+        return self.plan.conversation_id
+
+    @property
+    def text(self) -> str:
+        return self.plan.prefix + "".join(self.parts)
+
+    def stop(self) -> None:
+        """Stop at once: the provider stream is closed, the partial text saved as `stopped`."""
+        if self.task is not None and not self.task.done():
+            self.stop_requested = True
+            self.task.cancel()
+
+    def snapshot(self) -> dict:
+        """For a watcher (re)connecting mid-reply: the text so far, then the live tail."""
+        return {
+            "type": "snapshot",
+            "id": self.message_id,
+            "text": self.text,
+            "offset": len(self.plan.prefix) + self.length,
+        }
+
+
+# Replies this process is running, by message id.
+RUNNING: dict[int, Reply] = {}
+
+
+def running_ids() -> frozenset[int]:
+    return frozenset(RUNNING)
+
+
+def start(plan: services.ReplyPlan, *, render: Callable[[int], dict] | None = None) -> Reply:
+    """Start a reply on the running event loop. `render(message_id)` (sync, ORM allowed) returns
+    the final frame's extra fields (server-rendered HTML) after the reply is saved."""
+    reply = Reply(plan)
+    RUNNING[plan.message_id] = reply
+    reply.task = asyncio.get_running_loop().create_task(
+        _run(reply, render), name=f"reply-{plan.message_id}"
+    )
+    return reply
+
+
+async def _flush(reply: Reply) -> None:
+    """Send what arrived since the last frame (one frame, however many tokens)."""
+    text = "".join(reply.parts)
+    if len(text) <= reply.flushed:
+        return
+    delta = text[reply.flushed :]
+    offset = len(reply.plan.prefix) + reply.flushed
+    reply.flushed = len(text)
+    await hub.publish(
+        reply.conversation_id,
+        {"type": "delta", "id": reply.message_id, "offset": offset, "text": delta},
+    )
+
+
+async def _flusher(reply: Reply) -> None:
+    last = 0.0
+    while not reply.done.is_set():
+        await reply.dirty.wait()
+        reply.dirty.clear()
+        wait = last + FRAME_INTERVAL - time.monotonic()
+        if wait > 0:
+            await asyncio.sleep(wait)  # coalesce what arrives meanwhile into this frame
+        await _flush(reply)
+        last = time.monotonic()
+
+
+async def _checkpointer(reply: Reply) -> None:
+    checkpoint = sync_to_async(services.reply_checkpoint)
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL)
+        # Also when nothing new arrived: the UPDATE is the heartbeat that says we're alive.
+        try:
+            await checkpoint(message_id=reply.message_id, text=reply.text)
+        except Exception:
+            logger.exception("Checkpoint of reply %s failed", reply.message_id)
+
+
+async def _control(reply: Reply) -> None:
+    """With a multi-process channel layer: listen for a Stop sent from another process."""
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    group = f"reply-{reply.message_id}"
+    await layer.group_add(group, channel)
+    try:
+        while not reply.done.is_set():
+            message = await layer.receive(channel)
+            if message.get("type") == "reply.stop":
+                reply.stop()
+    finally:
+        await layer.group_discard(group, channel)
+
+
+async def _run(reply: Reply, render) -> None:
+    from providers.services import completion_stream
+
+    plan = reply.plan
+    finished: Finished | None = None
+    flusher = asyncio.create_task(_flusher(reply))
+    checkpointer = asyncio.create_task(_checkpointer(reply))
+    control = asyncio.create_task(_control(reply)) if _layer_reaches_other_processes() else None
+    try:
+        from accounts.models import User
+
+        user = await User.objects.aget(pk=plan.user_id)
+        events = completion_stream(
+            user=user,
+            credential_id=plan.credential_id,
+            request=plan.request,
+            feature="chat",
+            context={"conversation": plan.conversation_id, "message": plan.message_id},
+        )
+        async with aclosing(events):
+            async for event in events:
+                if type(event) is TextDelta:
+                    reply.parts.append(event.text)
+                    reply.length += len(event.text)
+                    reply.dirty.set()
+                elif type(event) is Finished:
+                    finished = event
+        reply.status = MessageStatus.COMPLETE
+    except ProviderError as exc:
+        reply.error = exc
+        got_text = bool(reply.parts) or bool(plan.prefix)
+        reply.status = (
+            MessageStatus.INTERRUPTED
+            if got_text and exc.code in BROKEN_STREAM
+            else MessageStatus.ERROR
+        )
+    except asyncio.CancelledError:
+        # Our own task: a Stop (or the process shutting down). Save what we have either way.
+        current = asyncio.current_task()
+        if current is not None:
+            current.uncancel()
+        reply.status = MessageStatus.STOPPED if reply.stop_requested else MessageStatus.INTERRUPTED
+    except Exception as exc:
+        logger.exception("Reply %s failed", plan.message_id)
+        reply.error = ProviderError(
+            "provider_error", "Something went wrong while writing this reply."
+        )
+        reply.status = MessageStatus.ERROR if not reply.parts else MessageStatus.INTERRUPTED
+        del exc
+    finally:
+        checkpointer.cancel()
+        if control is not None:
+            control.cancel()
+        reply.done.set()
+        reply.dirty.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await flusher
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpointer
+        await _flush(reply)
+        try:
+            reply.final_frame = await asyncio.shield(_save(reply, finished, render))
+        except Exception:
+            logger.exception("Saving reply %s failed", plan.message_id)
+            reply.final_frame = {"type": "final", "id": plan.message_id, "status": reply.status}
+        RUNNING.pop(plan.message_id, None)
+        await hub.publish(plan.conversation_id, reply.final_frame)
+
+
+async def _save(reply: Reply, finished: Finished | None, render) -> dict:
+    return await sync_to_async(_save_sync)(reply, finished, render)
+
+
+def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
+    from billing.models import UsageRecord
+
+    plan = reply.plan
+    usage = None
+    if finished is not None:
+        usage = {
+            "usage_id": finished.usage_id,
+            "input_tokens": finished.input_tokens,
+            "output_tokens": finished.output_tokens,
+            "tokens_estimated": finished.tokens_estimated,
+            "cost": Decimal(finished.cost) if finished.cost is not None else None,
+            "cost_source": finished.cost_source,
+            "ttft_ms": finished.ttft_ms,
+            "tokens_per_second": finished.tokens_per_second,
+            "duration_ms": finished.duration_ms,
+        }
+    else:
+        usage_id = reply.error.usage_id if reply.error is not None else None
+        # Stopped replies: the gate wrote its usage row as the stream closed; find it.
+        row = (
+            UsageRecord.objects.filter(pk=usage_id).first()
+            if usage_id
+            else UsageRecord.objects.filter(context__message=plan.message_id)
+            .order_by("-id")
+            .first()
+        )
+        if row is not None:
+            usage = {
+                "usage_id": row.pk,
+                "input_tokens": row.input_tokens,
+                "output_tokens": row.output_tokens,
+                "tokens_estimated": row.tokens_estimated,
+                "cost": row.cost,
+                "cost_source": row.cost_source,
+                "ttft_ms": row.ttft_ms,
+                "tokens_per_second": row.tokens_per_second,
+                "duration_ms": row.duration_ms,
+            }
+    usage = usage or {}
+    if plan.prefix:  # Continue: the message carries both calls
+        usage["input_tokens"] = (usage.get("input_tokens") or 0) + plan.prior_tokens[0]
+        usage["output_tokens"] = (usage.get("output_tokens") or 0) + plan.prior_tokens[1]
+        if plan.prior_cost is not None or usage.get("cost") is not None:
+            usage["cost"] = (plan.prior_cost or Decimal(0)) + (usage.get("cost") or Decimal(0))
+    error = reply.error
+    services.reply_finish(
+        message_id=plan.message_id,
+        text=reply.text,
+        status=reply.status,
+        error_code=error.code
+        if error
+        else ("stopped" if reply.status == MessageStatus.STOPPED else ""),
+        error_message=error.message if error else "",
+        **usage,
+    )
+    frame = {"type": "final", "id": plan.message_id, "status": reply.status}
+    if render is not None:
+        frame.update(render(plan.message_id))
+    return frame
+
+
+async def stop(message_id: int) -> bool:
+    """Stop a reply wherever it runs: here directly, elsewhere through the channel layer.
+    Returns whether this process ran it."""
+    reply = RUNNING.get(message_id)
+    if reply is not None:
+        reply.stop()
+        return True
+    if _layer_reaches_other_processes():
+        await get_channel_layer().group_send(f"reply-{message_id}", {"type": "reply.stop"})
+    return False

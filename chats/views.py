@@ -1,0 +1,259 @@
+"""Chat pages: the conversation list, a conversation, settings, export, fork. Streaming happens
+over the websocket (consumers.py); these views render and change the conversation itself."""
+
+from __future__ import annotations
+
+import json
+
+from asgiref.sync import async_to_sync
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.cache import cache_control
+from django.views.decorators.http import require_POST
+
+from accounts import access
+from accounts.access import Action
+from accounts.views import _form_errors
+from chats import exports, selectors, services, streaming, titles
+from chats.forms import NewConversationForm, RenameForm, SettingsForm
+from chats.rendering import pygments_css
+from providers import selectors as provider_selectors
+from providers import services as provider_services
+
+PAGE_SIZE = 30
+
+
+def _owner_team(request):
+    team = request.team
+    return team if team is not None and access.allows(request.user, team, Action.USE) else None
+
+
+def _list_context(request, current=None) -> dict:
+    q = request.GET.get("q", "")
+    page = Paginator(
+        selectors.conversations_for_user(user=request.user, team=request.team, q=q), PAGE_SIZE
+    ).get_page(request.GET.get("page"))
+    return {"page": page, "q": q, "current": current, "nav_active": "chat"}
+
+
+def picker_groups(user) -> list[dict]:
+    """Usable chat models grouped by credential (local ones marked), for the model picker."""
+    groups = []
+    for credential in provider_selectors.usable_credentials_for_user(user=user):
+        models = [m.model_id for m in credential.models.all() if m.kind == "chat"]
+        if models:
+            groups.append({"credential": credential, "models": models})
+    return groups
+
+
+@login_required
+def index(request):
+    provider_services.credentials_ensure_echo(user=request.user)
+    context = _list_context(request)
+    context["groups"] = picker_groups(request.user)
+    if request.htmx and request.GET.get("partial") == "list":
+        return render(request, "chats/index.html#conversation_list", context)
+    return render(request, "chats/index.html", context)
+
+
+def _default_model(user) -> tuple | None:
+    latest = (
+        selectors.conversations_for_user(user=user)
+        .filter(credential__isnull=False)
+        .exclude(model="")
+        .first()
+    )
+    if (
+        latest is not None
+        and access.allows(user, latest.credential, Action.USE)
+        and latest.credential.is_active
+    ):
+        return latest.credential, latest.model
+    for group in picker_groups(user):
+        return group["credential"], group["models"][0]
+    return None
+
+
+@login_required
+@require_POST
+def conversation_new(request):
+    form = NewConversationForm(request.POST, user=request.user)
+    if not form.is_valid():
+        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
+        return redirect("chats:index")
+    choice = form.cleaned_data["model_choice"] or _default_model(request.user)
+    credential, model = choice if choice else (None, "")
+    conversation = services.conversation_start(
+        actor=request.user, owner_team=_owner_team(request), credential=credential, model=model
+    )
+    return redirect("chats:detail", pk=conversation.pk)
+
+
+@login_required
+def conversation_detail(request, pk):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+    services.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
+    leaf = request.GET.get("leaf")
+    view = selectors.conversation_view(
+        conversation=conversation, leaf_id=int(leaf) if leaf and leaf.isdigit() else None
+    )
+    can_use = access.allows(request.user, conversation, Action.USE)
+    can_write = access.allows(request.user, conversation, Action.WRITE)
+    groups = picker_groups(request.user) if can_use else []
+    settings_form = SettingsForm(
+        user=request.user,
+        initial={
+            "model_choice": f"{conversation.credential_id}|{conversation.model}"
+            if conversation.credential_id
+            else "",
+            "system_prompt": conversation.system_prompt,
+            **(conversation.params or {}),
+        },
+    )
+    context = {
+        **_list_context(request, current=conversation),
+        "conversation": conversation,
+        "view": view,
+        "can_use": can_use,
+        "can_write": can_write,
+        "can_delete": access.allows(
+            request.user,
+            conversation,
+            Action.MANAGE if conversation.owner_team_id else Action.WRITE,
+        ),
+        "groups": groups,
+        "picker_has_current": any(
+            g["credential"].pk == conversation.credential_id and conversation.model in g["models"]
+            for g in groups
+        ),
+        "settings_form": settings_form,
+    }
+    return render(request, "chats/conversation.html", context)
+
+
+@login_required
+@require_POST
+def conversation_settings(request, pk):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = SettingsForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        changes = {}
+        # The model picker posts alone; the settings panel posts everything.
+        if any(key in request.POST for key in services.PARAM_KEYS):
+            changes["params"] = {key: data.get(key) for key in services.PARAM_KEYS}
+        if "system_prompt" in request.POST:
+            changes["system_prompt"] = data["system_prompt"]
+        if data["model_choice"]:
+            changes["credential"], changes["model"] = data["model_choice"]
+        try:
+            services.conversation_update(actor=request.user, conversation=conversation, **changes)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+    if request.htmx:
+        return render(
+            request,
+            "chats/conversation.html#settings",
+            {
+                "conversation": conversation,
+                "settings_form": form,
+                "groups": picker_groups(request.user),
+                "can_write": True,
+                "saved": form.is_valid() and not form.errors,
+            },
+            status=200 if not form.errors else 400,
+        )
+    if form.errors:
+        messages.error(
+            request,
+            "Settings not saved: "
+            + "; ".join(e for errors in form.errors.values() for e in errors),
+        )
+    return redirect("chats:detail", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_rename(request, pk):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.conversation_update(
+            actor=request.user, conversation=conversation, title=form.cleaned_data["title"]
+        )
+    return redirect("chats:detail", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def conversation_title(request, pk):
+    """Let the conversation's model write its title (a real call: it is recorded and charged)."""
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+    try:
+        title = async_to_sync(titles.title_from_model)(user=request.user, conversation=conversation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"Titled “{title}”.")
+    return redirect("chats:detail", pk=conversation.pk)
+
+
+@login_required
+def conversation_delete(request, pk):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+    if request.method == "POST":
+        title = conversation.display_title
+        services.conversation_delete(actor=request.user, conversation=conversation)
+        messages.success(request, f"Deleted “{title}”. Its spend stays in Usage.")
+        return redirect("chats:index")
+    access.require(
+        request.user, conversation, Action.MANAGE if conversation.owner_team_id else Action.WRITE
+    )
+    return render(
+        request,
+        "chats/conversation_delete.html",
+        {"conversation": conversation, "nav_active": "chat"},
+    )
+
+
+@login_required
+@require_POST
+def conversation_fork(request, pk):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    message_id = request.POST.get("message_id", "")
+    fork = services.conversation_fork(
+        actor=request.user, conversation=conversation, message_id=message_id
+    )
+    messages.success(
+        request, "Forked: this is a new conversation with the path up to that message."
+    )
+    return redirect("chats:detail", pk=fork.pk)
+
+
+@login_required
+def conversation_export(request, pk, fmt):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+    name = slugify(conversation.display_title)[:60] or f"conversation-{conversation.pk}"
+    if fmt == "json":
+        body, content_type = (
+            json.dumps(exports.as_json(conversation), indent=2, ensure_ascii=False),
+            "application/json",
+        )
+    else:
+        body, content_type = exports.as_markdown(conversation), "text/markdown; charset=utf-8"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = (
+        f'attachment; filename="{name}.{"json" if fmt == "json" else "md"}"'
+    )
+    return response
+
+
+@cache_control(max_age=86400, public=True)
+def highlight_css(request):
+    """The code-highlighting stylesheet (light and dark), generated from Pygments' styles."""
+    return HttpResponse(pygments_css(), content_type="text/css; charset=utf-8")
