@@ -22,8 +22,8 @@ from tests.access_matrix import (
     id_bearing_fields,
     input_classes,
     iter_routes,
-    socket_id_fields,
     our_modules,
+    socket_id_fields,
     uncovered_routes,
     uncovered_sockets,
 )
