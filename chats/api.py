@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -177,21 +177,14 @@ class MessageListView(generics.GenericAPIView):
 
 
 async def _run_to_end(plan) -> None:
-    await streaming.hub.publish(plan.conversation_id, await _started(plan))
-    reply = streaming.start(plan, render=frames.final_fields)
+
+    started = await sync_to_async(frames.started_frame)(plan)
+    reply = await streaming.begin(plan, started=started, render=frames.final_fields)
     await asyncio.shield(reply.task)
-
-
-async def _started(plan) -> dict:
-    from asgiref.sync import sync_to_async
-
-    return await sync_to_async(frames.started_frame)(plan)
 
 
 async def _reply_events(plan):
     """SSE for one reply. The reply is the runner's: if this client goes away, it goes on."""
-    from asgiref.sync import sync_to_async
-
     queue: asyncio.Queue = asyncio.Queue()
 
     async def listen(frame: dict) -> None:
@@ -200,8 +193,8 @@ async def _reply_events(plan):
 
     streaming.hub.subscribe(plan.conversation_id, listen)
     try:
-        await streaming.hub.publish(plan.conversation_id, await _started(plan))
-        streaming.start(plan, render=frames.final_fields)
+        started = await sync_to_async(frames.started_frame)(plan)
+        await streaming.begin(plan, started=started, render=frames.final_fields)
         while True:
             frame = await queue.get()
             if frame["type"] == "started":

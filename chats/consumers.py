@@ -138,9 +138,8 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json({"type": "pong", "ref": content.get("ref")})
 
     async def _start(self, action: str, content: dict) -> None:
-        plan, frame = await database_sync_to_async(self._begin)(action, content)
-        await streaming.hub.publish(self.conversation_id, frame)
-        streaming.start(plan, render=frames.final_fields)
+        plan, started = await database_sync_to_async(self._begin)(action, content)
+        await streaming.begin(plan, started=started, render=frames.final_fields)
 
     def _begin(self, action: str, content: dict):
         conversation = selectors.conversation_for_user(

@@ -10,8 +10,10 @@ from chats import selectors
 from chats.models import Conversation, Message
 
 
-def _render(message: Message) -> str:
-    entry = selectors.entry_for(message=message)
+def _render(message: Message, position=None) -> str:
+    entry = (
+        selectors.PathEntry(message, position) if position else selectors.entry_for(message=message)
+    )
     return render_to_string("chats/conversation.html#message", {"entry": entry})
 
 
@@ -20,7 +22,11 @@ def started_frame(plan, *, ref=None) -> dict:
     where they hang: the page drops what followed `after` and appends them."""
     if not plan.created:  # Continue: the same message streams on
         return {"type": "resumed", "id": plan.message_id, "ref": ref}
-    messages = Message.objects.filter(pk__in=plan.created).order_by("created_at", "id")
+    messages = (
+        Message.objects.filter(pk__in=plan.created)
+        .select_related("author")
+        .order_by("created_at", "id")
+    )
     return {
         "type": "started",
         "after": plan.branch_from,

@@ -47,6 +47,11 @@ class ReplyPlan:
     prior_tokens: tuple[int, int] = (0, 0)
     created: tuple[int, ...] = field(default=())  # ids of the messages this action created
     branch_from: int | None = None  # the parent the new messages hang from (None: a root)
+    user: object = field(default=None, compare=False, repr=False)  # the actor, saving a query
+    # The created messages and their sibling positions, so the `started` frame renders with no
+    # further query.
+    messages: tuple = field(default=(), compare=False, repr=False)
+    positions: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 # --- Conversations ---------------------------------------------------------------------------------
@@ -196,6 +201,24 @@ def _request(conversation: Conversation, history: list[Turn]) -> CompletionReque
     )
 
 
+def _select_new(conversation: Conversation, nodes: dict[int, tree.Node], message: Message) -> None:
+    """Make a just-created message the chosen sibling. The path falls back to the newest child
+    when none is chosen, so a write is needed only where an older sibling was chosen."""
+    chosen = (
+        conversation.active_root_id
+        if message.parent_id is None
+        else nodes[message.parent_id].active_child_id
+    )
+    if chosen is not None:
+        _select(conversation, message)
+
+
+def _add(nodes: dict[int, tree.Node], message: Message) -> None:
+    nodes[message.pk] = tree.Node(message.pk, message.parent_id, None)
+    if message.parent_id is not None:
+        nodes[message.parent_id].children.append(message.pk)
+
+
 def _select(conversation: Conversation, message: Message) -> None:
     """Make `message` the chosen sibling (under its parent, or among the roots)."""
     if message.parent_id is None:
@@ -236,17 +259,27 @@ def _check_content(content: str) -> str:
 
 
 def _plan(
-    actor, conversation, placeholder: Message, history: list[Turn], created, branch_from, **extra
+    actor,
+    conversation,
+    placeholder: Message,
+    history: list[Turn],
+    created,
+    branch_from,
+    nodes,
+    **extra,
 ) -> ReplyPlan:
     return ReplyPlan(
+        messages=tuple(created),
+        positions={m.pk: tree.position(nodes, m.pk) for m in created},
         conversation_id=conversation.pk,
         message_id=placeholder.pk,
         user_id=actor.pk,
         team_id=conversation.owner_team_id,
         credential_id=conversation.credential_id,
         request=_request(conversation, history),
-        created=tuple(created),
+        created=tuple(m.pk for m in created),
         branch_from=branch_from,
+        user=actor,
         **extra,
     )
 
@@ -271,9 +304,10 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         html_version=RENDER_VERSION,
         author=actor,
     )
-    _select(conversation, user_message)
-    placeholder = _placeholder(conversation, user_message, actor)
-    Message.objects.filter(pk=user_message.pk).update(active_child=placeholder)
+    _select_new(conversation, nodes, user_message)
+    _add(nodes, user_message)
+    placeholder = _placeholder(conversation, user_message, actor)  # its only child: no pointer
+    _add(nodes, placeholder)
     Conversation.objects.filter(pk=conversation.pk).update(
         updated_at=timezone.now(), message_count=F("message_count") + 2
     )
@@ -283,8 +317,9 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         conversation,
         placeholder,
         history,
-        (user_message.pk, placeholder.pk),
+        (user_message, placeholder),
         parent.pk if parent else None,
+        nodes,
     )
 
 
@@ -307,14 +342,16 @@ def message_regenerate(*, actor, conversation: Conversation, message_id) -> Repl
     original = _message_in(conversation, message_id)
     if original.role != "assistant" or original.parent_id is None:
         raise ValidationError("Only replies can be regenerated.")
-    history = _history(conversation, original.parent_id)
+    nodes = skeleton(conversation)
+    history = _history(conversation, original.parent_id, nodes)
     parent = Message.objects.get(pk=original.parent_id)
     placeholder = _placeholder(conversation, parent, actor)
-    _select(conversation, placeholder)
+    _select_new(conversation, nodes, placeholder)
+    _add(nodes, placeholder)
     Conversation.objects.filter(pk=conversation.pk).update(
         updated_at=timezone.now(), message_count=F("message_count") + 1
     )
-    return _plan(actor, conversation, placeholder, history, (placeholder.pk,), parent.pk)
+    return _plan(actor, conversation, placeholder, history, (placeholder,), parent.pk, nodes)
 
 
 @transaction.atomic
@@ -356,6 +393,7 @@ def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyP
         prior_tokens=(message.input_tokens or 0, message.output_tokens or 0),
         created=(),
         branch_from=message.parent_id,
+        user=actor,
     )
 
 

@@ -23,6 +23,7 @@ from decimal import Decimal
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
+from django.conf import settings
 
 from chats import services
 from chats.models import MessageStatus
@@ -31,7 +32,8 @@ from providers.adapters.base import Finished, ProviderError, TextDelta
 logger = logging.getLogger(__name__)
 
 PROCESS_ID = uuid.uuid4().hex
-FRAME_INTERVAL = 0.04  # seconds: how often deltas are flushed to sockets
+# Seconds between frames of deltas (0: a frame per token, for the benchmark's comparison).
+FRAME_INTERVAL = getattr(settings, "WORKBENCH_STREAM_FRAME_MS", 40) / 1000
 CHECKPOINT_INTERVAL = 1.0  # seconds: partial text + heartbeat
 # Errors after some text arrived: the text is kept and the reply can be continued.
 BROKEN_STREAM = {"stream_interrupted", "timeout", "provider_error"}
@@ -92,6 +94,8 @@ class Reply:
     stop_requested: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set once watchers have the message's element (the `started` frame): deltas wait for it.
+    announced: asyncio.Event = field(default_factory=asyncio.Event)
     status: str = MessageStatus.STREAMING
     final_frame: dict | None = None
     error: ProviderError | None = None
@@ -158,8 +162,18 @@ async def _flush(reply: Reply) -> None:
     )
 
 
+async def begin(plan: services.ReplyPlan, *, started: dict, render=None) -> Reply:
+    """Announce a reply (the `started` frame, so watchers have its element before any delta
+    arrives) and start it."""
+    await hub.publish(plan.conversation_id, started)
+    reply = start(plan, render=render)
+    reply.announced.set()
+    return reply
+
+
 async def _flusher(reply: Reply) -> None:
     last = 0.0
+    await reply.announced.wait()
     while not reply.done.is_set():
         await reply.dirty.wait()
         reply.dirty.clear()
@@ -205,9 +219,11 @@ async def _run(reply: Reply, render) -> None:
     checkpointer = asyncio.create_task(_checkpointer(reply))
     control = asyncio.create_task(_control(reply)) if _layer_reaches_other_processes() else None
     try:
-        from accounts.models import User
+        user = plan.user
+        if user is None:
+            from accounts.models import User
 
-        user = await User.objects.aget(pk=plan.user_id)
+            user = await User.objects.aget(pk=plan.user_id)
         events = completion_stream(
             user=user,
             credential_id=plan.credential_id,
@@ -251,6 +267,7 @@ async def _run(reply: Reply, render) -> None:
             control.cancel()
         reply.done.set()
         reply.dirty.set()
+        reply.announced.set()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
         with contextlib.suppress(asyncio.CancelledError):

@@ -90,11 +90,18 @@ TEMPLATES = [
 # --- Database: PostgreSQL + pgvector everywhere -----------------------------------------------
 DATABASE_URL = os.environ.get("DATABASE_URL") or embedded_db.database_url(DATA_DIR)
 DATABASES = {
-    # Persistent connections don't mix with async views and consumers (each runs in its own
-    # thread); keep 0 unless a pooler is in front.
-    "default": dj_database_url.parse(
-        DATABASE_URL, conn_max_age=int(os.environ.get("DB_CONN_MAX_AGE", "0"))
-    )
+    # A connection pool (psycopg_pool): channels closes "old" connections before every websocket
+    # event and Django after every request; with the pool that returns a connection instead of
+    # paying a new PostgreSQL connection (several ms) on the next query. Persistent connections
+    # (CONN_MAX_AGE) don't mix with async code and can't be combined with the pool.
+    "default": {
+        **dj_database_url.parse(DATABASE_URL, conn_max_age=0),
+    }
+}
+DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+    "min_size": int(os.environ.get("WORKBENCH_DB_POOL_MIN", "1")),
+    "max_size": int(os.environ.get("WORKBENCH_DB_POOL_MAX", "10")),
+    "timeout": 10,
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -232,6 +239,8 @@ WORKBENCH_PROVIDER_TIMEOUTS = {
     "total": float(os.environ.get("WORKBENCH_PROVIDER_TOTAL_TIMEOUT", "600")),
 }
 WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATTEMPTS", "3"))
+# Streaming replies: deltas are coalesced into a websocket frame this often (milliseconds).
+WORKBENCH_STREAM_FRAME_MS = int(os.environ.get("WORKBENCH_STREAM_FRAME_MS", "40"))
 
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
