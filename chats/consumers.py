@@ -209,7 +209,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         return {
             "type": "path",
             "ref": ref,
-            "html": render_to_string("chats/conversation.html#messages", {"view": view}),
+            "html": render_to_string("chats/conversation.html#path", {"view": view}),
         }
 
     async def do_sync(self, content):
@@ -224,7 +224,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         path = {
             "type": "path",
             "ref": ref,
-            "html": render_to_string("chats/conversation.html#messages", {"view": view}),
+            "html": render_to_string("chats/conversation.html#path", {"view": view}),
         }
         return path, self._hello()
 

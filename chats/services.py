@@ -117,8 +117,17 @@ def conversation_update(*, actor, conversation: Conversation, **changes) -> Conv
     access.require(actor, conversation, Action.WRITE)
     fields = []
     if "title" in changes:
-        conversation.title = (changes["title"] or "").strip()[:200]
-        conversation.title_source = "user" if conversation.title else "auto"
+        title = (changes["title"] or "").strip()[:200]
+        conversation.title_source = "user" if title else "auto"
+        if not title:  # back to the automatic title: the first question's
+            first = (
+                conversation.messages.filter(role="user")
+                .order_by("created_at", "id")
+                .values_list("content", flat=True)
+                .first()
+            )
+            title = _title_from(first or "")
+        conversation.title = title
         fields += ["title", "title_source"]
     if "system_prompt" in changes:
         conversation.system_prompt = changes["system_prompt"] or ""
@@ -201,31 +210,22 @@ def _request(conversation: Conversation, history: list[Turn]) -> CompletionReque
     )
 
 
-def _select_new(conversation: Conversation, nodes: dict[int, tree.Node], message: Message) -> None:
-    """Make a just-created message the chosen sibling. The path falls back to the newest child
-    when none is chosen, so a write is needed only where an older sibling was chosen."""
-    chosen = (
-        conversation.active_root_id
-        if message.parent_id is None
-        else nodes[message.parent_id].active_child_id
-    )
-    if chosen is not None:
-        _select(conversation, message)
+def _show(conversation: Conversation, nodes: dict[int, tree.Node], message_id: int) -> None:
+    """Make the visible path run through `message_id`: only the choices that differ are written
+    (usually none: the path takes the newest child by default)."""
+    for parent_id, child_id in tree.choices_to_show(nodes, conversation.active_root_id, message_id):
+        if parent_id is None:
+            Conversation.objects.filter(pk=conversation.pk).update(active_root_id=child_id)
+            conversation.active_root_id = child_id
+        else:
+            Message.objects.filter(pk=parent_id).update(active_child_id=child_id)
+            nodes[parent_id].active_child_id = child_id
 
 
 def _add(nodes: dict[int, tree.Node], message: Message) -> None:
     nodes[message.pk] = tree.Node(message.pk, message.parent_id, None)
     if message.parent_id is not None:
         nodes[message.parent_id].children.append(message.pk)
-
-
-def _select(conversation: Conversation, message: Message) -> None:
-    """Make `message` the chosen sibling (under its parent, or among the roots)."""
-    if message.parent_id is None:
-        Conversation.objects.filter(pk=conversation.pk).update(active_root=message)
-        conversation.active_root_id = message.pk
-    else:
-        Message.objects.filter(pk=message.parent_id).update(active_child=message)
 
 
 def _placeholder(conversation: Conversation, parent: Message, actor) -> Message:
@@ -304,8 +304,8 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         html_version=RENDER_VERSION,
         author=actor,
     )
-    _select_new(conversation, nodes, user_message)
     _add(nodes, user_message)
+    _show(conversation, nodes, user_message.pk)
     placeholder = _placeholder(conversation, user_message, actor)  # its only child: no pointer
     _add(nodes, placeholder)
     Conversation.objects.filter(pk=conversation.pk).update(
@@ -346,8 +346,8 @@ def message_regenerate(*, actor, conversation: Conversation, message_id) -> Repl
     history = _history(conversation, original.parent_id, nodes)
     parent = Message.objects.get(pk=original.parent_id)
     placeholder = _placeholder(conversation, parent, actor)
-    _select_new(conversation, nodes, placeholder)
     _add(nodes, placeholder)
+    _show(conversation, nodes, placeholder.pk)
     Conversation.objects.filter(pk=conversation.pk).update(
         updated_at=timezone.now(), message_count=F("message_count") + 1
     )
@@ -402,9 +402,9 @@ def branch_select(*, actor, conversation: Conversation, message_id) -> int:
     everyone; readers just see it. Returns the leaf of the shown path."""
     access.require(actor, conversation, Action.READ)
     message = _message_in(conversation, message_id)
-    if access.allows(actor, conversation, Action.WRITE):
-        _select(conversation, message)
     nodes = skeleton(conversation)
+    if access.allows(actor, conversation, Action.WRITE):
+        _show(conversation, nodes, message.pk)
     return tree.path(nodes, conversation.active_root_id, message.pk)[-1]
 
 

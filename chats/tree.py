@@ -5,6 +5,7 @@ The visible conversation is a path: start at the active root, follow each messag
 
 from __future__ import annotations
 
+import itertools
 from dataclasses import dataclass, field
 
 
@@ -37,6 +38,11 @@ def build(rows) -> dict[int, Node]:
 
 def roots(nodes: dict[int, Node]) -> list[int]:
     return [node.id for node in nodes.values() if node.parent_id is None]
+
+
+def chosen(node_ids: list[int], preferred: int | None) -> int | None:
+    """The sibling the path takes: the preferred one, else the newest."""
+    return _chosen(node_ids, preferred)
 
 
 def _chosen(node_ids: list[int], preferred: int | None) -> int | None:
@@ -86,3 +92,24 @@ def position(nodes: dict[int, Node], message_id: int) -> Position:
         previous_id=group[index - 1] if index > 0 else None,
         next_id=group[index + 1] if index + 1 < len(group) else None,
     )
+
+
+def choices_to_show(
+    nodes: dict[int, Node], active_root_id: int | None, message_id: int
+) -> list[tuple[int | None, int]]:
+    """What must change so the visible path runs through `message_id`: (parent id, child id)
+    pairs where the path would otherwise take another sibling (None as parent: the roots)."""
+    chain = []
+    current: int | None = message_id
+    while current is not None:
+        chain.append(current)
+        current = nodes[current].parent_id
+    chain.reverse()
+    changes = []
+    if chosen(roots(nodes), active_root_id) != chain[0]:
+        changes.append((None, chain[0]))
+    for parent_id, child_id in itertools.pairwise(chain):
+        node = nodes[parent_id]
+        if chosen(node.children, node.active_child_id) != child_id:
+            changes.append((parent_id, child_id))
+    return changes

@@ -82,6 +82,7 @@ def _default_model(user) -> tuple | None:
 @login_required
 @require_POST
 def conversation_new(request):
+    provider_services.credentials_ensure_echo(user=request.user)
     form = NewConversationForm(request.POST, user=request.user)
     if not form.is_valid():
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
@@ -186,6 +187,9 @@ def conversation_rename(request, pk):
         services.conversation_update(
             actor=request.user, conversation=conversation, title=form.cleaned_data["title"]
         )
+    else:
+        errors = "; ".join(e for field_errors in form.errors.values() for e in field_errors)
+        messages.error(request, f"Title not changed: {errors}")
     return redirect("chats:detail", pk=conversation.pk)
 
 
