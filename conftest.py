@@ -166,7 +166,7 @@ def _close_async_connections(request):
     afterwards so the test database can be flushed and dropped."""
     yield
     marker = request.node.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction"):
+    if (marker and marker.kwargs.get("transaction")) or "transactional_db" in request.fixturenames:
         from asgiref.sync import SyncToAsync
         from django.db import connections
 
