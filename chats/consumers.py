@@ -35,16 +35,17 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         self.user = self.scope.get("user")
         self.conversation_id = self.scope["url_route"]["kwargs"]["conversation_id"]
         self.groups_joined: list[str] = []
+        # Frames that arrive before the hello is out wait here, so none is lost or overtaken.
+        self._held: list[dict] | None = []
         if self.user is None or not self.user.is_authenticated:
             await self.close(code=4401)
             return
         try:
-            hello = await database_sync_to_async(self._hello)()
+            await database_sync_to_async(self._check_and_tidy)()
         except Http404:
             await self.close(code=4404)
             return
         await self.accept()
-        streaming.hub.subscribe(self.conversation_id, self._local_frame)
         session = self.scope.get("session")
         groups = [user_group(self.user.pk)]
         if session is not None and session.session_key:
@@ -54,28 +55,54 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         for group in groups:
             await self.channel_layer.group_add(group, self.channel_name)
         self.groups_joined = groups
-        await self.send_json(hello)
+        await self._say_hello()
 
-    def _hello(self) -> dict:
+    def _check_and_tidy(self) -> None:
         conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
         services.replies_mark_stale(
             conversation_id=conversation.pk, running=streaming.running_ids()
         )
-        snapshots = []
-        for message in selectors.streaming_messages(conversation=conversation):
-            reply = streaming.RUNNING.get(message.pk)
-            # Running here: the live text. Elsewhere: its last checkpoint; frames follow.
-            snapshots.append(
-                reply.snapshot()
-                if reply
-                else {
-                    "type": "snapshot",
-                    "id": message.pk,
-                    "text": message.content,
-                    "offset": len(message.content),
-                }
-            )
-        return {"type": "hello", "conversation": conversation.pk, "snapshots": snapshots}
+
+    async def _say_hello(self) -> None:
+        """Subscribe first, then describe the replies in flight: nothing published from here on
+        is missed (it is held until the hello is out), and nothing before it is needed."""
+        streaming.hub.subscribe(self.conversation_id, self._local_frame)
+        local = [r for r in streaming.RUNNING.values() if r.conversation_id == self.conversation_id]
+        snapshots = [reply.snapshot() for reply in local]
+        finals = [reply.final_frame for reply in local if reply.final_frame is not None]
+        # Replies the database says are streaming but this process doesn't run: another
+        # process's (their frames come through the layer). A reply that ended just before we
+        # subscribed is in neither list; the page notices and asks for a catch-up.
+        others = await database_sync_to_async(self._not_running_here)({r.message_id for r in local})
+        await self.send_json(
+            {"type": "hello", "conversation": self.conversation_id, "snapshots": snapshots + others}
+        )
+        for frame in finals:
+            await self.send_json(frame)
+        held, self._held = self._held, None
+        for frame in held:
+            await self.send_json(frame)
+
+    def _not_running_here(self, running_here: set[int]) -> list[dict]:
+        from chats.models import Message, MessageStatus
+
+        streaming_elsewhere = Message.objects.filter(
+            conversation_id=self.conversation_id, status=MessageStatus.STREAMING
+        ).exclude(pk__in=running_here)
+        return [
+            {"type": "snapshot", "id": m.pk, "text": m.content, "offset": len(m.content)}
+            for m in streaming_elsewhere
+        ]
+
+    def _hello(self) -> dict:
+        """The hello as a catch-up (`sync`) sends it: the replies in flight, from here or not."""
+        local = [r for r in streaming.RUNNING.values() if r.conversation_id == self.conversation_id]
+        others = self._not_running_here({r.message_id for r in local})
+        return {
+            "type": "hello",
+            "conversation": self.conversation_id,
+            "snapshots": [r.snapshot() for r in local] + others,
+        }
 
     async def disconnect(self, code):
         streaming.hub.unsubscribe(self.conversation_id, self._local_frame)
@@ -84,6 +111,9 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         # Replies keep running: they finish and are saved whether anyone watches or not.
 
     async def _local_frame(self, frame: dict) -> None:
+        if self._held is not None:
+            self._held.append(frame)
+            return
         await self.send_json(frame)
 
     # --- Frames from other processes and account events -----------------------------------------

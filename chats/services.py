@@ -498,6 +498,7 @@ def reply_finish(
     ttft_ms: float | None = None,
     tokens_per_second: float | None = None,
     duration_ms: float | None = None,
+    prior_cost: Decimal | None = None,
 ) -> Message:
     """The final text and usage (one UPDATE), folded into the conversation's totals (one UPDATE),
     and an automatic title after the first exchange."""
@@ -520,8 +521,10 @@ def reply_finish(
     message.heartbeat_at = None
     message.save()
     conversation_changes = {"updated_at": timezone.now()}
-    if cost:
-        conversation_changes["cost_total"] = F("cost_total") + cost
+    # A continued reply's cost includes the earlier call, which the conversation already counts.
+    added = (cost or Decimal(0)) - (prior_cost or Decimal(0))
+    if added:
+        conversation_changes["cost_total"] = F("cost_total") + added
     if cost_source == "unpriced":
         conversation_changes["has_unpriced"] = True
     if not conversation.title and conversation.title_source == "auto" and message.parent_id:

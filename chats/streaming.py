@@ -278,8 +278,10 @@ async def _run(reply: Reply, render) -> None:
         except Exception:
             logger.exception("Saving reply %s failed", plan.message_id)
             reply.final_frame = {"type": "final", "id": plan.message_id, "status": reply.status}
-        RUNNING.pop(plan.message_id, None)
+        # Publish, then forget: a watcher subscribing in between finds the final frame on the
+        # reply and sends it itself.
         await hub.publish(plan.conversation_id, reply.final_frame)
+        RUNNING.pop(plan.message_id, None)
 
 
 async def _save(reply: Reply, finished: Finished | None, render) -> dict:
@@ -333,6 +335,7 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
             usage["cost"] = (plan.prior_cost or Decimal(0)) + (usage.get("cost") or Decimal(0))
     error = reply.error
     services.reply_finish(
+        prior_cost=plan.prior_cost if plan.prefix else None,
         message_id=plan.message_id,
         text=reply.text,
         status=reply.status,

@@ -9,6 +9,7 @@ frames, and that refused actions change nothing."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import time
 
@@ -103,10 +104,8 @@ async def _no_reply_left_running():
     for reply in list(streaming.RUNNING.values()):
         reply.stop()
         if reply.task is not None:
-            try:
+            with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(reply.task), 5)
-            except Exception:  # noqa: S110 - best effort cleanup
-                pass
     await sync_to_async(connections.close_all)()
 
 
@@ -293,7 +292,7 @@ async def test_a_parent_from_another_conversation_is_refused_and_nothing_is_crea
 
 
 async def test_an_unknown_message_type_gets_a_clear_error(alice, conversation):
-    async with connect(chat_path(conversation), user=alice) as (ws, connected):
+    async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
         for content in ({"type": "explode"}, {"type": "chat_frame"}, {"no": "type"}, [1, 2]):
             await ws.send_json_to(content)
@@ -476,9 +475,9 @@ async def test_stop_mid_reply_keeps_the_text_and_charges_one_stopped_call(
 
 
 async def test_regenerate_makes_a_sibling_reply(alice, conversation):
-    async with connect(chat_path(conversation), user=alice) as (ws, connected):
+    async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
-        first_started, _, first = await send_and_finish(
+        _first_started, _, first = await send_and_finish(
             ws, {"type": "send", "parent_id": None, "content": "Question"}
         )
         first_id = first["id"]
@@ -496,7 +495,7 @@ async def test_regenerate_makes_a_sibling_reply(alice, conversation):
 
 
 async def test_edit_makes_a_new_branch(alice, conversation):
-    async with connect(chat_path(conversation), user=alice) as (ws, connected):
+    async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
         _, _, first = await send_and_finish(
             ws, {"type": "send", "parent_id": None, "content": "Original question"}
@@ -521,7 +520,7 @@ async def test_edit_makes_a_new_branch(alice, conversation):
 
 
 async def test_switch_sends_the_path_through_the_other_sibling(alice, conversation):
-    async with connect(chat_path(conversation), user=alice) as (ws, connected):
+    async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
         _, _, first = await send_and_finish(
             ws, {"type": "send", "parent_id": None, "content": "Question"}
@@ -539,7 +538,7 @@ async def test_switch_sends_the_path_through_the_other_sibling(alice, conversati
 
 
 async def test_fork_answers_with_the_url_of_a_new_conversation(alice, conversation):
-    async with connect(chat_path(conversation), user=alice) as (ws, connected):
+    async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
         _, _, final = await send_and_finish(
             ws, {"type": "send", "parent_id": None, "content": "Question"}

@@ -210,11 +210,11 @@ def test_the_history_is_the_system_prompt_and_the_path_only(alice, echo):
         system_prompt="Be brief.",
         params={"temperature": 0.3, "seed": 4},
     )
-    q1, a1 = exchange(alice, conversation, None, "First question", "First answer")
+    _q1, a1 = exchange(alice, conversation, None, "First question", "First answer")
     # Another branch beside a1 (a regenerated answer), then back to the first answer's branch.
     other = services.message_regenerate(actor=alice, conversation=conversation, message_id=a1.pk)
     finish(other, "OTHER BRANCH ANSWER")
-    q_other, _ = exchange(alice, conversation, other.message_id, "OTHER BRANCH QUESTION", "z")
+    _q_other, _ = exchange(alice, conversation, other.message_id, "OTHER BRANCH QUESTION", "z")
 
     plan = services.message_send(
         actor=alice, conversation=conversation, parent_id=a1.pk, content="Second question"
@@ -233,10 +233,9 @@ def test_the_history_is_the_system_prompt_and_the_path_only(alice, echo):
 
 
 def test_answering_a_reply_on_another_branch_makes_that_branch_the_visible_one(alice, conversation):
-    """BUG: `_select` only sets the new message's parent's `active_child`; the ancestors still
-    point at the other branch, so after a reload the message just sent is not on the visible
-    path (REST with a parent_id, or a `?leaf=` link, then Send)."""
-    q1, a1 = exchange(alice, conversation, None, "First question", "First answer")
+    """E.g. REST with a parent_id, or a `?leaf=` link, then Send: after a reload the message
+    just sent is on the visible path (every ancestor choice that differed is rewritten)."""
+    _q1, a1 = exchange(alice, conversation, None, "First question", "First answer")
     other = services.message_regenerate(actor=alice, conversation=conversation, message_id=a1.pk)
     finish(other, "OTHER BRANCH ANSWER")  # now the visible branch
 
@@ -248,7 +247,7 @@ def test_answering_a_reply_on_another_branch_makes_that_branch_the_visible_one(a
 
 
 def test_a_failed_reply_without_text_is_left_out_of_the_history(alice, conversation):
-    q1, a1 = exchange(alice, conversation, None, "Q", "", status=MessageStatus.ERROR)
+    _q1, a1 = exchange(alice, conversation, None, "Q", "", status=MessageStatus.ERROR)
     plan = services.message_send(
         actor=alice, conversation=conversation, parent_id=a1.pk, content="Q2"
     )
@@ -315,7 +314,7 @@ def test_viewers_cannot_send_into_a_team_conversation(vera_viewer, team_conversa
 
 def test_editing_a_question_makes_a_sibling_and_a_new_reply(alice, conversation):
     q1, a1 = exchange(alice, conversation, None, "Original", "A1")
-    q2, a2 = exchange(alice, conversation, a1.pk, "Follow-up", "A2")
+    q2, _a2 = exchange(alice, conversation, a1.pk, "Follow-up", "A2")
 
     plan = services.message_edit(
         actor=alice, conversation=conversation, message_id=q2.pk, content="Edited follow-up"
@@ -379,7 +378,7 @@ def test_only_replies_can_be_regenerated(alice, conversation):
 
 
 def test_continue_extends_an_interrupted_reply_with_its_partial_text(alice, conversation):
-    q1, a1 = exchange(
+    _q1, a1 = exchange(
         alice,
         conversation,
         None,
@@ -445,7 +444,7 @@ def _two_answers(actor, conversation):
 
 
 def test_a_writer_switching_branches_persists_the_choice(bob_teammate, team_conversation):
-    q1, a1, a2 = _two_answers(bob_teammate, team_conversation)
+    _q1, a1, _a2 = _two_answers(bob_teammate, team_conversation)
     assert visible_texts(team_conversation) == ["Q", "Answer two"]
 
     leaf = services.branch_select(
@@ -459,7 +458,7 @@ def test_a_writer_switching_branches_persists_the_choice(bob_teammate, team_conv
 def test_a_viewer_switching_branches_sees_it_without_changing_it_for_everyone(
     bob_teammate, vera_viewer, team_conversation
 ):
-    q1, a1, a2 = _two_answers(bob_teammate, team_conversation)
+    _q1, a1, _a2 = _two_answers(bob_teammate, team_conversation)
 
     leaf = services.branch_select(
         actor=vera_viewer, conversation=team_conversation, message_id=a1.pk
@@ -467,6 +466,27 @@ def test_a_viewer_switching_branches_sees_it_without_changing_it_for_everyone(
 
     assert leaf == a1.pk
     assert visible_texts(team_conversation) == ["Q", "Answer two"]
+
+
+def test_a_writer_switching_deep_inside_a_hidden_branch_persists_the_whole_path(
+    alice, conversation
+):
+    q1, a1 = exchange(alice, conversation, None, "Q", "A1")
+    q2, b1 = exchange(alice, conversation, a1.pk, "Q2", "B1")
+    b2 = finish(
+        services.message_regenerate(actor=alice, conversation=conversation, message_id=b1.pk), "B2"
+    )
+    a2 = finish(
+        services.message_regenerate(actor=alice, conversation=conversation, message_id=a1.pk), "A2"
+    )
+    assert visible_ids(conversation) == [q1.pk, a2.pk]
+
+    leaf = services.branch_select(actor=alice, conversation=conversation, message_id=b1.pk)
+
+    assert leaf == b1.pk
+    assert visible_ids(conversation) == [q1.pk, a1.pk, q2.pk, b1.pk]
+    services.branch_select(actor=alice, conversation=conversation, message_id=b2.pk)
+    assert visible_ids(conversation) == [q1.pk, a1.pk, q2.pk, b2.pk]
 
 
 def test_switching_to_a_message_of_another_conversation_is_404(alice, echo, conversation):
@@ -503,7 +523,7 @@ def test_fork_copies_the_path_up_to_a_message_and_not_the_spend(bob_teammate, te
         actor=bob_teammate, conversation=team_conversation, message_id=a1.pk
     )
     finish(other, "OTHER BRANCH", cost=Decimal("0.25"))
-    q2, a2 = exchange(bob_teammate, team_conversation, a1.pk, "Q2", "A2", cost=Decimal("0.125"))
+    q2, _a2 = exchange(bob_teammate, team_conversation, a1.pk, "Q2", "A2", cost=Decimal("0.125"))
 
     fork = services.conversation_fork(
         actor=bob_teammate, conversation=team_conversation, message_id=q2.pk
@@ -577,7 +597,7 @@ def test_finish_renders_and_records_the_usage(alice, conversation):
 
 
 def test_the_first_question_becomes_the_title_without_markdown(alice, conversation):
-    q1, a1 = exchange(
+    _q1, a1 = exchange(
         alice, conversation, None, "## How do I *parse* `JSON` in __Python__?\nMore", "A"
     )
     assert fresh(conversation).title == "How do I parse JSON in Python?"
@@ -599,6 +619,15 @@ def test_a_title_the_user_chose_is_kept(alice, echo):
     )
     exchange(alice, conversation, None, "A question", "A")
     assert fresh(conversation).title == "My title"
+
+
+def test_clearing_the_title_brings_back_the_automatic_one(alice, conversation):
+    exchange(alice, conversation, None, "*Why* is the sky blue?", "Rayleigh")
+    services.conversation_update(actor=alice, conversation=conversation, title="Sky")
+    assert (fresh(conversation).title, conversation.title_source) == ("Sky", "user")
+    services.conversation_update(actor=alice, conversation=conversation, title="  ")
+    conversation.refresh_from_db()
+    assert (conversation.title, conversation.title_source) == ("Why is the sky blue?", "auto")
 
 
 def _streaming(conversation, *, age: timedelta, content="partial") -> Message:

@@ -131,3 +131,44 @@ def test_rows_whose_parent_is_missing_are_kept_but_hang_from_nothing():
     nodes = tree.build([(1, None, None), (5, 99, None)])
     assert nodes[1].children == []
     assert nodes[5].children == []
+
+
+def apply(nodes, active_root_id, changes):
+    """Write the choices as the service does; returns the new active root."""
+    for parent_id, child_id in changes:
+        if parent_id is None:
+            active_root_id = child_id
+        else:
+            nodes[parent_id].active_child_id = child_id
+    return active_root_id
+
+
+def test_showing_a_message_already_on_the_path_changes_nothing():
+    nodes = build()
+    assert tree.choices_to_show(nodes, None, 10) == []
+    assert tree.choices_to_show(nodes, 1, 8) == []  # newest children: no pointer needed
+    assert tree.choices_to_show(nodes, 1, 3) == []
+
+
+def test_showing_a_message_on_another_branch_changes_only_the_differing_choices():
+    nodes = build()
+    changes = tree.choices_to_show(nodes, None, 7)
+    assert changes == [(None, 1), (6, 7)]  # 1 → 3 → 6 is already the newest-child default
+    root = apply(nodes, None, changes)
+    assert tree.path(nodes, root) == [1, 3, 6, 7]
+
+
+def test_showing_a_deep_message_rewrites_every_ancestor_choice_that_differs():
+    nodes = build({1: 3})
+    changes = tree.choices_to_show(nodes, 9, 5)
+    assert changes == [(None, 1), (1, 2)]
+    root = apply(nodes, 9, changes)
+    assert tree.path(nodes, root) == [1, 2, 4, 5]
+    assert tree.choices_to_show(nodes, root, 5) == []
+
+
+def test_chosen_prefers_the_choice_and_falls_back_to_the_newest():
+    assert tree.chosen([2, 3], 2) == 2
+    assert tree.chosen([2, 3], None) == 3
+    assert tree.chosen([2, 3], 99) == 3
+    assert tree.chosen([], 5) is None

@@ -23,6 +23,7 @@ if (chat) {
   let refCounter = 0;
   const pending = new Map(); // ref → what we asked for
   let myReply = null; // id of the reply this tab started and may stop
+  let catchingUp = false;
 
   chat.classList.toggle("no-use", !canUse);
   chat.classList.toggle("no-write", !canWrite);
@@ -104,6 +105,14 @@ if (chat) {
   const handlers = {
     hello(frame) {
       frame.snapshots.forEach((snapshot) => handlers.snapshot(snapshot));
+      // A reply this page shows as streaming but the server no longer runs ended while we were
+      // (re)connecting: catch up with the saved version.
+      const live = new Set(frame.snapshots.map((snapshot) => String(snapshot.id)));
+      const stale = [...messages.querySelectorAll("article.msg[data-status=streaming]")].some((el) => !live.has(el.dataset.id));
+      if (stale && !catchingUp) {
+        catchingUp = true;
+        send({ type: "sync" });
+      }
     },
     snapshot(frame) {
       const node = streamNode(frame.id);
@@ -162,6 +171,7 @@ if (chat) {
       scrollDown(false);
     },
     path(frame) {
+      catchingUp = false;
       messages.replaceChildren(fromHTML(frame.html));
       if (frame.ref) pending.delete(frame.ref);
       updatePathCost();
