@@ -60,7 +60,9 @@ def start_daphne(port: int, fake_url: str, frame_ms: int) -> subprocess.Popen:
         env=env,
         stdout=subprocess.DEVNULL,
         # BENCH_DAPHNE_LOG=/path keeps Daphne's log (errors only, LOG_LEVEL=WARNING).
-        stderr=open(os.environ["BENCH_DAPHNE_LOG"], "w") if os.environ.get("BENCH_DAPHNE_LOG") else subprocess.DEVNULL,  # noqa: SIM115
+        stderr=open(os.environ["BENCH_DAPHNE_LOG"], "w")
+        if os.environ.get("BENCH_DAPHNE_LOG")
+        else subprocess.DEVNULL,  # noqa: SIM115
         preexec_fn=lambda: harness.pin(0),
     )
     import socket
