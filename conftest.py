@@ -80,6 +80,14 @@ def client_for():
 
 
 @pytest.fixture
+def api_for(token_for):
+    """`api_for(user, scope="write")` → a JSON API client with a fresh token of that user."""
+    from tests.api_client import Api
+
+    return lambda user, scope="write": Api(token_for(user, scope))
+
+
+@pytest.fixture
 def token_for(db):
     """`token_for(user, scope="read")` → the plaintext of a fresh API token."""
 

@@ -45,6 +45,8 @@ def start_daphne(port: int, fake_url: str, frame_ms: int) -> subprocess.Popen:
         "WORKBENCH_STREAM_FRAME_MS": str(frame_ms),
         "LOG_LEVEL": "WARNING",
     }
+    log_path = os.environ.get("BENCH_DAPHNE_LOG")
+    log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 - lives with Daphne
     process = subprocess.Popen(
         [
             sys.executable,
@@ -60,9 +62,7 @@ def start_daphne(port: int, fake_url: str, frame_ms: int) -> subprocess.Popen:
         env=env,
         stdout=subprocess.DEVNULL,
         # BENCH_DAPHNE_LOG=/path keeps Daphne's log (errors only, LOG_LEVEL=WARNING).
-        stderr=open(os.environ["BENCH_DAPHNE_LOG"], "w")
-        if os.environ.get("BENCH_DAPHNE_LOG")
-        else subprocess.DEVNULL,  # noqa: SIM115
+        stderr=log,
         preexec_fn=lambda: harness.pin(0),
     )
     import socket

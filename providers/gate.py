@@ -219,6 +219,18 @@ def _finish(
     return record
 
 
+async def _record(*, call: _Call, error: ProviderError | None, **fields):
+    """Write the usage row (and settle the reservation). Shielded: a cancelled caller must not
+    cancel the ledger write. The error, if any, learns its row and the partial text."""
+    record = await asyncio.shield(
+        asyncio.ensure_future(sync_to_async(_finish)(call=call, error=error, **fields))
+    )
+    if error is not None:
+        error.usage_id = record.pk
+        error.partial_text = call.text
+    return record
+
+
 # --- The streaming call ----------------------------------------------------------------------------
 
 
@@ -319,7 +331,7 @@ async def completion_stream(
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:
-            finish = sync_to_async(_finish)(
+            record = await _record(
                 user=user,
                 prepared=prepared,
                 request=request,
@@ -329,11 +341,6 @@ async def completion_stream(
                 feature=feature,
                 context=context or {},
             )
-            # Shielded: a cancelled caller must not cancel the ledger write.
-            record = await asyncio.shield(asyncio.ensure_future(finish))
-            if error is not None:
-                error.usage_id = record.pk
-                error.partial_text = call.text
     yield Finished(
         reason=call.reason,
         usage_id=record.pk,
@@ -440,7 +447,7 @@ async def embedding_create(
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:
-            finish = sync_to_async(_finish)(
+            record = await _record(
                 user=user,
                 prepared=prepared,
                 request=pseudo,
@@ -452,7 +459,4 @@ async def embedding_create(
                 operation="embedding",
                 embedding_tokens=result.input_tokens if result else None,
             )
-            record = await asyncio.shield(asyncio.ensure_future(finish))
-            if error is not None:
-                error.usage_id = record.pk
     return result, record.pk

@@ -11,14 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from datetime import timedelta
-from urllib.parse import quote
 
 import httpx
 import pytest
@@ -32,6 +28,7 @@ from chats.models import Message, MessageStatus
 from chats.services import STALE_AFTER
 from chats.streaming import CHECKPOINT_INTERVAL
 from providers.fakeserver.knobs import LOREM
+from tests import servers
 
 TOKENS_PER_SECOND = 20
 REPLY_TOKENS = 400  # 20 s of reply: far from finished when the process dies
@@ -42,72 +39,21 @@ MAX_LOST_TOKENS = 2 * int(CHECKPOINT_INTERVAL * TOKENS_PER_SECOND)
 FULL_REPLY = " ".join(LOREM[i % len(LOREM)] for i in range(REPLY_TOKENS))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    """The URL of the test database pytest-django created (as tests/browser/conftest.py)."""
-    db = settings.DATABASES["default"]
-    user = quote(db.get("USER") or "postgres")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    if db.get("HOST"):
-        return f"postgresql://{user}{password}@{db['HOST']}:{db.get('PORT') or 5432}/{db['NAME']}"
-    return f"postgresql://{user}{password}@/{db['NAME']}?host={quote(db['OPTIONS']['host'])}"
-
-
 @pytest.fixture
 def daphne(transactional_db, fake_provider, tmp_path):
     """`daphne()` starts a Daphne subprocess on the test database (its egress guard lets the
     fake provider through) and returns (process, "127.0.0.1:<port>"). Every process started is
     stopped on the way out, before the database is flushed."""
     started: list[subprocess.Popen] = []
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DJANGO_SETTINGS_MODULE": "workbench.settings_test",
-        "DATABASE_URL": _test_database_url(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "WORKBENCH_EGRESS_ALLOW": f"127.0.0.1:{fake_provider.port}",
-    }
+    env = servers.daphne_env(WORKBENCH_EGRESS_ALLOW=f"127.0.0.1:{fake_provider.port}")
 
     def start() -> tuple[subprocess.Popen, str]:
-        port = _free_port()
-        log = tmp_path / f"daphne-{len(started)}.log"
-        with open(log, "w") as out:
-            process = subprocess.Popen(
-                [
-                    *(sys.executable, "-m", "daphne", "-b", "127.0.0.1", "-p", str(port)),
-                    "workbench.asgi:application",
-                ],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
+        process, port = servers.start_daphne(env, tmp_path / f"daphne-{len(started)}.log")
         started.append(process)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise RuntimeError(f"Daphne exited early:\n{log.read_text()}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    return process, f"127.0.0.1:{port}"
-            except OSError:
-                time.sleep(0.05)
-        raise RuntimeError(f"Daphne did not start in 30 s:\n{log.read_text()}")
+        return process, f"127.0.0.1:{port}"
 
     yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-    for process in started:
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(timeout=5)
+    servers.stop(*started)
 
 
 def _session_cookie(user) -> str:

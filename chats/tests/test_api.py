@@ -14,13 +14,14 @@ import pytest
 from asgiref.sync import sync_to_async
 from django.core.cache import cache
 from django.db import connections
-from django.test import AsyncClient, Client
+from django.test import AsyncClient
 
 from billing.models import UsageRecord
 from chats import services
 from chats.models import Conversation, Message
 from providers import services as provider_services
 from providers.fakeserver.knobs import Knobs
+from tests.api_client import assert_error, bearer
 
 
 @pytest.fixture(autouse=True)
@@ -35,45 +36,6 @@ def _fresh_cache(db):
 def _one_attempt(settings):
     """Error tests want the first error, not the gate's retries (their backoff only costs time)."""
     settings.WORKBENCH_PROVIDER_MAX_ATTEMPTS = 1
-
-
-def bearer(raw: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {raw}"}
-
-
-class Api:
-    """A JSON client for one user's token."""
-
-    def __init__(self, token: str):
-        self.client = Client(headers=bearer(token))
-
-    def get(self, url, data=None):
-        return self.client.get(url, data or {})
-
-    def post(self, url, data=None):
-        return self.client.post(
-            url, json.dumps(data) if data is not None else None, content_type="application/json"
-        )
-
-    def patch(self, url, data):
-        return self.client.patch(url, json.dumps(data), content_type="application/json")
-
-    def delete(self, url):
-        return self.client.delete(url)
-
-
-@pytest.fixture
-def api_for(token_for):
-    return lambda user, scope="write": Api(token_for(user, scope))
-
-
-def assert_error(response, status: int, code: str) -> dict:
-    assert response.status_code == status, response.content
-    body = response.json()
-    assert set(body) == {"error"}
-    assert body["error"]["code"] == code
-    assert body["error"]["message"]
-    return body["error"]
 
 
 def echo_for(user):

@@ -6,16 +6,14 @@ A missing browser is a failure, not a skip, unless WORKBENCH_SKIP_BROWSER=1 is s
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
 from conftest import PASSWORD
+from tests import servers
 
 CHROMIUM = os.environ.get("WORKBENCH_CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(settings.BASE_DIR) / "artifacts" / "screenshots"
@@ -47,69 +45,18 @@ def pytest_collection_modifyitems(config, items):
                 item.add_marker(pytest.mark.skip(reason="WORKBENCH_SKIP_BROWSER=1"))
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _test_database_url() -> str:
-    """The URL of the test database pytest-django created (same server, `test_` name)."""
-    from urllib.parse import quote
-
-    db = settings.DATABASES["default"]
-    user = quote(db.get("USER") or "postgres")
-    password = f":{quote(db['PASSWORD'])}" if db.get("PASSWORD") else ""
-    if db.get("HOST"):
-        return f"postgresql://{user}{password}@{db['HOST']}:{db.get('PORT') or 5432}/{db['NAME']}"
-    return f"postgresql://{user}{password}@/{db['NAME']}?host={quote(db['OPTIONS']['host'])}"
-
-
 @pytest.fixture(scope="session")
 def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory, fake_provider_server):
     """Daphne in a subprocess, on the test database, for the whole session. Its egress guard lets
     through the session's fake provider server (on loopback), as `manage.py fakeprovider` would
     be allowed in a local demo."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "DJANGO_SETTINGS_MODULE": "workbench.settings_test",
-        "DATABASE_URL": _test_database_url(),
-        "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "WORKBENCH_EGRESS_ALLOW": f"localhost:11434,127.0.0.1:{fake_provider_server.port}",
-    }
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "daphne",
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(port),
-                "workbench.asgi:application",
-            ],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"Daphne exited early:\n{log.read_text()}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                break
-        except OSError:
-            time.sleep(0.1)
-    else:
-        process.kill()
-        raise RuntimeError(f"Daphne did not start in 30 s:\n{log.read_text()}")
+    env = servers.daphne_env(
+        WORKBENCH_EGRESS_ALLOW=f"localhost:11434,127.0.0.1:{fake_provider_server.port}"
+    )
+    process, port = servers.start_daphne(env, log)
     yield f"http://127.0.0.1:{port}"
-    process.terminate()
+    servers.stop(process)
     errors = [line for line in log.read_text().splitlines() if " ERROR " in line]
     if errors:  # Server errors show up in the test output even when the page hid them.
         print("Daphne logged errors:\n" + "\n".join(errors))
