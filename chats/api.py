@@ -17,7 +17,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from chats import frames, selectors, services, streaming
+from chats import frames, replies, selectors, services, streaming
 from chats.models import Message
 from chats.serializers import (
     ConversationCreateSerializer,
@@ -123,9 +123,7 @@ class MessageListView(generics.GenericAPIView):
     def get(self, request, pk):
         """The whole tree: every branch, each message with its parent."""
         conversation = selectors.conversation_for_user(user=request.user, pk=pk)
-        services.replies_mark_stale(
-            conversation_id=conversation.pk, running=streaming.running_ids()
-        )
+        replies.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
         view = selectors.conversation_view(conversation=conversation)
         messages = conversation.messages.order_by("created_at", "id")
         return Response(

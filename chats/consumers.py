@@ -11,7 +11,7 @@ from django.http import Http404
 from django.template.loader import render_to_string
 
 from accounts.access import Action
-from chats import frames, selectors, services, streaming
+from chats import frames, replies, selectors, services, streaming
 from workbench.realtime import session_group, user_group
 
 MUTATIONS = {"send", "edit", "regenerate", "retry", "continue", "stop", "fork"}
@@ -59,9 +59,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     def _check_and_tidy(self) -> None:
         conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
-        services.replies_mark_stale(
-            conversation_id=conversation.pk, running=streaming.running_ids()
-        )
+        replies.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
 
     async def _say_hello(self) -> None:
         """Subscribe first, then describe the replies in flight: nothing published from here on

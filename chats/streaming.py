@@ -25,7 +25,7 @@ from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
-from chats import services
+from chats import replies, services
 from chats.models import MessageStatus
 from providers.adapters.base import Finished, ProviderError, TextDelta
 
@@ -185,7 +185,7 @@ async def _flusher(reply: Reply) -> None:
 
 
 async def _checkpointer(reply: Reply) -> None:
-    checkpoint = sync_to_async(services.reply_checkpoint)
+    checkpoint = sync_to_async(replies.reply_checkpoint)
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL)
         # Also when nothing new arrived: the UPDATE is the heartbeat that says we're alive.
@@ -334,7 +334,7 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
         if plan.prior_cost is not None or usage.get("cost") is not None:
             usage["cost"] = (plan.prior_cost or Decimal(0)) + (usage.get("cost") or Decimal(0))
     error = reply.error
-    services.reply_finish(
+    replies.reply_finish(
         prior_cost=plan.prior_cost if plan.prefix else None,
         message_id=plan.message_id,
         text=reply.text,

@@ -2,14 +2,27 @@
 
 from __future__ import annotations
 
+import re
 from contextlib import aclosing
 
 from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
-from chats import services
 from chats.models import Conversation
 from providers.adapters.base import CompletionRequest, Message, ProviderError, TextDelta
+
+
+def title_from_text(text: str) -> str:
+    """A title from the first question, at no cost: its first line, trimmed at a word."""
+    line = next((part.strip() for part in text.strip().splitlines() if part.strip()), "")
+    line = line.lstrip("#>*- ").strip()
+    line = re.sub(r"[*_`~]+", "", line)  # Markdown emphasis reads badly in a title
+    line = " ".join(line.split())
+    if len(line) <= 60:
+        return line
+    cut = line[:60].rsplit(" ", 1)[0]
+    return (cut or line[:60]) + "…"
+
 
 PROMPT = (
     "Write a title of at most six words for the conversation below. Answer with the title only, "
@@ -18,6 +31,7 @@ PROMPT = (
 
 
 async def title_from_model(*, user, conversation: Conversation) -> str:
+    from chats import services
     from providers.services import completion_stream
 
     excerpt = await sync_to_async(_excerpt)(conversation)

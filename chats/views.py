@@ -19,7 +19,7 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import Action
 from accounts.views import _form_errors
-from chats import exports, selectors, services, streaming, titles
+from chats import exports, replies, selectors, services, streaming, titles
 from chats.forms import NewConversationForm, RenameForm, SettingsForm
 from chats.rendering import pygments_css
 from providers import selectors as provider_selectors
@@ -98,7 +98,7 @@ def conversation_new(request):
 @login_required
 def conversation_detail(request, pk):
     conversation = selectors.conversation_for_user(user=request.user, pk=pk)
-    services.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
+    replies.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
     leaf = request.GET.get("leaf")
     view = selectors.conversation_view(
         conversation=conversation, leaf_id=int(leaf) if leaf and leaf.isdigit() else None

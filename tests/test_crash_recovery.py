@@ -25,7 +25,7 @@ from django.utils import timezone
 
 from chats import services
 from chats.models import Message, MessageStatus
-from chats.services import STALE_AFTER
+from chats.replies import STALE_AFTER
 from chats.streaming import CHECKPOINT_INTERVAL
 from providers.fakeserver.knobs import LOREM
 from tests import servers

@@ -22,7 +22,7 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.models import UsageRecord
-from chats import selectors, services, streaming
+from chats import replies, selectors, services, streaming
 from chats.models import Conversation, Message, MessageStatus
 from providers import services as provider_services
 from providers.fakeserver import tokenize
@@ -167,7 +167,7 @@ async def test_charlie_cannot_act_on_alices_messages_from_his_own_conversation(
     plan = await sync_to_async(services.message_send)(
         actor=alice, conversation=conversation, parent_id=None, content="alice's question"
     )
-    await sync_to_async(services.reply_finish)(
+    await sync_to_async(replies.reply_finish)(
         message_id=plan.message_id, text="alice's answer", status=MessageStatus.INTERRUPTED
     )
     question_id, answer_id = plan.created
@@ -272,7 +272,7 @@ async def test_a_parent_from_another_conversation_is_refused_and_nothing_is_crea
     plan = await sync_to_async(services.message_send)(
         actor=alice, conversation=elsewhere, parent_id=None, content="private"
     )
-    await sync_to_async(services.reply_finish)(
+    await sync_to_async(replies.reply_finish)(
         message_id=plan.message_id, text="x", status=MessageStatus.COMPLETE
     )
     before = await db_state()

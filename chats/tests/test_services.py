@@ -13,7 +13,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.utils import timezone
 
-from chats import exports, selectors, services
+from chats import exports, replies, selectors, services
 from chats.models import Conversation, Message, MessageStatus
 from providers import services as provider_services
 from providers.adapters.base import Message as Turn
@@ -50,7 +50,7 @@ def team_conversation(alice, team, team_echo, bob_teammate, vera_viewer):
 
 def finish(plan_or_id, text: str, status: str = MessageStatus.COMPLETE, **fields) -> Message:
     message_id = getattr(plan_or_id, "message_id", plan_or_id)
-    return services.reply_finish(message_id=message_id, text=text, status=status, **fields)
+    return replies.reply_finish(message_id=message_id, text=text, status=status, **fields)
 
 
 def exchange(actor, conversation, parent_id, question: str, answer: str, **fields):
@@ -653,7 +653,7 @@ def test_only_stale_streaming_replies_not_running_here_are_marked_interrupted(
     done = Message.objects.create(conversation=conversation, role="assistant", content="x")
     Message.objects.filter(pk=done.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=60))
 
-    marked = services.replies_mark_stale(conversation_id=conversation.pk, running={running_here.pk})
+    marked = replies.replies_mark_stale(conversation_id=conversation.pk, running={running_here.pk})
 
     assert marked == 1
     old.refresh_from_db()
@@ -664,7 +664,7 @@ def test_only_stale_streaming_replies_not_running_here_are_marked_interrupted(
     assert fresh(other_conversation).status == MessageStatus.STREAMING
     assert fresh(done).status == MessageStatus.COMPLETE
     # Without a conversation: every stale one (at start-up).
-    assert services.replies_mark_stale(running=frozenset({running_here.pk})) == 1
+    assert replies.replies_mark_stale(running=frozenset({running_here.pk})) == 1
     assert fresh(other_conversation).status == MessageStatus.INTERRUPTED
 
 

@@ -19,7 +19,7 @@ from django.db.backends import utils as db_utils
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chats import frames, services, streaming
+from chats import frames, replies, services, streaming
 from chats.models import Conversation, Message, MessageStatus
 from chats.tests.test_consumers import (  # noqa: F401 - the fixture is used by every test here
     TIMEOUT,
@@ -305,7 +305,7 @@ async def test_a_reply_running_here_is_never_marked_stale_but_a_dead_one_is(
     alice, local_conversation, fake_provider, monkeypatch
 ):
     # Every streaming reply looks stale at once, and nothing checkpoints during this reply.
-    monkeypatch.setattr(services, "STALE_AFTER", timedelta(0))
+    monkeypatch.setattr(replies, "STALE_AFTER", timedelta(0))
     monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 60)
     fake_provider.configure(tokens_per_second=40, reply_tokens=20)  # 0.5 s
 

@@ -15,7 +15,7 @@ import pytest
 from django.utils import timezone
 
 from billing.models import UsageRecord
-from chats import services
+from chats import replies, services
 from chats.models import Conversation, Message
 from chats.templatetags.chat import ms, usd
 from providers import services as provider_services
@@ -309,7 +309,7 @@ def test_a_stale_streaming_reply_shows_as_interrupted_while_a_fresh_one_keeps_st
 ):
     client = client_for(alice)
     conversation = start(alice)
-    old = timezone.now() - services.STALE_AFTER - timedelta(seconds=2)
+    old = timezone.now() - replies.STALE_AFTER - timedelta(seconds=2)
 
     def streaming_branch(question: str, text: str, heartbeat):
         asked = Message.objects.create(

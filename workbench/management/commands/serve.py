@@ -35,7 +35,7 @@ class Command(BaseCommand):
             call_command("collectstatic", interactive=False, verbosity=0)
         user, password = services.admin_ensure()
         # Replies a previous run left `streaming` died with it (their heartbeat stopped).
-        from chats.services import replies_mark_stale
+        from chats.replies import replies_mark_stale
 
         if stale := replies_mark_stale():
             self.stdout.write(f"Marked {stale} reply(ies) interrupted by the last shutdown.")
