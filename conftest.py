@@ -191,3 +191,19 @@ def _fresh_price_overrides():
     overrides_changed()
     yield
     overrides_changed()
+
+
+@pytest.fixture
+def fresh_cache(db):
+    """The failed-token throttle counts in the (database) cache; start from zero."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
+
+
+@pytest.fixture
+def one_attempt(settings):
+    """The first provider error, not the gate's retries (their backoff only costs time)."""
+    settings.WORKBENCH_PROVIDER_MAX_ATTEMPTS = 1

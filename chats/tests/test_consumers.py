@@ -110,30 +110,6 @@ async def _no_reply_left_running():
 
 
 @pytest.fixture
-def echo(alice):
-    return provider_services.credential_create(actor=alice, preset="echo", name="alice echo")
-
-
-@pytest.fixture
-def team_echo(alice, team):
-    return provider_services.credential_create(
-        actor=alice, preset="echo", name="Acme echo", owner_team=team
-    )
-
-
-@pytest.fixture
-def conversation(alice, echo):
-    return services.conversation_start(actor=alice, credential=echo, model="echo")
-
-
-@pytest.fixture
-def team_conversation(alice, team, team_echo, bob_teammate, vera_viewer):
-    return services.conversation_start(
-        actor=alice, owner_team=team, credential=team_echo, model="echo"
-    )
-
-
-@pytest.fixture
 def fake_conversation(alice, make_credential):
     """A conversation on a local OpenAI-compatible credential pointing at the fake server ($0)."""
     credential = make_credential(alice, "openai_compatible")

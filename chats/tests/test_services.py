@@ -24,30 +24,6 @@ pytestmark = pytest.mark.django_db
 # --- Helpers ---------------------------------------------------------------------------------------
 
 
-@pytest.fixture
-def echo(alice):
-    return provider_services.credential_create(actor=alice, preset="echo", name="alice echo")
-
-
-@pytest.fixture
-def team_echo(alice, team):
-    return provider_services.credential_create(
-        actor=alice, preset="echo", name="Acme echo", owner_team=team
-    )
-
-
-@pytest.fixture
-def conversation(alice, echo):
-    return services.conversation_start(actor=alice, credential=echo, model="echo")
-
-
-@pytest.fixture
-def team_conversation(alice, team, team_echo, bob_teammate, vera_viewer):
-    return services.conversation_start(
-        actor=alice, owner_team=team, credential=team_echo, model="echo"
-    )
-
-
 def finish(plan_or_id, text: str, status: str = MessageStatus.COMPLETE, **fields) -> Message:
     message_id = getattr(plan_or_id, "message_id", plan_or_id)
     return replies.reply_finish(message_id=message_id, text=text, status=status, **fields)

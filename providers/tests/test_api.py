@@ -9,7 +9,6 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from django.core.cache import cache
 from django.db import connections
 from django.test import AsyncClient
 
@@ -22,17 +21,8 @@ FAKE_REPLY = "Hello from the fake gpt-4o-mini! How can I help you today?"
 
 
 @pytest.fixture(autouse=True)
-def _fresh_cache(db):
-    """The failed-token throttle counts in the (database) cache; start every test from zero."""
-    cache.clear()
-    yield
-    cache.clear()
-
-
-@pytest.fixture(autouse=True)
-def _one_attempt(settings):
-    """Error tests want the first error, not the gate's retries (their backoff only costs time)."""
-    settings.WORKBENCH_PROVIDER_MAX_ATTEMPTS = 1
+def _api_test_defaults(fresh_cache, one_attempt):
+    """Throttle counters start at zero; errors come on the first attempt (no retry backoff)."""
 
 
 def completion_body(credential, **extra) -> dict:
