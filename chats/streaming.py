@@ -2,6 +2,8 @@
 
 - A reply runs in its own task: Stop and disconnects are handled at once, and it finishes even
   if every browser goes away.
+- Chat messages are one kind of streamed reply (`CHAT`); other features (the playground's
+  answers) bring their own `Kind` — their hub, registry and persistence — and share the runner.
 - Tokens go straight to this process's sockets (the hub), coalesced into a frame every ~40 ms;
   only a multi-process channel layer (Redis) also gets the frames, for watchers elsewhere.
 - The partial text is checkpointed about once a second (one UPDATE, also the heartbeat).
@@ -20,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -42,11 +45,16 @@ Subscriber = Callable[[dict], Awaitable[None]]
 
 
 class Hub:
-    """Process-local fan-out of frames to the sockets (and SSE responses) watching a
-    conversation. No channel-layer hop for local watchers."""
+    """Process-local fan-out of frames to the sockets (and SSE responses) watching a topic (a
+    conversation, for chat). No channel-layer hop for local watchers. Watchers on other
+    processes are the group `<prefix>-<topic>` and get `<prefix>.frame` messages."""
 
-    def __init__(self):
+    def __init__(self, prefix: str = "chat"):
+        self.prefix = prefix
         self._subscribers: dict[int, set[Subscriber]] = defaultdict(set)
+
+    def group(self, topic) -> str:
+        return f"{self.prefix}-{topic}"
 
     def subscribe(self, conversation_id: int, subscriber: Subscriber) -> None:
         self._subscribers[conversation_id].add(subscriber)
@@ -67,13 +75,13 @@ class Hub:
         if remote and _layer_reaches_other_processes():
             layer = get_channel_layer()
             await layer.group_send(
-                group_name(conversation_id),
-                {"type": "chat.frame", "frame": frame, "origin": PROCESS_ID},
+                self.group(conversation_id),
+                {"type": f"{self.prefix}.frame", "frame": frame, "origin": PROCESS_ID},
             )
 
 
 def group_name(conversation_id: int) -> str:
-    return f"chat-{conversation_id}"
+    return hub.group(conversation_id)
 
 
 def _layer_reaches_other_processes() -> bool:
@@ -81,7 +89,7 @@ def _layer_reaches_other_processes() -> bool:
     return layer is not None and type(layer).__name__ != "InMemoryChannelLayer"
 
 
-hub = Hub()
+hub = Hub("chat")
 
 
 @dataclass
@@ -100,6 +108,10 @@ class Reply:
     final_frame: dict | None = None
     error: ProviderError | None = None
     started: float = field(default_factory=time.monotonic)
+    kind: Kind | None = None  # None: a chat message (CHAT)
+
+    def __post_init__(self):
+        self.kind = _kind(self.kind)
 
     @property
     def message_id(self) -> int:
@@ -129,21 +141,47 @@ class Reply:
         }
 
 
-# Replies this process is running, by message id.
+# Chat replies this process is running, by message id.
 RUNNING: dict[int, Reply] = {}
 
 
-def running_ids() -> frozenset[int]:
-    return frozenset(RUNNING)
+@dataclass(frozen=True)
+class Kind:
+    """What differs between kinds of streamed replies: where their frames go, where they are
+    registered, how their text is saved. A plan is anything with the attributes of
+    `services.ReplyPlan` the runner reads: `message_id` (the streamed item: `id` in frames),
+    `conversation_id` (the hub topic its watchers follow), `user`/`user_id`, `credential_id`,
+    `request`, `prefix`, `prior_cost`, `prior_tokens`."""
+
+    hub: Hub
+    running: dict[int, Reply]  # what this process runs, by item id
+    feature: str  # the usage row's feature
+    context: Callable[[Any], dict]  # plan → the usage row's context
+    checkpoint: Callable[..., None]  # sync (message_id=, text=): partial text + heartbeat
+    save: Callable[..., dict]  # sync (reply, finished, render) → the final frame
 
 
-def start(plan: services.ReplyPlan, *, render: Callable[[int], dict] | None = None) -> Reply:
+def _kind(kind: Kind | None) -> Kind:
+    return kind if kind is not None else CHAT
+
+
+def running_ids(kind: Kind | None = None) -> frozenset[int]:
+    return frozenset(_kind(kind).running)
+
+
+def start(
+    plan: services.ReplyPlan,
+    *,
+    render: Callable[[int], dict] | None = None,
+    kind: Kind | None = None,
+) -> Reply:
     """Start a reply on the running event loop. `render(message_id)` (sync, ORM allowed) returns
     the final frame's extra fields (server-rendered HTML) after the reply is saved."""
-    reply = Reply(plan)
-    RUNNING[plan.message_id] = reply
+    reply = Reply(plan, kind=kind)
+    kind = reply.kind
+    kind.running[plan.message_id] = reply
     reply.task = asyncio.get_running_loop().create_task(
-        _run(reply, render), name=f"reply-{plan.message_id}"
+        _run(reply, render), name=f"{kind.hub.prefix}-reply-{plan.message_id}"
     )
     return reply
 
@@ -156,17 +194,19 @@ async def _flush(reply: Reply) -> None:
     delta = text[reply.flushed :]
     offset = len(reply.plan.prefix) + reply.flushed
     reply.flushed = len(text)
-    await hub.publish(
+    await reply.kind.hub.publish(
         reply.conversation_id,
         {"type": "delta", "id": reply.message_id, "offset": offset, "text": delta},
     )
 
 
-async def begin(plan: services.ReplyPlan, *, started: dict, render=None) -> Reply:
+async def begin(
+    plan: services.ReplyPlan, *, started: dict, render=None, kind: Kind | None = None
+) -> Reply:
     """Announce a reply (the `started` frame, so watchers have its element before any delta
     arrives) and start it."""
-    await hub.publish(plan.conversation_id, started)
-    reply = start(plan, render=render)
+    await _kind(kind).hub.publish(plan.conversation_id, started)
+    reply = start(plan, render=render, kind=kind)
     reply.announced.set()
     return reply
 
@@ -185,7 +225,7 @@ async def _flusher(reply: Reply) -> None:
 
 
 async def _checkpointer(reply: Reply) -> None:
-    checkpoint = sync_to_async(replies.reply_checkpoint)
+    checkpoint = sync_to_async(reply.kind.checkpoint)
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL)
         # Also when nothing new arrived: the UPDATE is the heartbeat that says we're alive.
@@ -199,7 +239,7 @@ async def _control(reply: Reply) -> None:
     """With a multi-process channel layer: listen for a Stop sent from another process."""
     layer = get_channel_layer()
     channel = await layer.new_channel()
-    group = f"reply-{reply.message_id}"
+    group = reply.kind.hub.group(f"reply-{reply.message_id}")
     await layer.group_add(group, channel)
     try:
         while not reply.done.is_set():
@@ -213,7 +253,7 @@ async def _control(reply: Reply) -> None:
 async def _run(reply: Reply, render) -> None:
     from providers.services import completion_stream
 
-    plan = reply.plan
+    plan, kind = reply.plan, reply.kind
     finished: Finished | None = None
     flusher = asyncio.create_task(_flusher(reply))
     checkpointer = asyncio.create_task(_checkpointer(reply))
@@ -228,8 +268,8 @@ async def _run(reply: Reply, render) -> None:
             user=user,
             credential_id=plan.credential_id,
             request=plan.request,
-            feature="chat",
-            context={"conversation": plan.conversation_id, "message": plan.message_id},
+            feature=kind.feature,
+            context=kind.context(plan),
         )
         async with aclosing(events):
             async for event in events:
@@ -280,15 +320,17 @@ async def _run(reply: Reply, render) -> None:
             reply.final_frame = {"type": "final", "id": plan.message_id, "status": reply.status}
         # Publish, then forget: a watcher subscribing in between finds the final frame on the
         # reply and sends it itself.
-        await hub.publish(plan.conversation_id, reply.final_frame)
-        RUNNING.pop(plan.message_id, None)
+        await kind.hub.publish(plan.conversation_id, reply.final_frame)
+        kind.running.pop(plan.message_id, None)
 
 
 async def _save(reply: Reply, finished: Finished | None, render) -> dict:
-    return await sync_to_async(_save_sync)(reply, finished, render)
+    return await sync_to_async(reply.kind.save)(reply, finished, render)
 
 
-def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
+def usage_fields(reply: Reply, finished: Finished | None) -> dict:
+    """The reply's tokens, cost and timings: from the Finished event, else from the usage row
+    the gate wrote for the failed or stopped call (found by the kind's usage context)."""
     from billing.models import UsageRecord
 
     plan = reply.plan
@@ -308,11 +350,12 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
     else:
         usage_id = reply.error.usage_id if reply.error is not None else None
         # Stopped replies: the gate wrote its usage row as the stream closed; find it.
+        context = {f"context__{key}": value for key, value in reply.kind.context(plan).items()}
         row = (
             UsageRecord.objects.filter(pk=usage_id).first()
             if usage_id
-            else UsageRecord.objects.filter(context__message=plan.message_id)
-            .order_by("-id")
+            else UsageRecord.objects.filter(user_id=plan.user_id, **context)
+            .order_by("-created_at", "-id")
             .first()
         )
         if row is not None:
@@ -327,7 +370,12 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
                 "tokens_per_second": row.tokens_per_second,
                 "duration_ms": row.duration_ms,
             }
-    usage = usage or {}
+    return usage or {}
+
+
+def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
+    plan = reply.plan
+    usage = usage_fields(reply, finished)
     if plan.prefix:  # Continue: the message carries both calls
         usage["input_tokens"] = (usage.get("input_tokens") or 0) + plan.prior_tokens[0]
         usage["output_tokens"] = (usage.get("output_tokens") or 0) + plan.prior_tokens[1]
@@ -351,13 +399,26 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
     return frame
 
 
-async def stop(message_id: int) -> bool:
+async def stop(message_id: int, *, kind: Kind | None = None) -> bool:
     """Stop a reply wherever it runs: here directly, elsewhere through the channel layer.
     Returns whether this process ran it."""
-    reply = RUNNING.get(message_id)
+    kind = _kind(kind)
+    reply = kind.running.get(message_id)
     if reply is not None:
         reply.stop()
         return True
     if _layer_reaches_other_processes():
-        await get_channel_layer().group_send(f"reply-{message_id}", {"type": "reply.stop"})
+        await get_channel_layer().group_send(
+            kind.hub.group(f"reply-{message_id}"), {"type": "reply.stop"}
+        )
     return False
+
+
+CHAT = Kind(
+    hub=hub,
+    running=RUNNING,
+    feature="chat",
+    context=lambda plan: {"conversation": plan.conversation_id, "message": plan.message_id},
+    checkpoint=replies.reply_checkpoint,
+    save=_save_sync,
+)
