@@ -404,7 +404,9 @@ async def test_send_streams_started_then_deltas_then_the_rendered_final(
     assert final["type"] == "final" and final["id"] == reply_id
     assert final["status"] == MessageStatus.COMPLETE == reply.status
     assert f'id="message-{reply_id}"' in final["html"]
-    assert "<strong>bold</strong>" in final["html"] and "**bold**" not in final["html"]
+    rendered, _, raw = final["html"].partition('<template class="msg-raw">')
+    assert "<strong>bold</strong>" in rendered and "**bold**" not in rendered
+    assert raw.startswith(reply.content + "</template>")  # the Markdown itself, for Edit/Copy
     assert 'data-status="complete"' in final["html"]
     assert reply.cost and reply.cost > 0
     conversation_frame = final["conversation"]

@@ -32,12 +32,48 @@ if (chat) {
 
   const article = (id) => document.getElementById(`message-${id}`);
 
+  const jump = document.getElementById("jump-latest");
+
   function nearBottom() {
-    return window.innerHeight + window.scrollY >= document.body.scrollHeight - 160;
+    return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
   }
 
   function scrollDown(force) {
-    if (force || nearBottom()) window.scrollTo({ top: document.body.scrollHeight });
+    if (force || nearBottom()) window.scrollTo({ top: document.documentElement.scrollHeight });
+    updateJump();
+  }
+
+  // "Jump to latest" shows while the reader is scrolled up away from the newest message.
+  let jumpQueued = false;
+  function updateJump() {
+    if (!jump || jumpQueued) return;
+    jumpQueued = true;
+    requestAnimationFrame(() => {
+      jumpQueued = false;
+      jump.hidden = nearBottom();
+    });
+  }
+
+  // The stored Markdown of a message (Edit and Copy use it, never the rendering).
+  function rawText(el) {
+    const raw = el.querySelector("template.msg-raw");
+    if (raw) return raw.content.textContent;
+    const live = el.querySelector(".stream-text");
+    return live ? live.textContent : "";
+  }
+
+  function flash(button, text) {
+    const label = button.textContent;
+    button.textContent = text;
+    setTimeout(() => { button.textContent = label; }, 1500);
+  }
+
+  function copy(text, button) {
+    if (!navigator.clipboard) return;
+    navigator.clipboard.writeText(text).then(
+      () => flash(button, "Copied"),
+      () => flash(button, "Copy failed"),
+    );
   }
 
   function fromHTML(html) {
@@ -268,8 +304,9 @@ if (chat) {
   // --- Message actions -----------------------------------------------------------------------
 
   function startEdit(el) {
+    if (el.querySelector(".edit-form")) return;
     const content = el.querySelector(".content");
-    const original = content.innerText;
+    const original = rawText(el);
     const form = document.createElement("form");
     form.className = "edit-form";
     const area = document.createElement("textarea");
@@ -283,11 +320,15 @@ if (chat) {
     cancel.type = "button";
     cancel.className = "btn small";
     cancel.textContent = "Cancel";
-    form.append(area, save, cancel);
+    const buttons = document.createElement("div");
+    buttons.className = "actions";
+    buttons.append(save, cancel);
+    form.append(area, buttons);
     content.hidden = true;
     content.after(form);
+    el.classList.add("editing");
     area.focus();
-    cancel.addEventListener("click", () => { form.remove(); content.hidden = false; });
+    cancel.addEventListener("click", () => { form.remove(); content.hidden = false; el.classList.remove("editing"); });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
       send({ type: "edit", message_id: Number(el.dataset.id), content: area.value });
@@ -298,9 +339,7 @@ if (chat) {
     const copyCode = event.target.closest("[data-copy-code]");
     if (copyCode) {
       const pre = copyCode.closest(".code-block")?.querySelector("pre");
-      if (pre && navigator.clipboard) navigator.clipboard.writeText(pre.innerText);
-      copyCode.textContent = "Copied";
-      setTimeout(() => { copyCode.textContent = "Copy"; }, 1500);
+      if (pre) copy(pre.innerText, copyCode);
       return;
     }
     const button = event.target.closest("[data-action]");
@@ -310,10 +349,7 @@ if (chat) {
     const action = button.dataset.action;
     showError("");
     if (action === "copy") {
-      const text = el.querySelector(".content").innerText;
-      if (navigator.clipboard) navigator.clipboard.writeText(text);
-      button.textContent = "Copied";
-      setTimeout(() => { button.textContent = "Copy"; }, 1500);
+      copy(rawText(el), button);
     } else if (action === "switch") {
       send({ type: "switch", message_id: Number(button.dataset.target) });
     } else if (action === "edit") {
@@ -324,6 +360,20 @@ if (chat) {
       send({ type: action, message_id: id });
     }
   });
+
+  // Open at the latest message (or at the one the address names), and offer the way back down.
+  if ("scrollRestoration" in history) history.scrollRestoration = "manual";
+  const named = window.location.hash.startsWith("#message-") && document.getElementById(window.location.hash.slice(1));
+  if (named) named.scrollIntoView({ block: "start" });
+  else scrollDown(true);
+  window.addEventListener("scroll", updateJump, { passive: true });
+  window.addEventListener("resize", updateJump, { passive: true });
+  if (jump) {
+    jump.addEventListener("click", () => {
+      const smooth = !window.matchMedia("(prefers-reduced-motion: reduce)").matches;
+      window.scrollTo({ top: document.documentElement.scrollHeight, behavior: smooth ? "smooth" : "auto" });
+    });
+  }
 
   updatePathCost();
   connect();
