@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
 from accounts import selectors, services
 from accounts.access import Action
+from accounts.models import ApiToken
+from accounts.permissions import SessionOnly
 from accounts.serializers import (
     MembershipAddSerializer,
     MembershipRoleSerializer,
@@ -19,6 +23,9 @@ from accounts.serializers import (
     TokenCreateSerializer,
     TokenSerializer,
 )
+
+# What controls logging in: never changed with an API token (DESIGN §5).
+LOGIN_FIELDS = {"email", "username", "password", "current_password"}
 
 
 class MeView(generics.GenericAPIView):
@@ -33,17 +40,33 @@ class MeView(generics.GenericAPIView):
         return self._render(request)
 
     def patch(self, request):
+        """Names with a token or a session; the email (where password resets go) only with a
+        browser session and the current password."""
+        if (
+            isinstance(request.auth, ApiToken)
+            and isinstance(request.data, dict)
+            and LOGIN_FIELDS & set(request.data)
+        ):
+            raise PermissionDenied(
+                "API tokens can't change the email address, username or password. "
+                "Use Settings → Profile in the app."
+            )
         serializer = MeSerializer(
             request.user, data=request.data, partial=True, context={"request": request}
         )
         serializer.is_valid(raise_exception=True)
-        request.user.email = serializer.validated_data.get("email", request.user.email)
-        request.user.first_name = serializer.validated_data.get(
-            "first_name", request.user.first_name
-        )
-        request.user.last_name = serializer.validated_data.get("last_name", request.user.last_name)
-        request.user.full_clean()
-        request.user.save()
+        data, user = serializer.validated_data, request.user
+        with transaction.atomic():
+            if "first_name" in data or "last_name" in data:
+                services.user_update_names(
+                    user=user,
+                    first_name=data.get("first_name", user.first_name),
+                    last_name=data.get("last_name", user.last_name),
+                )
+            if "email" in data and data["email"] != user.email:
+                services.user_change_email(
+                    user=user, email=data["email"], password=data.get("current_password", "")
+                )
         return self._render(request)
 
 
@@ -138,6 +161,7 @@ class MemberDetailView(generics.GenericAPIView):
 
 class TokenListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = TokenSerializer
+    permission_classes = [*generics.GenericAPIView.permission_classes, SessionOnly]
 
     def get_queryset(self):
         return selectors.tokens_for_user(user=self.request.user)
@@ -156,6 +180,7 @@ class TokenListView(mixins.ListModelMixin, generics.GenericAPIView):
 
 class TokenDetailView(generics.GenericAPIView):
     serializer_class = TokenSerializer
+    permission_classes = [*generics.GenericAPIView.permission_classes, SessionOnly]
 
     def get(self, request, pk):
         return Response(TokenSerializer(selectors.token_for_user(user=request.user, pk=pk)).data)

@@ -2,20 +2,17 @@
 
 from __future__ import annotations
 
-from django.core.cache import cache
 from rest_framework import authentication, exceptions
-from rest_framework.throttling import BaseThrottle
 
-from accounts import services
+from accounts import services, throttles
+from workbench.proxies import address_key, client_address
 
-FAILED_LIMIT = 10  # failed token attempts per client address per window
-FAILED_WINDOW = 60  # seconds
-
-
-def _client_key(request) -> str:
-    # DRF's client identity honours NUM_PROXIES (set when WORKBENCH_BEHIND_PROXY), so clients
-    # behind our proxy are told apart rather than sharing the proxy's address.
-    return f"failed-token:{BaseThrottle().get_ident(request)}"
+# Failed token attempts per client address per window. A valid token is never refused because
+# of failures: tokens carry 256 random bits, so the throttle is not what keeps them secret; it
+# makes a misbehaving script or a scanner back off (429 + Retry-After) instead of hammering us.
+FAILED_TOKENS = throttles.Limit("failed-token", limit=10, window=60)
+FAILED_LIMIT = FAILED_TOKENS.limit
+FAILED_WINDOW = FAILED_TOKENS.window
 
 
 class BearerTokenAuthentication(authentication.BaseAuthentication):
@@ -28,24 +25,17 @@ class BearerTokenAuthentication(authentication.BaseAuthentication):
         keyword, _, raw = header.partition(" ")
         if keyword.lower() != self.keyword.lower():
             return None
-        key = _client_key(request)
-        failures = cache.get(key, 0)
-        if failures >= FAILED_LIMIT:
-            raise exceptions.Throttled(
-                wait=FAILED_WINDOW, detail="Too many failed token attempts; try again later."
-            )
         token = services.token_authenticate(raw=raw.strip())
-        if token is None:
-            # add() creates the window; incr() counts within it.
-            if not cache.add(key, 1, FAILED_WINDOW):
-                try:
-                    cache.incr(key)
-                    # The database cache's incr rewrites the expiry; keep the window fixed.
-                    cache.touch(key, FAILED_WINDOW)
-                except ValueError:
-                    cache.set(key, 1, FAILED_WINDOW)
-            raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
-        return token.user, token
+        if token is not None:
+            return token.user, token
+        # Keyed by the socket address (or what our own trusted proxies say): a client cannot
+        # rotate X-Forwarded-For to escape the count, nor spoof someone else into it.
+        counted = throttles.hit(FAILED_TOKENS, address_key(client_address(request)))
+        if counted.over(FAILED_TOKENS):
+            raise exceptions.Throttled(
+                wait=counted.retry_after, detail="Too many failed token attempts; try again later."
+            )
+        raise exceptions.AuthenticationFailed("Invalid, expired or revoked token.")
 
     def authenticate_header(self, request):
         return self.keyword

@@ -2,6 +2,7 @@ from django import forms
 from django.contrib.auth.forms import UserCreationForm
 
 from accounts.models import Role, TokenScope, User
+from accounts.services import unique_email
 
 
 class SignupForm(UserCreationForm):
@@ -25,21 +26,23 @@ class SignupForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
+    """Display names only. The email has its own form (it controls password resets, so it takes
+    the current password), so a post without an email can never clear it."""
+
     class Meta:
         model = User
-        fields = ["first_name", "last_name", "email"]
-
-    def clean_email(self):
-        return unique_email(self.cleaned_data["email"], exclude=self.instance)
+        fields = ["first_name", "last_name"]
 
 
-def unique_email(email: str, exclude: User | None = None) -> str:
-    others = User.objects.filter(email__iexact=email)
-    if exclude is not None:
-        others = others.exclude(pk=exclude.pk)
-    if email and others.exists():
-        raise forms.ValidationError("An account with this email already exists.")
-    return email
+class EmailChangeForm(forms.Form):
+    email = forms.EmailField(label="New email address", max_length=254)
+    current_password = forms.CharField(
+        label="Current password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+        help_text="We send a notice to your old address.",
+    )
 
 
 class TeamForm(forms.Form):

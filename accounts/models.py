@@ -103,3 +103,19 @@ class ApiToken(models.Model):
         if self.is_expired:
             return "expired"
         return "active"
+
+
+class ThrottleWindow(models.Model):
+    """One fixed-window counter of `accounts.throttles` (failed logins, failed tokens, password
+    reset requests). `key` is a digest: what people type into a username field is sometimes
+    their password, and it must not be stored."""
+
+    key = models.CharField(max_length=64, primary_key=True)
+    count = models.PositiveIntegerField(default=0)
+    window_ends = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window_ends"])]
+
+    def __str__(self) -> str:
+        return f"{self.key[:12]}… {self.count} until {self.window_ends:%H:%M:%S}"

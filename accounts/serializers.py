@@ -16,6 +16,13 @@ class MyTeamSerializer(serializers.ModelSerializer):
 class MeSerializer(serializers.ModelSerializer):
     teams = serializers.SerializerMethodField()
     token_scope = serializers.SerializerMethodField()
+    current_password = serializers.CharField(
+        write_only=True,
+        required=False,
+        trim_whitespace=False,
+        max_length=4096,
+        help_text="Required to change `email`, which only a browser session may do.",
+    )
 
     class Meta:
         model = User
@@ -28,13 +35,14 @@ class MeSerializer(serializers.ModelSerializer):
             "is_staff",
             "teams",
             "token_scope",
+            "current_password",
         ]
         read_only_fields = ["id", "username", "is_staff"]
 
     def validate_email(self, value):
         from django import forms
 
-        from accounts.forms import unique_email
+        from accounts.services import unique_email
 
         try:
             return unique_email(value, exclude=self.instance)

@@ -11,7 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import access
+from accounts import access, emails
 from accounts.access import Action
 from accounts.models import ApiToken, Membership, Role, Team, TokenScope, User
 from workbench import realtime
@@ -28,6 +28,47 @@ def user_signup(*, username: str, email: str, password: str) -> User:
     user.set_password(password)
     user.full_clean()
     user.save()
+    return user
+
+
+def unique_email(email: str, exclude: User | None = None) -> str:
+    others = User.objects.filter(email__iexact=email)
+    if exclude is not None:
+        others = others.exclude(pk=exclude.pk)
+    if email and others.exists():
+        raise ValidationError("An account with this email already exists.")
+    return email
+
+
+def user_update_names(*, user: User, first_name: str, last_name: str) -> User:
+    """Display names: anything that does not control how one logs in."""
+    user.first_name = first_name
+    user.last_name = last_name
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["first_name", "last_name"])
+    return user
+
+
+@transaction.atomic
+def user_change_email(*, user: User, email: str, password: str) -> User:
+    """Change the address that password resets go to — so it controls the account: it takes the
+    current password (a stolen session alone is not enough; callers let only a browser session
+    get here, never an API token), and the old address is told."""
+    if not user.check_password(password or ""):
+        raise ValidationError({"current_password": "Your current password is not correct."})
+    try:
+        email = unique_email(User.objects.normalize_email(email.strip()), exclude=user)
+    except ValidationError as exc:
+        raise ValidationError({"email": exc.messages}) from None
+    if not email:
+        raise ValidationError({"email": "Enter an email address: password resets go there."})
+    old = user.email
+    if email == old:
+        return user
+    user.email = email
+    user.full_clean(exclude=["password"])
+    user.save(update_fields=["email"])
+    emails.email_changed_notice(user=user, old_email=old, new_email=email)
     return user
 
 

@@ -62,6 +62,7 @@ urlpatterns = [
         name="password_reset_complete",
     ),
     path("settings/profile/", views.profile, name="profile"),
+    path("settings/profile/email/", views.email_change, name="email_change"),
     path("settings/teams/", views.team_list, name="team_list"),
     path("settings/teams/<int:pk>/", views.team_detail, name="team_detail"),
     path("settings/teams/<int:pk>/rename/", views.team_rename, name="team_rename"),

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_POST
 from accounts import access, selectors, services
 from accounts.access import Action
 from accounts.forms import (
+    EmailChangeForm,
     MemberAddForm,
     MemberRoleForm,
     ProfileForm,
@@ -51,14 +52,55 @@ def signup(request):
     return render(request, "accounts/signup.html", {"form": form})
 
 
+def _profile_page(request, *, form=None, email_form=None, status=200):
+    context = {
+        "form": form or ProfileForm(instance=request.user),
+        "email_form": email_form or EmailChangeForm(),
+        "tab": "profile",
+    }
+    return render(request, "accounts/profile.html", context, status=status)
+
+
 @login_required
 def profile(request):
-    form = ProfileForm(request.POST or None, instance=request.user)
-    if request.method == "POST" and form.is_valid():
-        form.save()
+    if request.method != "POST":
+        return _profile_page(request)
+    form = ProfileForm(request.POST, instance=request.user)
+    if form.is_valid():
+        services.user_update_names(
+            user=request.user,
+            first_name=form.cleaned_data["first_name"],
+            last_name=form.cleaned_data["last_name"],
+        )
         messages.success(request, "Profile saved.")
         return redirect("accounts:profile")
-    return render(request, "accounts/profile.html", {"form": form, "tab": "profile"})
+    return _profile_page(request, form=form, status=400)
+
+
+@login_required
+@require_POST
+def email_change(request):
+    form = EmailChangeForm(request.POST)
+    if form.is_valid():
+        old = request.user.email
+        try:
+            services.user_change_email(
+                user=request.user,
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["current_password"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            if request.user.email != old:
+                messages.success(
+                    request,
+                    f"Email changed to {request.user.email}. We told {old} too."
+                    if old
+                    else f"Email set to {request.user.email}.",
+                )
+            return redirect("accounts:profile")
+    return _profile_page(request, email_form=form, status=400)
 
 
 # --- Teams ---------------------------------------------------------------------------------------

@@ -103,7 +103,9 @@ async def one_stream(port: int, conversation_id: int, cookie: str) -> dict:
 
     url = f"ws://127.0.0.1:{port}/ws/chat/{conversation_id}/"
     async with websockets.connect(
-        url, additional_headers={"Cookie": cookie, "Origin": "http://127.0.0.1"}, max_size=None
+        url,
+        additional_headers={"Cookie": cookie, "Origin": f"http://127.0.0.1:{port}"},
+        max_size=None,
     ) as ws:
         await ws.recv()  # hello
         sent = time.perf_counter()

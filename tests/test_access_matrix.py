@@ -95,6 +95,13 @@ CASES: list[Case] = [
     ),
     Case("accounts:password_reset_complete", PUBLIC),
     Case("accounts:profile", everyone_gets(200)),
+    Case(
+        "accounts:email_change",
+        everyone_gets(400),
+        method="POST",
+        data=lambda w: {"email": "new@example.com", "current_password": "not it"},
+        note="always the person's own account; a wrong password changes nothing",
+    ),
     Case("accounts:team_list", everyone_gets(200)),
     Case("accounts:token_list", everyone_gets(200)),
     Case("accounts:personal_switch", everyone_gets(302), method="POST"),

@@ -19,17 +19,29 @@ def session_cookie_for(user) -> str:
 
 
 @asynccontextmanager
-async def connect(path: str, *, user=None, origin: str = "http://localhost", timeout: float = 3):
+async def connect(
+    path: str,
+    *,
+    user=None,
+    origin: str | None = "http://localhost",
+    host: str = "localhost",
+    scheme: str = "ws",
+    timeout: float = 3,
+):
     """`async with connect("/ws/ping/", user=alice) as (ws, connected): ...`
 
-    `connected` is False when the server refused the handshake. The communicator is always
-    disconnected on exit."""
+    As a browser on `http://localhost` would connect: Host `localhost`, Origin its page's origin
+    (None: no Origin header). `connected` is False when the server refused the handshake. The
+    communicator is always disconnected on exit."""
     from workbench.asgi import application
 
-    headers = [(b"origin", origin.encode())]
+    headers = [(b"host", host.encode())]
+    if origin is not None:
+        headers.append((b"origin", origin.encode()))
     if user is not None:
         headers.append((b"cookie", (await session_cookie_for(user)).encode()))
     communicator = WebsocketCommunicator(application, path, headers=headers)
+    communicator.scope["scheme"] = scheme
     connected, _ = await communicator.connect(timeout=timeout)
     try:
         yield communicator, connected

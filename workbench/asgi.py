@@ -8,9 +8,9 @@ django_asgi_app = get_asgi_application()
 
 from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
 from providers.adapters import preload  # noqa: E402
+from workbench.origins import SameOriginOnly  # noqa: E402
 from workbench.routing import websocket_urlpatterns  # noqa: E402
 
 preload()  # SDK imports at start-up, not inside the first model call's timeouts
@@ -18,8 +18,7 @@ preload()  # SDK imports at start-up, not inside the first model call's timeouts
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
-        ),
+        # Every websocket route: the full Origin (scheme, host, port) as CSRF checks it.
+        "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -33,11 +33,53 @@ def env_bool(name: str, default: bool) -> bool:
     )
 
 
+def proxy_count(name: str) -> int:
+    """How many reverse proxies in front of us append to X-Forwarded-For: `0` (not behind a
+    proxy), a number, or a boolean (`1`/true = one proxy, as the setting used to be)."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return 0
+    value = raw.strip().lower()
+    if value in TRUE:
+        return 1
+    if value in FALSE:
+        return 0
+    if value.isascii() and value.isdigit() and int(value) <= 10:
+        return int(value)
+    raise ImproperlyConfigured(
+        f"{name} must be the number of trusted reverse proxies in front of Workbench "
+        f"(0 = none, 1, 2, …) or true/false; got {raw!r}"
+    )
+
+
 def env_list(name: str, default: list[str]) -> list[str]:
     raw = os.environ.get(name)
     if raw is None:
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def site_url(raw: str | None, *, allowed_hosts: list[str], port: int) -> str:
+    """The address people use to reach the site, for links in emails (password reset,
+    invitations, notices) and for deciding whether cookies must be Secure. Never taken from a
+    request's Host header, which the client chooses. Unset: the first concrete host of
+    ALLOWED_HOSTS on the run command's port, over http (what `make run` serves)."""
+    if not raw:
+        host = next((h for h in allowed_hosts if h not in {"*", ""} and not h.startswith(".")), "")
+        return f"http://{host or '127.0.0.1'}:{port}"
+    value = raw.strip().rstrip("/")
+    parts = urlsplit(value)
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        raise ImproperlyConfigured(
+            f"WORKBENCH_SITE_URL must be an http:// or https:// address such as "
+            f"https://workbench.example.com; got {raw!r}"
+        )
+    if parts.path or parts.query or parts.fragment or parts.username or parts.password:
+        raise ImproperlyConfigured(
+            f"WORKBENCH_SITE_URL is the site's address only (scheme, host, optional port), "
+            f"without a path, query or credentials; got {raw!r}"
+        )
+    return value
 
 
 def _new_fernet_key() -> str:

@@ -23,6 +23,12 @@ FIELD_ENCRYPTION_KEY = config.field_encryption_keys(
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
 WORKBENCH_SIGNUP = config.env_bool("WORKBENCH_SIGNUP", True)
+# Where people reach the site: links in emails are built from it, never from a request's Host.
+WORKBENCH_SITE_URL = config.site_url(
+    os.environ.get("WORKBENCH_SITE_URL"),
+    allowed_hosts=ALLOWED_HOSTS,
+    port=int(os.environ.get("WORKBENCH_PORT", "8000")),
+)
 
 INSTALLED_APPS = [
     "daphne",
@@ -171,7 +177,10 @@ SECURE_SSL_REDIRECT = config.env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
 SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
 SECURE_HSTS_PRELOAD = config.env_bool("SECURE_HSTS_PRELOAD", False)
-if config.env_bool("WORKBENCH_BEHIND_PROXY", False):
+# How many reverse proxies in front of us append to X-Forwarded-For (0 = none: the header is
+# ignored). workbench.proxies.client_address is the only reader of the header.
+WORKBENCH_TRUSTED_PROXIES = config.proxy_count("WORKBENCH_BEHIND_PROXY")
+if WORKBENCH_TRUSTED_PROXIES:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SILENCED_SYSTEM_CHECKS = [
     # HSTS preload submits the domain to browsers' built-in lists, which is hard to undo; an
@@ -211,7 +220,8 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_THROTTLE_RATES": {"failed_token": "10/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
-    "NUM_PROXIES": 1 if config.env_bool("WORKBENCH_BEHIND_PROXY", False) else None,
+    # 0, never None: None makes DRF trust whatever X-Forwarded-For a client sends.
+    "NUM_PROXIES": WORKBENCH_TRUSTED_PROXIES,
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Workbench API",

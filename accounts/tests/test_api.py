@@ -8,13 +8,15 @@ from datetime import timedelta
 
 import pytest
 import yaml
+from django.core import mail
 from django.core.cache import cache
 from django.test import Client
 from django.utils import timezone
 
 from accounts import services
 from accounts.authentication import FAILED_LIMIT, FAILED_WINDOW
-from accounts.models import ApiToken, Membership, Role, Team
+from accounts.models import ApiToken, Membership, Role, Team, ThrottleWindow
+from conftest import PASSWORD
 
 
 @pytest.fixture(autouse=True)
@@ -227,8 +229,7 @@ def test_using_a_token_records_when_it_was_last_used(alice):
 # --- Throttling failed token attempts ----------------------------------------------------------
 
 
-def test_failed_token_attempts_are_throttled_per_address(alice, token_for):
-    good = token_for(alice)
+def test_failed_token_attempts_are_throttled_per_address(alice):
     attacker = Client(REMOTE_ADDR="203.0.113.7")
     for attempt in range(FAILED_LIMIT):
         response = attacker.get("/api/me/", headers=bearer(f"wb_guess-{attempt}"))
@@ -239,13 +240,105 @@ def test_failed_token_attempts_are_throttled_per_address(alice, token_for):
     )
     assert "Too many" in throttled["message"]
     assert attacker.get("/api/me/", headers=bearer("wb_x"))["Retry-After"] == "60"
-
-    # Even the right token is refused from that address while the window lasts...
-    assert_error(attacker.get("/api/me/", headers=bearer(good)), 429, "throttled")
-    # ...but other addresses are not affected.
-    assert (
-        Client(REMOTE_ADDR="198.51.100.1").get("/api/me/", headers=bearer(good)).status_code == 200
+    # Other addresses are not affected.
+    assert_error(
+        Client(REMOTE_ADDR="198.51.100.1").get("/api/me/", headers=bearer("wb_nope")),
+        401,
+        "authentication_failed",
     )
+
+
+def test_a_valid_token_is_never_throttled_by_someone_elses_failures(alice, token_for):
+    """Behind one NAT address, a broken script's failures must not lock out a working one."""
+    good = token_for(alice)
+    shared = Client(REMOTE_ADDR="203.0.113.70")
+    for attempt in range(FAILED_LIMIT + 5):
+        shared.get("/api/me/", headers=bearer(f"wb_guess-{attempt}"))
+    assert_error(shared.get("/api/me/", headers=bearer("wb_guess")), 429, "throttled")
+
+    response = shared.get("/api/me/", headers=bearer(good))
+
+    assert response.status_code == 200
+    assert response.json()["username"] == "alice"
+
+
+def test_rotating_x_forwarded_for_does_not_escape_the_throttle(alice, token_for):
+    attacker = Client(REMOTE_ADDR="203.0.113.71")
+    for attempt in range(FAILED_LIMIT):
+        attacker.get(
+            "/api/me/",
+            headers={**bearer(f"wb_guess-{attempt}"), "X-Forwarded-For": f"10.0.0.{attempt}"},
+        )
+
+    response = attacker.get(
+        "/api/me/", headers={**bearer("wb_guess-11"), "X-Forwarded-For": "10.9.9.9"}
+    )
+
+    assert_error(response, 429, "throttled")
+
+
+def test_spoofing_a_victims_address_in_x_forwarded_for_does_not_throttle_the_victim(
+    alice, token_for
+):
+    victim_address = "198.51.100.23"
+    attacker = Client(REMOTE_ADDR="203.0.113.72")
+    for attempt in range(FAILED_LIMIT + 3):
+        attacker.get(
+            "/api/me/",
+            headers={**bearer(f"wb_guess-{attempt}"), "X-Forwarded-For": victim_address},
+        )
+
+    victim = Client(REMOTE_ADDR=victim_address)
+    assert_error(victim.get("/api/me/", headers=bearer("wb_typo")), 401, "authentication_failed")
+    assert victim.get("/api/me/", headers=bearer(token_for(alice))).status_code == 200
+
+
+def test_behind_one_trusted_proxy_the_client_is_the_address_the_proxy_appended(alice, settings):
+    """The proxy appends its peer to whatever the client sent: only that last entry counts."""
+    settings.WORKBENCH_TRUSTED_PROXIES = 1
+    proxy = "10.0.0.2"
+    for attempt in range(FAILED_LIMIT):
+        Client(REMOTE_ADDR=proxy).get(
+            "/api/me/",
+            headers={
+                **bearer(f"wb_guess-{attempt}"),
+                "X-Forwarded-For": f"1.2.3.{attempt}, 203.0.113.73",
+            },
+        )
+
+    attacker_again = Client(REMOTE_ADDR=proxy).get(
+        "/api/me/", headers={**bearer("wb_x"), "X-Forwarded-For": "9.9.9.9, 203.0.113.73"}
+    )
+    someone_else = Client(REMOTE_ADDR=proxy).get(
+        "/api/me/", headers={**bearer("wb_x"), "X-Forwarded-For": "203.0.113.73, 198.51.100.5"}
+    )
+
+    assert_error(attacker_again, 429, "throttled")
+    assert_error(someone_else, 401, "authentication_failed")
+
+
+def test_failures_racing_in_parallel_are_all_counted(alice, transactional_db):
+    """Each failure reserves its count atomically: a burst of parallel guesses can't all read
+    "below the limit" and slip through."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connections
+
+    def guess(n):
+        try:
+            return (
+                Client(REMOTE_ADDR="203.0.113.74")
+                .get("/api/me/", headers=bearer(f"wb_parallel-{n}"))
+                .status_code
+            )
+        finally:
+            connections.close_all()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = list(pool.map(guess, range(4 * FAILED_LIMIT)))
+
+    assert statuses.count(401) == FAILED_LIMIT
+    assert statuses.count(429) == 3 * FAILED_LIMIT
 
 
 def test_fewer_failures_than_the_limit_do_not_block_a_valid_token(alice, token_for):
@@ -257,22 +350,19 @@ def test_fewer_failures_than_the_limit_do_not_block_a_valid_token(alice, token_f
     assert client.get("/api/me/", headers=bearer(good)).status_code == 200
 
 
-def test_the_lockout_ends_once_the_window_has_passed(alice, token_for, monkeypatch):
-    """Retry-After says 60 seconds; after 61 the right token must work again."""
-    good = token_for(alice)
+def test_the_throttle_ends_once_the_window_has_passed(alice):
+    """Retry-After says 60 seconds; once the window is over, failures count from zero again."""
     client = Client(REMOTE_ADDR="203.0.113.10")
     for attempt in range(FAILED_LIMIT):
         assert client.get("/api/me/", headers=bearer(f"wb_guess-{attempt}")).status_code == 401
-    response = client.get("/api/me/", headers=bearer(good))
+    response = client.get("/api/me/", headers=bearer("wb_guess"))
     assert response.status_code == 429
-    wait = int(response["Retry-After"])
-    assert wait == FAILED_WINDOW
+    assert int(response["Retry-After"]) == FAILED_WINDOW
 
-    # Let the clock of the (database) cache run on past the window.
-    later = timezone.now() + timedelta(seconds=wait + 1)
-    monkeypatch.setattr("django.core.cache.backends.db.tz_now", lambda: later)
+    # Let the window run out.
+    ThrottleWindow.objects.update(window_ends=timezone.now() - timedelta(seconds=1))
 
-    assert client.get("/api/me/", headers=bearer(good)).status_code == 200
+    assert client.get("/api/me/", headers=bearer("wb_guess")).status_code == 401
 
 
 def test_requests_without_a_bearer_token_do_not_count_as_failures(alice, token_for):
@@ -288,32 +378,132 @@ def test_requests_without_a_bearer_token_do_not_count_as_failures(alice, token_f
     assert client.get("/api/me/", headers=bearer(good)).status_code == 200
 
 
-def test_a_write_token_can_update_my_profile(alice, token_for):
+def test_a_write_token_can_update_my_display_names(alice, token_for):
     response = api(
         Client(),
         "patch",
         "/api/me/",
-        {"first_name": "Alice", "email": "alice@new.example.com", "username": "mallory"},
+        {"first_name": "Alice", "last_name": "Liddell"},
         headers=bearer(token_for(alice, "write")),
     )
 
     assert response.status_code == 200
     alice.refresh_from_db()
-    assert (alice.first_name, alice.email) == ("Alice", "alice@new.example.com")
-    assert alice.username == "alice"  # read-only field, ignored
+    assert (alice.first_name, alice.last_name) == ("Alice", "Liddell")
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"email": "mallory@evil.example"},
+        {"email": "mallory@evil.example", "current_password": PASSWORD},
+        {"username": "mallory"},
+        {"password": "new-password-123456"},
+        {"first_name": "Mallory", "email": "mallory@evil.example"},
+    ],
+)
+def test_a_token_can_never_change_what_controls_logging_in(alice, token_for, change):
+    """The takeover: a read-write token changed the email, then a password reset to that
+    address logged the holder in as the victim."""
+    response = api(Client(), "patch", "/api/me/", change, headers=bearer(token_for(alice, "write")))
+
+    error = assert_error(response, 403, "permission_denied")
+    assert "API tokens can't change the email" in error["message"]
+    alice.refresh_from_db()
+    assert (alice.email, alice.username, alice.first_name) == ("alice@example.com", "alice", "")
+    assert alice.check_password(PASSWORD)
+    assert mail.outbox == []
+
+
+def test_changing_the_email_with_a_session_needs_the_current_password(alice, client_for):
+    client = client_for(alice)
+
+    missing = api(client, "patch", "/api/me/", {"email": "new@example.com"})
+    wrong = api(
+        client, "patch", "/api/me/", {"email": "new@example.com", "current_password": "nope"}
+    )
+
+    for response in (missing, wrong):
+        error = assert_error(response, 400, "invalid")
+        assert error["fields"] == {"current_password": ["Your current password is not correct."]}
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"
+    assert mail.outbox == []
+
+
+def test_changing_the_email_tells_the_old_address(
+    alice, client_for, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = api(
+            client_for(alice),
+            "patch",
+            "/api/me/",
+            {"email": "alice@new.example.com", "current_password": PASSWORD, "first_name": "Al"},
+        )
+
+    assert response.status_code == 200
+    assert response.json()["email"] == "alice@new.example.com"
+    assert "current_password" not in response.json()
+    alice.refresh_from_db()
+    assert (alice.email, alice.first_name) == ("alice@new.example.com", "Al")
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert "alice@new.example.com" in notice.body
+    assert "http://127.0.0.1:8000" in notice.body  # the configured site, not the request's host
+
+
+def test_a_failed_email_change_changes_no_name_either(alice, client_for):
+    response = api(
+        client_for(alice),
+        "patch",
+        "/api/me/",
+        {"first_name": "Al", "email": "x@example.com", "current_password": "wrong"},
+    )
+
+    assert response.status_code == 400
+    alice.refresh_from_db()
+    assert (alice.first_name, alice.email) == ("", "alice@example.com")
 
 
 def test_taking_someone_elses_email_through_the_api_is_a_clear_field_error(
     alice, charlie_outsider, client_for
 ):
     response = api(
-        client_for(alice), "patch", "/api/me/", {"email": "CHARLIE_OUTSIDER@example.com"}
+        client_for(alice),
+        "patch",
+        "/api/me/",
+        {"email": "CHARLIE_OUTSIDER@example.com", "current_password": PASSWORD},
     )
 
     error = assert_error(response, 400, "invalid")
     assert error["fields"] == {"email": ["An account with this email already exists."]}
     alice.refresh_from_db()
     assert alice.email == "alice@example.com"
+
+
+@pytest.mark.parametrize("scope", ["read", "write"])
+def test_a_token_can_not_create_list_or_revoke_tokens(alice, scope):
+    """A token that expires in seconds must not mint a never-expiring one, see its siblings or
+    revoke the owner's other tokens."""
+    _, raw = services.token_create(
+        user=alice, name="short", scope=scope, expires_at=timezone.now() + timedelta(minutes=5)
+    )
+    other, _ = services.token_create(user=alice, name="CI", scope="write")
+    client = Client(headers=bearer(raw))
+
+    created = api(client, "post", "/api/tokens/", {"name": "forever", "scope": "write"})
+    listed = client.get("/api/tokens/")
+    shown = client.get(f"/api/tokens/{other.pk}/")
+    revoked = api(client, "delete", f"/api/tokens/{other.pk}/")
+
+    for response in (created, listed, shown, revoked):
+        error = assert_error(response, 403, "permission_denied")
+        if scope == "write" or response is listed or response is shown:
+            assert "API tokens can't create, list or revoke tokens" in error["message"]
+    assert ApiToken.objects.filter(user=alice).count() == 2
+    other.refresh_from_db()
+    assert other.revoked_at is None
 
 
 # --- Session authentication and CSRF ------------------------------------------------------------

@@ -404,27 +404,72 @@ def test_only_the_api_docs_allow_inline_styles(alice, client_for):
 # --- Profile ------------------------------------------------------------------------------------
 
 
-def test_the_profile_page_saves_names_and_email(alice, client_for):
+def test_the_profile_page_saves_names(alice, client_for):
     response = client_for(alice).post(
-        "/settings/profile/",
-        {"first_name": "Alice", "last_name": "Liddell", "email": "a@example.com"},
+        "/settings/profile/", {"first_name": "Alice", "last_name": "Liddell"}
     )
 
     assert response["Location"] == "/settings/profile/"
     alice.refresh_from_db()
-    assert (alice.display_name, alice.email) == ("Alice Liddell", "a@example.com")
+    assert (alice.display_name, alice.email) == ("Alice Liddell", "alice@example.com")
+
+
+def test_a_profile_post_without_an_email_keeps_the_email(alice, client_for):
+    """A form post without the email field used to save an empty address."""
+    response = client_for(alice).post("/settings/profile/", {"first_name": "Al"})
+
+    assert response.status_code == 302
+    alice.refresh_from_db()
+    assert (alice.first_name, alice.email) == ("Al", "alice@example.com")
+
+
+def test_the_profile_page_changes_the_email_with_the_current_password_and_tells_the_old_one(
+    alice, client_for, django_capture_on_commit_callbacks
+):
+    client = client_for(alice)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            "/settings/profile/email/",
+            {"email": "a@example.com", "current_password": PASSWORD},
+            follow=True,
+        )
+
+    assert response.redirect_chain == [("/settings/profile/", 302)]
+    assert "Email changed to a@example.com. We told alice@example.com too." in (
+        response.content.decode()
+    )
+    alice.refresh_from_db()
+    assert alice.email == "a@example.com"
+    [notice] = mail.outbox
+    assert notice.to == ["alice@example.com"]
+    assert "a@example.com" in notice.body
+
+
+def test_a_wrong_current_password_changes_no_email(alice, client_for):
+    response = client_for(alice).post(
+        "/settings/profile/email/", {"email": "a@example.com", "current_password": "guess"}
+    )
+
+    assert response.status_code == 400
+    assert response.context["email_form"].errors == {
+        "current_password": ["Your current password is not correct."]
+    }
+    alice.refresh_from_db()
+    assert alice.email == "alice@example.com"
+    assert mail.outbox == []
 
 
 def test_taking_someone_elses_email_on_the_profile_page_is_a_clear_field_error(
     alice, charlie_outsider, client_for
 ):
     response = client_for(alice).post(
-        "/settings/profile/",
-        {"first_name": "", "last_name": "", "email": "CHARLIE_OUTSIDER@example.com"},
+        "/settings/profile/email/",
+        {"email": "CHARLIE_OUTSIDER@example.com", "current_password": PASSWORD},
     )
 
-    assert response.status_code == 200
-    assert response.context["form"].errors == {
+    assert response.status_code == 400
+    assert response.context["email_form"].errors == {
         "email": ["An account with this email already exists."]
     }
     alice.refresh_from_db()

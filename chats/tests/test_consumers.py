@@ -286,7 +286,13 @@ async def _socket_on_session(client: Client, path: str) -> WebsocketCommunicator
 
     cookie = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
     communicator = WebsocketCommunicator(
-        application, path, headers=[(b"origin", b"http://localhost"), (b"cookie", cookie.encode())]
+        application,
+        path,
+        headers=[
+            (b"host", b"localhost"),
+            (b"origin", b"http://localhost"),
+            (b"cookie", cookie.encode()),
+        ],
     )
     connected, _ = await communicator.connect(timeout=TIMEOUT)
     assert connected

@@ -136,6 +136,59 @@ def test_field_encryption_keys_must_not_be_empty(raw):
         config.field_encryption_keys(raw)
 
 
+# --- Trusted proxies and the site URL -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw", "count"),
+    [(None, 0), ("0", 0), ("false", 0), ("", 0), ("1", 1), ("true", 1), ("yes", 1), ("2", 2)],
+)
+def test_behind_proxy_is_a_count_of_trusted_proxies(raw, count, monkeypatch):
+    if raw is None:
+        monkeypatch.delenv("WB_PROXIES", raising=False)
+    else:
+        monkeypatch.setenv("WB_PROXIES", raw)
+    assert config.proxy_count("WB_PROXIES") == count
+
+
+@pytest.mark.parametrize("raw", ["-1", "many", "1.5", "99", "²"])
+def test_a_proxy_count_that_is_not_a_small_number_is_refused(raw, monkeypatch):
+    monkeypatch.setenv("WB_PROXIES", raw)
+    with pytest.raises(ImproperlyConfigured, match="number of trusted reverse proxies"):
+        config.proxy_count("WB_PROXIES")
+
+
+def test_the_site_url_defaults_to_the_first_allowed_host_on_the_run_port():
+    assert config.site_url(None, allowed_hosts=["127.0.0.1", "localhost"], port=8000) == (
+        "http://127.0.0.1:8000"
+    )
+    assert config.site_url("", allowed_hosts=["*", ".example.com", "wb.lan"], port=9000) == (
+        "http://wb.lan:9000"
+    )
+    assert config.site_url(None, allowed_hosts=["*"], port=8000) == "http://127.0.0.1:8000"
+
+
+def test_a_configured_site_url_is_used_without_its_trailing_slash():
+    url = config.site_url("https://wb.example.com/", allowed_hosts=[], port=8000)
+    assert url == "https://wb.example.com"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "wb.example.com",
+        "ftp://wb.example.com",
+        "https://",
+        "https://wb.example.com/app",
+        "https://u:p@wb.example.com",
+        "https://wb.example.com?x=1",
+    ],
+)
+def test_a_site_url_that_is_not_just_an_origin_is_refused(raw):
+    with pytest.raises(ImproperlyConfigured, match="WORKBENCH_SITE_URL"):
+        config.site_url(raw, allowed_hosts=[], port=8000)
+
+
 # --- Email --------------------------------------------------------------------------------------
 
 SMTP = "django.core.mail.backends.smtp.EmailBackend"

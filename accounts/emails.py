@@ -1,0 +1,39 @@
+"""Emails about accounts: notices to people, built from WORKBENCH_SITE_URL (never from a
+request's Host) and sent after the change that caused them has committed. A mail server that
+is down is logged, never an error for the person making the change."""
+
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.core.mail import send_mail
+from django.db import transaction
+from django.template.loader import render_to_string
+
+logger = logging.getLogger(__name__)
+
+
+def _send_after_commit(*, to: str, template: str, context: dict) -> None:
+    context = {"site_url": settings.WORKBENCH_SITE_URL, **context}
+    subject = render_to_string(f"accounts/emails/{template}_subject.txt", context)
+    body = render_to_string(f"accounts/emails/{template}.txt", context)
+
+    def send():
+        try:
+            send_mail(" ".join(subject.split()), body, None, [to])
+        except Exception:  # the change stands; the operator sees why the notice didn't go
+            logger.exception("Could not send the %s email", template)
+
+    transaction.on_commit(send)
+
+
+def email_changed_notice(*, user, old_email: str, new_email: str) -> None:
+    """Tell the OLD address that the account's email changed: if someone else did it, this is
+    how the owner finds out while they can still act."""
+    if old_email:
+        _send_after_commit(
+            to=old_email,
+            template="email_changed",
+            context={"user": user, "old_email": old_email, "new_email": new_email},
+        )
