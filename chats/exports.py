@@ -3,6 +3,7 @@ own format — re-importable later)."""
 
 from __future__ import annotations
 
+from billing import money
 from chats import selectors
 from chats.models import Conversation
 
@@ -39,7 +40,7 @@ def as_json(conversation: Conversation) -> dict:
                     "input_tokens": m.input_tokens,
                     "output_tokens": m.output_tokens,
                     "estimated": m.tokens_estimated,
-                    "cost_usd": str(m.cost) if m.cost is not None else None,
+                    "cost_usd": money.decimal_str(m.cost),
                     "cost_source": m.cost_source,
                     "ttft_ms": m.ttft_ms,
                     "tokens_per_second": m.tokens_per_second,

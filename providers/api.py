@@ -15,6 +15,7 @@ from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.response import Response
 
 from accounts.access import Action
+from billing import money
 from providers import selectors, services
 from providers.adapters.base import CompletionRequest, Finished, Message, ProviderError, TextDelta
 from providers.serializers import (
@@ -142,7 +143,11 @@ def finished_payload(event: Finished, text: str | None = None) -> dict:
             "output_tokens": event.output_tokens,
             "estimated": event.tokens_estimated,
         },
-        "cost": {"usd": event.cost, "source": event.cost_source},
+        "cost": {
+            "usd": money.decimal_str(event.cost),
+            "source": event.cost_source,
+            "display": money.cost_label(event.cost, event.cost_source),
+        },
         "timing": {
             "ttft_ms": event.ttft_ms,
             "duration_ms": event.duration_ms,

@@ -8,7 +8,7 @@ from django.db.models import Prefetch, QuerySet
 
 from accounts import access
 from accounts.access import Action
-from billing import pricing
+from billing import money, pricing
 from providers.models import ProviderCredential, ProviderModel
 
 
@@ -63,9 +63,9 @@ def catalogue_for(*, user, credential: ProviderCredential) -> list[CatalogueEntr
             CatalogueEntry(
                 model=model,
                 local=local,
-                input_per_mtok=str(price.input_per_mtok.normalize()) if price else None,
-                output_per_mtok=str(price.output_per_mtok.normalize()) if price else None,
-                per_request=str(price.per_request.normalize())
+                input_per_mtok=money.decimal_str(price.input_per_mtok) if price else None,
+                output_per_mtok=money.decimal_str(price.output_per_mtok) if price else None,
+                per_request=money.decimal_str(price.per_request)
                 if price and price.per_request
                 else None,
                 context_window=model.context_window

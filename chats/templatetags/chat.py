@@ -1,7 +1,6 @@
-from decimal import Decimal
-
 from django import template
 
+from billing import money
 from chats.rendering import render_markdown
 
 register = template.Library()
@@ -15,17 +14,8 @@ def markdown(text: str):
 
 @register.filter
 def usd(amount) -> str:
-    """$0.0123 with sensible precision: cents for big sums, more digits for tiny ones."""
-    if amount is None:
-        return ""
-    amount = Decimal(amount)
-    if amount == 0:
-        return "$0"
-    if amount >= 1:
-        return f"${amount:,.2f}"
-    if amount >= Decimal("0.01"):
-        return f"${amount:.4f}"
-    return f"${amount:.6f}".rstrip("0")
+    """The one money format (billing.money); empty for no amount at all."""
+    return "" if amount is None else money.usd(amount)
 
 
 @register.filter

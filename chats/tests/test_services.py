@@ -742,7 +742,7 @@ def test_the_json_export_has_every_branch_with_parents_and_no_secrets(alice, key
     assert by_id[q1.pk]["parent"] is None
     assert by_id[a1.pk]["parent"] == q1.pk and by_id[hidden.pk]["parent"] == q1.pk
     assert by_id[hidden.pk]["content"] == "Hidden answer"
-    assert by_id[a1.pk]["usage"]["cost_usd"] == "0.010000000"
+    assert by_id[a1.pk]["usage"]["cost_usd"] == "0.01"
     assert by_id[q1.pk]["usage"] is None
     assert data["visible_path"] == [q1.pk, a1.pk]
     text = json.dumps(data)

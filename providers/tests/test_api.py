@@ -388,7 +388,8 @@ def test_a_completion_returns_text_usage_cost_and_timing(
     assert body["finish_reason"] == "stop"
     assert body["usage"] == {"input_tokens": 4, "output_tokens": 11, "estimated": False}
     assert body["cost"]["source"] == "provider"
-    assert float(body["cost"]["usd"]) == pytest.approx((4 * 0.15 + 11 * 0.6) / 1_000_000)
+    assert body["cost"]["usd"] == "0.0000072"  # (4 × $0.15 + 11 × $0.60) / 1M, a plain decimal
+    assert body["cost"]["display"] == "$0.0000072"
     assert set(body["timing"]) == {"ttft_ms", "duration_ms", "tokens_per_second"}
     assert body["timing"]["duration_ms"] > 0
     assert body["attempts"] == 1
@@ -520,7 +521,8 @@ def test_the_echo_credential_works_through_the_api(alice, api_for, client_for, f
     assert "SYS-PROMPT" in body["text"]
     assert "USER-TEXT" in body["text"]
     assert body["cost"]["source"] == "local"
-    assert float(body["cost"]["usd"]) == 0
+    assert body["cost"]["usd"] == "0"
+    assert body["cost"]["display"] == "$0.00 local"
     assert fake_provider.requests == []
 
 

@@ -349,16 +349,16 @@ def test_the_detail_page_lists_models_with_prices_unpriced_and_local_badges(
     page = html(client.get(f"/settings/providers/{paid.pk}/"))
     rows = dict(re.findall(r"<tr>\s*<td><code>([^<]+)</code>(.*?)</tr>", page, re.S))
     assert set(rows) == {"gpt-4o-mini", "mystery-model-x"}
-    assert "<td>$0.15</td><td>$0.6" in rows["gpt-4o-mini"]
+    assert "<td>$0.15</td><td>$0.60" in rows["gpt-4o-mini"]
     assert ">unpriced</span>" in rows["mystery-model-x"]
-    assert "local · $0" not in page
+    assert "local · $0.00" not in page
     assert "<code>sk-…6789</code>" in page
     assert KEY not in page
 
     local_page = html(client.get(f"/settings/providers/{local.pk}/"))
     local_rows = dict(re.findall(r"<tr>\s*<td><code>([^<]+)</code>(.*?)</tr>", local_page, re.S))
     assert set(local_rows) == {"gpt-4o-mini", "mystery-model-x"}
-    assert all('<span class="badge ok">local · $0</span>' in row for row in local_rows.values())
+    assert all(">local · $0.00</span>" in row for row in local_rows.values())
     assert "unpriced</span>" not in local_page
 
 
@@ -546,3 +546,25 @@ def test_pages_have_no_inline_script_and_the_csp_forbids_it(
     assert "unsafe-eval" not in script_src
     if page == "detail":
         assert '<script src="/static/providers/try.js" type="module"></script>' in html(response)
+
+
+def test_a_ten_dollar_price_reads_ten_dollars_never_1e_plus_1(
+    alice, client_for, make_credential, fake_provider
+):
+    """BUG (issue 9, bug 8): an override of $10 per 1M tokens rendered as `$1E+1`."""
+    from billing.models import PriceOverride
+
+    PriceOverride.objects.create(
+        provider_id="openai", model="gpt-4o", input_per_mtok=10, output_per_mtok=30
+    )
+    credential = make_credential(alice, "openai", name="Work")
+    services.catalogue_refresh(actor=alice, credential=credential)
+    client = client_for(alice)
+
+    page = html(client.get(f"/settings/providers/{credential.pk}/"))
+    row = dict(re.findall(r"<tr>\s*<td><code>([^<]+)</code>(.*?)</tr>", page, re.S))["gpt-4o"]
+    assert "<td>$10.00</td><td>$30.00" in row
+    assert "E+" not in page
+    models = client.get(f"/api/credentials/{credential.pk}/models/").json()
+    gpt_4o = next(m for m in models if m["id"] == "gpt-4o")
+    assert (gpt_4o["input_per_mtok"], gpt_4o["output_per_mtok"]) == ("10", "30")

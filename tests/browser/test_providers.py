@@ -52,7 +52,7 @@ def test_alice_adds_an_openai_compatible_server_sees_its_models_tries_it_and_use
         expect(
             models.locator("code", has_text=re.compile(rf"^{re.escape(model_id)}$"))
         ).to_be_visible()
-    expect(models.get_by_text("local · $0")).to_have_count(3)
+    expect(models.get_by_text("local · $0.00")).to_have_count(3)
     screenshot(page, "providers-detail-connected")
     credential = ProviderCredential.objects.get(name="GPU box")
     assert credential.preset == "openai_compatible"
@@ -69,7 +69,9 @@ def test_alice_adds_an_openai_compatible_server_sees_its_models_tries_it_and_use
     assert reply.text_content() != FAKE_REPLY  # caught mid-stream
     screenshot(page, "providers-try-streaming")
     expect(reply).to_have_text(FAKE_REPLY)
-    expect(meta).to_contain_text(re.compile(r"^\d+ in / 11 out tokens · local · \$0 · TTFT \d+ ms"))
+    expect(meta).to_contain_text(
+        re.compile(r"^\d+ in / 11 out tokens · \$0\.00 local · TTFT \d+ ms")
+    )
     screenshot(page, "providers-try-finished")
     chat_calls = [r for r in fake_provider.requests if r.path == "/v1/chat/completions"]
     assert len(chat_calls) == 1
@@ -89,7 +91,7 @@ def test_alice_adds_an_openai_compatible_server_sees_its_models_tries_it_and_use
     page.fill("#try-system", "You are a terse pirate.")
     page.fill("#try-message", "Where is the treasure?")
     page.locator("#try-message").press("Control+Enter")
-    expect(meta).to_contain_text("local · $0")
+    expect(meta).to_contain_text("$0.00 local")
     expect(reply).to_contain_text("You are a terse pirate.")
     expect(reply).to_contain_text("Where is the treasure?")
     expect(reply).to_contain_text("**system**")

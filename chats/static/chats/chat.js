@@ -4,6 +4,8 @@
 // server's rendering (Markdown → HTML → sanitized) replaces it when the reply ends. The history
 // is never re-rendered per token, so long conversations stay smooth.
 
+import { sumUsd } from "../billing/money.js";
+
 const chat = document.getElementById("chat");
 
 if (chat) {
@@ -97,12 +99,8 @@ if (chat) {
   function updatePathCost() {
     const target = document.getElementById("path-cost");
     if (!target) return;
-    let total = 0;
-    messages.querySelectorAll("article.msg").forEach((el) => {
-      const cost = parseFloat(el.dataset.cost);
-      if (!Number.isNaN(cost)) total += cost;
-    });
-    target.textContent = total === 0 ? "$0" : total >= 1 ? `$${total.toFixed(2)}` : total >= 0.01 ? `$${total.toFixed(4)}` : `$${total.toFixed(6).replace(/0+$/, "")}`;
+    const costs = [...messages.querySelectorAll("article.msg")].map((el) => el.dataset.cost);
+    target.textContent = sumUsd(costs);
   }
 
   // The streaming text of a message: one Text node we append to.

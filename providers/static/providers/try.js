@@ -10,9 +10,7 @@ function describe(finished) {
   const parts = [];
   const usage = finished.usage;
   parts.push(`${usage.input_tokens} in / ${usage.output_tokens} out tokens${usage.estimated ? " (estimated)" : ""}`);
-  if (finished.cost.source === "local") parts.push("local · $0");
-  else if (finished.cost.usd === null) parts.push("unpriced");
-  else parts.push(`$${Number(finished.cost.usd).toFixed(6)}`);
+  parts.push(finished.cost.display); // billing.money's label: "$0.00042", "unpriced", "$0.00 local"
   if (finished.timing.ttft_ms !== null) parts.push(`TTFT ${Math.round(finished.timing.ttft_ms)} ms`);
   if (finished.timing.tokens_per_second) parts.push(`${finished.timing.tokens_per_second.toFixed(1)} tok/s`);
   if (finished.attempts > 1) parts.push(`${finished.attempts} attempts`);
