@@ -73,10 +73,53 @@ def _clean_params(params: dict | None) -> dict:
     return clean
 
 
-def _check_model(actor, credential, model: str) -> None:
+def credential_refusal(*, conversation: Conversation, credential) -> str | None:
+    """Why `credential` can't run `conversation`'s replies (None: it can).
+
+    Whoever owns a conversation pays for it and sees it: a team conversation runs only on that
+    team's credentials, a personal one only on its owner's personal credentials. Otherwise a
+    team chat pinned to one member's key fails for everyone else, and a team pays for chats it
+    can't see. Ownership is checked before any access rule, so a member who may not even see the
+    credential gets this reason, not a 404."""
+    if conversation.owner_team_id is not None:
+        if credential.owner_team_id == conversation.owner_team_id:
+            return None
+        team = conversation.owner_team.name
+        if credential.owner_team_id is None:
+            return (
+                f"A personal key can't run a conversation of team “{team}”: the team pays for "
+                f"what its members see. Pick one of {team}'s models."
+            )
+        return (
+            f"This credential belongs to another team; a conversation of “{team}” runs only on "
+            f"{team}'s credentials. Pick one of {team}'s models."
+        )
+    if (
+        credential.owner_user_id is not None
+        and credential.owner_user_id == conversation.owner_user_id
+    ):
+        return None
+    if credential.owner_team_id is not None:
+        return (
+            f"“{credential.name}” belongs to team “{credential.owner_team.name}”; a personal "
+            "conversation runs only on your own credentials (start a team conversation to use the "
+            "team's)."
+        )
+    return "That credential isn't yours; a personal conversation runs only on your own credentials."
+
+
+def _check_model(actor, conversation: Conversation, credential, model: str) -> None:
+    """A credential and model the actor picked: 404 for a credential they can't see (ids reveal
+    nothing), then the ownership rule's clear refusal, then the role (403)."""
     if credential is None:
         return
+    access.require(actor, credential, Action.READ)
+    reason = credential_refusal(conversation=conversation, credential=credential)
+    if reason is not None:
+        raise ValidationError({"credential": reason})
     access.require(actor, credential, Action.USE)
+    if not credential.is_active:
+        raise ValidationError({"credential": f"“{credential.name}” is deactivated."})
     if not model:
         raise ValidationError({"model": "Pick a model."})
 
@@ -93,7 +136,6 @@ def conversation_start(
 ) -> Conversation:
     if owner_team is not None:
         access.require(actor, owner_team, Action.USE)
-    _check_model(actor, credential, model)
     conversation = Conversation(
         title=title.strip()[:200],
         title_source="user" if title.strip() else "auto",
@@ -104,6 +146,7 @@ def conversation_start(
         params=_clean_params(params),
     )
     conversation.set_owner(owner_team or actor)
+    _check_model(actor, conversation, credential, model)
     conversation.save()
     return conversation
 
@@ -134,7 +177,7 @@ def conversation_update(*, actor, conversation: Conversation, **changes) -> Conv
     if "credential" in changes or "model" in changes:
         credential = changes.get("credential", conversation.credential)
         model = changes.get("model", conversation.model) or ""
-        _check_model(actor, credential, model)
+        _check_model(actor, conversation, credential, model)
         conversation.credential, conversation.model = credential, model
         fields += ["credential", "model"]
     if fields:
@@ -229,9 +272,19 @@ def _placeholder(conversation: Conversation, parent: Message, actor) -> Message:
     )
 
 
-def _require_model(conversation: Conversation) -> None:
-    if conversation.credential_id is None or not conversation.model:
+def _require_model(actor, conversation: Conversation, credential=None, model: str = "") -> None:
+    """The model a reply will run on is set, and usable by `actor` for this conversation: a clear
+    refusal here, never an access error halfway through the reply."""
+    credential = credential if credential is not None else conversation.credential
+    if credential is None or not (model or conversation.model):
         raise ValidationError({"model": "Pick a model for this conversation first."})
+    reason = credential_refusal(conversation=conversation, credential=credential)
+    if reason is None and not access.allows(actor, credential, Action.USE):
+        reason = "Your role doesn't let you run this conversation's model."
+    if reason is None and not credential.is_active:
+        reason = f"“{credential.name}” is deactivated; pick another model."
+    if reason is not None:
+        raise ValidationError({"credential": reason})
 
 
 def _check_content(content: str) -> str:
@@ -273,7 +326,7 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
     """A user message under `parent_id` (None: a new first message) and its reply placeholder."""
     access.require(actor, conversation, Action.USE)
     content = _check_content(content)
-    _require_model(conversation)
+    _require_model(actor, conversation)
     parent = _message_in(conversation, parent_id) if parent_id is not None else None
     if parent is not None and parent.status == MessageStatus.STREAMING:
         raise ValidationError("Wait for the reply to finish, or stop it, before answering it.")
@@ -322,7 +375,7 @@ def message_regenerate(*, actor, conversation: Conversation, message_id) -> Repl
     """A new reply beside `message_id` (an assistant message), with the conversation's current
     model — switch the model first to ask another one."""
     access.require(actor, conversation, Action.USE)
-    _require_model(conversation)
+    _require_model(actor, conversation)
     original = _message_in(conversation, message_id)
     if original.role != "assistant" or original.parent_id is None:
         raise ValidationError("Only replies can be regenerated.")
@@ -351,8 +404,7 @@ def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyP
     ):
         raise ValidationError("Only a reply that broke off with some text can be continued.")
     credential = message.credential or conversation.credential
-    if credential is None or not (message.model or conversation.model):
-        raise ValidationError({"model": "Pick a model for this conversation first."})
+    _require_model(actor, conversation, credential, message.model)
     history = _history(conversation, message.parent_id)
     history.append(Turn("assistant", message.content))
     updated = Message.objects.filter(pk=message.pk, status=message.status).update(

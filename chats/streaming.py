@@ -27,6 +27,8 @@ from typing import Any
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
 
 from chats import replies, services
 from chats.models import MessageStatus
@@ -288,6 +290,15 @@ async def _run(reply: Reply, render) -> None:
             if got_text and exc.code in BROKEN_STREAM
             else MessageStatus.ERROR
         )
+    except (Http404, PermissionDenied):
+        # The gate checks access again as the call starts: a credential the actor lost in the
+        # meantime (removed from the team, key deleted) is said plainly, not as a provider error.
+        reply.error = ProviderError(
+            "access_denied",
+            "You can no longer use this conversation's model (its credential was removed or your "
+            "access changed). Pick another model and retry.",
+        )
+        reply.status = MessageStatus.INTERRUPTED if reply.parts else MessageStatus.ERROR
     except asyncio.CancelledError:
         # Our own task: a Stop (or the process shutting down). Save what we have either way.
         current = asyncio.current_task()

@@ -21,6 +21,7 @@ from accounts.access import Action
 from accounts.views import _form_errors
 from chats import exports, replies, selectors, services, streaming, titles
 from chats.forms import NewConversationForm, RenameForm, SettingsForm
+from chats.models import Conversation
 from chats.rendering import pygments_css
 from providers import selectors as provider_selectors
 from providers import services as provider_services
@@ -41,10 +42,12 @@ def _list_context(request, current=None) -> dict:
     return {"page": page, "q": q, "current": current, "nav_active": "chat"}
 
 
-def picker_groups(user) -> list[dict]:
-    """Usable chat models grouped by credential (local ones marked), for the model picker."""
+def picker_groups(user, team=None) -> list[dict]:
+    """The chat models a conversation owned by `team` (None: personal) may run on, grouped by
+    credential, for the model picker: the team's credentials for a team chat, the user's own
+    for a personal one (services refuse anything else)."""
     groups = []
-    for credential in provider_selectors.usable_credentials_for_user(user=user):
+    for credential in provider_selectors.chat_credentials_for(user=user, team=team):
         models = [m.model_id for m in credential.models.all() if m.kind == "chat"]
         if models:
             groups.append({"credential": credential, "models": models})
@@ -55,26 +58,28 @@ def picker_groups(user) -> list[dict]:
 def index(request):
     provider_services.credentials_ensure_echo(user=request.user)
     context = _list_context(request)
-    context["groups"] = picker_groups(request.user)
+    context["groups"] = picker_groups(request.user, _owner_team(request))
     if request.htmx and request.GET.get("partial") == "list":
         return render(request, "chats/index.html#conversation_list", context)
     return render(request, "chats/index.html", context)
 
 
-def _default_model(user) -> tuple | None:
+def _default_model(user, team=None) -> tuple | None:
+    groups = picker_groups(user, team)
+    allowed = {group["credential"].pk for group in groups}
     latest = (
-        selectors.conversations_for_user(user=user)
-        .filter(credential__isnull=False)
+        access.in_view(Conversation.objects.all(), user, team)
+        .filter(owner_team=team, credential_id__in=allowed)
         .exclude(model="")
+        .select_related("credential")
+        .order_by("-updated_at", "-id")
         .first()
+        if allowed
+        else None
     )
-    if (
-        latest is not None
-        and access.allows(user, latest.credential, Action.USE)
-        and latest.credential.is_active
-    ):
+    if latest is not None:
         return latest.credential, latest.model
-    for group in picker_groups(user):
+    for group in groups:
         return group["credential"], group["models"][0]
     return None
 
@@ -82,16 +87,21 @@ def _default_model(user) -> tuple | None:
 @login_required
 @require_POST
 def conversation_new(request):
-    provider_services.credentials_ensure_echo(user=request.user)
+    owner_team = _owner_team(request)
+    provider_services.credentials_ensure_echo(user=request.user, team=owner_team)
     form = NewConversationForm(request.POST, user=request.user)
     if not form.is_valid():
         messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
         return redirect("chats:index")
-    choice = form.cleaned_data["model_choice"] or _default_model(request.user)
+    choice = form.cleaned_data["model_choice"] or _default_model(request.user, owner_team)
     credential, model = choice if choice else (None, "")
-    conversation = services.conversation_start(
-        actor=request.user, owner_team=_owner_team(request), credential=credential, model=model
-    )
+    try:
+        conversation = services.conversation_start(
+            actor=request.user, owner_team=owner_team, credential=credential, model=model
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("chats:index")
     return redirect("chats:detail", pk=conversation.pk)
 
 
@@ -105,7 +115,9 @@ def conversation_detail(request, pk):
     )
     can_use = access.allows(request.user, conversation, Action.USE)
     can_write = access.allows(request.user, conversation, Action.WRITE)
-    groups = picker_groups(request.user) if can_use else []
+    if can_use:
+        provider_services.credentials_ensure_echo(user=request.user, team=conversation.owner_team)
+    groups = picker_groups(request.user, conversation.owner_team) if can_use else []
     settings_form = SettingsForm(
         user=request.user,
         initial={
@@ -132,6 +144,11 @@ def conversation_detail(request, pk):
             g["credential"].pk == conversation.credential_id and conversation.model in g["models"]
             for g in groups
         ),
+        "model_refusal": services.credential_refusal(
+            conversation=conversation, credential=conversation.credential
+        )
+        if conversation.credential_id
+        else None,
         "settings_form": settings_form,
     }
     return render(request, "chats/conversation.html", context)
@@ -163,7 +180,7 @@ def conversation_settings(request, pk):
             {
                 "conversation": conversation,
                 "settings_form": form,
-                "groups": picker_groups(request.user),
+                "groups": picker_groups(request.user, conversation.owner_team),
                 "can_write": True,
                 "saved": form.is_valid() and not form.errors,
             },

@@ -31,6 +31,27 @@ def usable_credentials_for_user(*, user) -> QuerySet[ProviderCredential]:
     )
 
 
+def chat_credentials_for(*, user, team=None) -> QuerySet[ProviderCredential]:
+    """The active credentials a conversation owned by `team` (None: by `user` personally) may run
+    on, as `user` may use them: the team's own for a team conversation (none for a viewer), the
+    user's own personal ones for a personal conversation. Never another team's, never another
+    member's personal key — whoever owns a conversation pays for it."""
+    credentials = ProviderCredential.objects.filter(is_active=True)
+    if team is None:
+        credentials = credentials.filter(owner_user_id=user.pk)
+    elif access.allows(user, team, Action.USE):
+        credentials = credentials.filter(owner_team_id=team.pk)
+    else:
+        return credentials.none()
+    return (
+        credentials.select_related("owner_team")
+        .prefetch_related(
+            Prefetch("models", queryset=ProviderModel.objects.order_by("kind", "model_id"))
+        )
+        .order_by("name", "pk")
+    )
+
+
 def credential_for_user(*, user, pk, action: Action = Action.READ) -> ProviderCredential:
     return access.get_for(user, ProviderCredential.objects.select_related("owner_team"), pk, action)
 

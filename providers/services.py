@@ -136,12 +136,31 @@ def credential_delete(*, actor, credential: ProviderCredential) -> None:
     credential.delete()
 
 
-def credentials_ensure_echo(*, user) -> ProviderCredential:
-    """Everyone gets a personal Echo credential, so the workbench works with no keys at all."""
-    credential = ProviderCredential.objects.filter(owner_user=user, preset="echo").first()
-    if credential is None:
-        credential = credential_create(actor=user, preset="echo", name="Echo (local)")
-        credential_test(actor=user, credential=credential)  # lists its built-in model: no network
+def credentials_ensure_echo(*, user, team: Team | None = None) -> ProviderCredential:
+    """Everyone gets a personal Echo credential, so the workbench works with no keys at all —
+    and so does every team (a team conversation runs only on the team's credentials): any member
+    who may use the team gets it made. Echo is local and free, so no manager needs to agree."""
+    if team is None:
+        credential = ProviderCredential.objects.filter(owner_user=user, preset="echo").first()
+        if credential is None:
+            credential = credential_create(actor=user, preset="echo", name="Echo (local)")
+            credential_test(actor=user, credential=credential)  # its built-in model: no network
+        return credential
+    access.require(user, team, Action.USE)
+    with transaction.atomic():
+        Team.objects.select_for_update().filter(pk=team.pk).first()  # one Echo, however many ask
+        credential = ProviderCredential.objects.filter(owner_team=team, preset="echo").first()
+        if credential is None:
+            credential = ProviderCredential(
+                name="Echo (local)", preset="echo", is_local=True, created_by=user
+            )
+            credential.set_owner(team)
+            credential.save()
+            created = True
+        else:
+            created = False
+    if created:
+        credential_test(actor=user, credential=credential)
     return credential
 
 

@@ -548,12 +548,26 @@ FIELD_CASES += [
         "chats.serializers.ConversationWriteSerializer.credential",
         Case(
             "api-conversation-detail",
-            team_rule(alice=200, bob=404, vera=403, anonymous=401),
+            # alice sees her own key but a team conversation runs only on the team's (400 with
+            # the reason); bob can't even see it (404).
+            team_rule(alice=400, bob=404, vera=403, anonymous=401),
             method="PATCH",
             kwargs=conv_kw,
             api=True,
             data=lambda w: {"credential": w["alice_credential"].pk, "model": "echo"},
             note="alice's personal credential",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.ConversationWriteSerializer.credential",
+        Case(
+            "api-conversation-detail",
+            team_rule(alice=200, bob=200, vera=403, anonymous=401),
+            method="PATCH",
+            kwargs=conv_kw,
+            api=True,
+            data=lambda w: {"credential": w["team_credential"].pk, "model": "echo"},
+            note="the team's credential",
         ),
     ),
     FieldCase(

@@ -99,6 +99,7 @@ ERROR_CODES = {
     "key_unreadable": "The stored API key can't be decrypted; re-enter it.",
     "inactive": "This credential is deactivated.",
     "cancelled": "The call was cancelled.",
+    "access_denied": "You may not use this credential.",
 }
 
 

@@ -222,3 +222,101 @@ def test_a_100_message_chat_opens_at_the_bottom_and_jumps_back_to_the_latest(
     page.goto(f"/chat/{conversation.pk}/#message-{rows[10].pk}")
     expect(page.locator(f"#message-{rows[10].pk}")).to_be_in_viewport()
     assert not at_bottom(page)
+
+
+# --- Bug 3: a conversation runs only on its owner's credentials -----------------------------------
+
+
+@pytest.fixture
+def acme_models(alice, team, make_credential):
+    """Acme's own key (gpt-4o-mini) and alice's personal one (gpt-4o), both on the fake."""
+    acme = make_credential(team, "openai", name="Acme OpenAI")
+    mine = make_credential(alice, "openai", name="Alice's key")
+    ProviderModel.objects.create(credential=acme, model_id="gpt-4o-mini", kind="chat")
+    ProviderModel.objects.create(credential=mine, model_id="gpt-4o", kind="chat")
+    return acme, mine
+
+
+def picker_options(page) -> list[str]:
+    return page.locator("#model-picker option").evaluate_all(
+        "els => els.map(o => o.parentElement.label ? o.parentElement.label + ' / ' + o.textContent : o.textContent)"
+    )
+
+
+def test_the_picker_and_the_refusals_follow_who_owns_the_conversation_for_every_role(
+    page,
+    login,
+    shots,
+    alice,
+    team,
+    bob_teammate,
+    vera_viewer,
+    charlie_outsider,
+    acme_models,
+    fake_provider,
+    live_server_url,
+    browser,
+):
+    acme, mine = acme_models
+    fake_provider.configure(tokens_per_second=200)
+    conversation = services.conversation_start(
+        actor=alice, owner_team=team, credential=acme, model="gpt-4o-mini", title="Team plans"
+    )
+
+    # alice (owner): only Acme's models, never her personal key, in a team chat.
+    login(page, alice)
+    open_chat(page, conversation)
+    options = picker_options(page)
+    assert any("Acme OpenAI" in o and "gpt-4o-mini" in o for o in options), options
+    assert not any("Alice's key" in o for o in options), options
+    page.fill("#composer-input", "Hello team")
+    page.get_by_test_id("send").click()
+    expect(page.locator("#messages article.msg.role-assistant")).to_have_attribute(
+        "data-status", "complete"
+    )
+    shots(page, "chat-team-picker-alice")
+
+    # A team chat pinned to alice's personal key (as the old picker allowed) can't run: bob is
+    # told why, in words, and picks one of Acme's models.
+    legacy = Conversation(credential=mine, model="gpt-4o", created_by=alice, title="Pinned")
+    legacy.set_owner(team)
+    legacy.save()
+    with browser.new_context(base_url=live_server_url) as context:
+        bob_page = context.new_page()
+        login(bob_page, bob_teammate)
+        open_chat(bob_page, legacy)
+        expect(bob_page.get_by_test_id("model-refusal")).to_contain_text(
+            "A personal key can't run a conversation of team “Acme”"
+        )
+        assert not any("Alice's key" in o for o in picker_options(bob_page))
+        bob_page.fill("#composer-input", "Does this work?")
+        bob_page.get_by_test_id("send").click()
+        expect(bob_page.locator("#composer-error")).to_contain_text(
+            "A personal key can't run a conversation of team “Acme”"
+        )
+        expect(bob_page.locator("#messages article.msg")).to_have_count(0)
+        shots(bob_page, "chat-team-pinned-refused-bob")
+        with bob_page.expect_response(lambda r: r.url.endswith(f"/chat/{legacy.pk}/settings/")):
+            bob_page.select_option("#model-picker", f"{acme.pk}|gpt-4o-mini")
+        bob_page.get_by_test_id("send").click()
+        expect(bob_page.locator("#messages article.msg.role-assistant")).to_have_attribute(
+            "data-status", "complete"
+        )
+        assert "provider_error" not in bob_page.locator("#messages").text_content()
+    legacy.refresh_from_db()
+    assert legacy.credential == acme
+
+    # vera (viewer): reads, no picker, no composer.
+    with browser.new_context(base_url=live_server_url) as context:
+        vera_page = context.new_page()
+        login(vera_page, vera_viewer)
+        open_chat(vera_page, conversation)
+        expect(vera_page.get_by_test_id("model-picker")).to_have_count(0)
+        expect(vera_page.locator("#composer")).to_have_count(0)
+
+    # charlie (outsider): the conversation doesn't exist for him.
+    with browser.new_context(base_url=live_server_url) as context:
+        charlie_page = context.new_page()
+        login(charlie_page, charlie_outsider)
+        response = charlie_page.goto(f"/chat/{conversation.pk}/")
+        assert response.status == 404
