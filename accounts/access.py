@@ -132,5 +132,30 @@ def get_for(user, queryset_or_model, pk, action: Action = Action.READ):
     return obj
 
 
+# --- Invitations --------------------------------------------------------------------------------
+# Not owned objects: an invitation is seen by exactly two kinds of people — the invitee (to
+# accept or decline it) and the managers of its team (to see what is pending and withdraw it).
+# Everyone else, the team's members and viewers included, gets 404.
+
+
+def get_invitation_for(user, queryset: models.QuerySet, pk, *, team: Team | None = None):
+    """With `team`: an invitation of that team, for its managers. Without: one addressed to
+    `user`. 404 otherwise (also for ids that don't exist)."""
+    if not user.is_authenticated:
+        raise Http404
+    try:
+        invitation = queryset.filter(pk=pk).select_related("team").first()
+    except (ValueError, TypeError):
+        raise Http404 from None
+    if invitation is None:
+        raise Http404
+    if team is None:
+        if invitation.invitee_id != user.pk:
+            raise Http404
+    elif invitation.team_id != team.pk or not allows(user, team, Action.MANAGE):
+        raise Http404
+    return invitation
+
+
 aget_for = sync_to_async(get_for)
 aallows = sync_to_async(allows)

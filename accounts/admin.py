@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
-from accounts.models import ApiToken, Membership, Team, User
+from accounts.models import ApiToken, Invitation, InvitationStatus, Membership, Team, User
 
 
 class MembershipInline(admin.TabularInline):
@@ -78,6 +78,48 @@ class ApiTokenAdmin(admin.ModelAdmin):
     ]
     readonly_fields = fields
     actions = [revoke_tokens]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.action(description="Withdraw selected open invitations")
+def withdraw_invitations(modeladmin, request, queryset):
+    queryset.filter(status__in=[InvitationStatus.PENDING, InvitationStatus.DECLINED]).update(
+        status=InvitationStatus.REVOKED, responded_at=timezone.now()
+    )
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Invitations are sent from the team page; staff can look (the real status, declines
+    included) and withdraw."""
+
+    list_display = [
+        "identifier",
+        "team",
+        "invitee",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+    ]
+    list_filter = ["status", "role"]
+    search_fields = ["identifier", "team__name", "invitee__username", "invited_by__username"]
+    fields = [
+        "team",
+        "identifier",
+        "invitee",
+        "role",
+        "status",
+        "invited_by",
+        "created_at",
+        "expires_at",
+        "responded_at",
+    ]
+    readonly_fields = fields
+    actions = [withdraw_invitations]
 
     def has_add_permission(self, request):
         return False

@@ -8,16 +8,18 @@ from rest_framework import generics, mixins, status
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 
-from accounts import selectors, services
+from accounts import access, selectors, services
 from accounts.access import Action
 from accounts.models import ApiToken
 from accounts.permissions import SessionOnly
 from accounts.serializers import (
-    MembershipAddSerializer,
+    InvitationCreateSerializer,
     MembershipRoleSerializer,
     MembershipSerializer,
     MeSerializer,
+    MyInvitationSerializer,
     MyTeamSerializer,
+    TeamInvitationSerializer,
     TeamWriteSerializer,
     TokenCreatedSerializer,
     TokenCreateSerializer,
@@ -108,37 +110,43 @@ class TeamDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+def _member_context(view, team) -> dict:
+    """Members' emails go to the team's managers only (and each member sees their own)."""
+    return {
+        **generics.GenericAPIView.get_serializer_context(view),
+        "show_emails": access.allows(view.request.user, team, Action.MANAGE),
+    }
+
+
 class MemberListView(mixins.ListModelMixin, generics.GenericAPIView):
+    """The team's members. People join by accepting an invitation (…/invitations/)."""
+
     serializer_class = MembershipSerializer
 
+    def get_team(self):
+        return selectors.team_for_user(user=self.request.user, pk=self.kwargs["team_pk"])
+
     def get_queryset(self):
-        team = selectors.team_for_user(user=self.request.user, pk=self.kwargs["team_pk"])
-        return selectors.memberships_for_team(user=self.request.user, team=team)
+        return selectors.memberships_for_team(user=self.request.user, team=self.get_team())
+
+    def get_serializer_context(self):
+        return _member_context(self, self.get_team())
 
     def get(self, request, team_pk):
         return self.list(request)
-
-    @extend_schema(request=MembershipAddSerializer, responses={201: MembershipSerializer})
-    def post(self, request, team_pk):
-        team = selectors.team_for_user(user=request.user, pk=team_pk, action=Action.MANAGE)
-        data = MembershipAddSerializer(data=request.data)
-        data.is_valid(raise_exception=True)
-        membership = services.membership_add(
-            actor=request.user,
-            team=team,
-            identifier=data.validated_data["user"],
-            role=data.validated_data["role"],
-        )
-        return Response(MembershipSerializer(membership).data, status=status.HTTP_201_CREATED)
 
 
 class MemberDetailView(generics.GenericAPIView):
     serializer_class = MembershipSerializer
 
+    def _render(self, request, team, membership):
+        context = _member_context(self, team)
+        return Response(MembershipSerializer(membership, context=context).data)
+
     def get(self, request, team_pk, pk):
         team = selectors.team_for_user(user=request.user, pk=team_pk)
         membership = selectors.membership_for_user(user=request.user, team=team, pk=pk)
-        return Response(MembershipSerializer(membership).data)
+        return self._render(request, team, membership)
 
     @extend_schema(request=MembershipRoleSerializer)
     def patch(self, request, team_pk, pk):
@@ -149,13 +157,114 @@ class MemberDetailView(generics.GenericAPIView):
         services.membership_change_role(
             actor=request.user, membership=membership, role=data.validated_data["role"]
         )
-        return Response(MembershipSerializer(membership).data)
+        return self._render(request, team, membership)
 
     def delete(self, request, team_pk, pk):
         """Remove a member (manage), or leave the team by deleting your own membership."""
         team = selectors.team_for_user(user=request.user, pk=team_pk)
         membership = selectors.membership_for_user(user=request.user, team=team, pk=pk)
         services.membership_remove(actor=request.user, membership=membership)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+# --- Invitations -------------------------------------------------------------------------------
+
+
+class TeamInvitationListView(mixins.ListModelMixin, generics.GenericAPIView):
+    """The team's open invitations (owners and admins)."""
+
+    serializer_class = TeamInvitationSerializer
+
+    def get_queryset(self):
+        team = selectors.team_for_user(user=self.request.user, pk=self.kwargs["team_pk"])
+        return selectors.invitations_for_team(user=self.request.user, team=team)
+
+    def get(self, request, team_pk):
+        return self.list(request)
+
+    @extend_schema(request=InvitationCreateSerializer, responses={201: TeamInvitationSerializer})
+    def post(self, request, team_pk):
+        """Invite someone by username or email. The answer is the same whether or not the
+        account exists; the invitee accepts or declines in the app."""
+        team = selectors.team_for_user(user=request.user, pk=team_pk, action=Action.MANAGE)
+        data = InvitationCreateSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        invitation = services.invitation_create(
+            actor=request.user,
+            team=team,
+            identifier=data.validated_data["user"],
+            role=data.validated_data["role"],
+        )
+        return Response(TeamInvitationSerializer(invitation).data, status=status.HTTP_201_CREATED)
+
+
+class TeamInvitationDetailView(generics.GenericAPIView):
+    serializer_class = TeamInvitationSerializer
+
+    def _invitation(self, request, team_pk, pk):
+        team = selectors.team_for_user(user=request.user, pk=team_pk)
+        return selectors.invitation_for_team(user=request.user, team=team, pk=pk)
+
+    def get(self, request, team_pk, pk):
+        return Response(TeamInvitationSerializer(self._invitation(request, team_pk, pk)).data)
+
+    def delete(self, request, team_pk, pk):
+        """Withdraw the invitation."""
+        invitation = self._invitation(request, team_pk, pk)
+        services.invitation_revoke(actor=request.user, invitation=invitation)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class InvitationListView(mixins.ListModelMixin, generics.GenericAPIView):
+    """Invitations waiting for your answer."""
+
+    serializer_class = MyInvitationSerializer
+
+    def get_queryset(self):
+        return selectors.invitations_for_invitee(user=self.request.user)
+
+    def get(self, request):
+        return self.list(request)
+
+
+class InvitationDetailView(generics.GenericAPIView):
+    serializer_class = MyInvitationSerializer
+
+    def get(self, request, pk):
+        invitation = selectors.invitation_for_invitee(user=request.user, pk=pk)
+        return Response(MyInvitationSerializer(invitation).data)
+
+
+ANSWER_IN_PERSON = (
+    "API tokens can't accept or decline invitations: joining a team is the person's decision. "
+    "Use Settings → Invitations in the app (or the API with a browser session)."
+)
+
+
+class InvitationAcceptView(generics.GenericAPIView):
+    serializer_class = MyTeamSerializer
+    permission_classes = [*generics.GenericAPIView.permission_classes, SessionOnly]
+    session_only_message = ANSWER_IN_PERSON
+
+    @extend_schema(request=None, responses={200: MyTeamSerializer})
+    def post(self, request, pk):
+        """Accept: you join the team with the invitation's role. Returns the team."""
+        invitation = selectors.invitation_for_invitee(user=request.user, pk=pk)
+        services.invitation_accept(user=request.user, invitation=invitation)
+        team = selectors.team_for_user(user=request.user, pk=invitation.team_id)
+        return Response(MyTeamSerializer(team).data)
+
+
+class InvitationDeclineView(generics.GenericAPIView):
+    serializer_class = MyInvitationSerializer
+    permission_classes = [*generics.GenericAPIView.permission_classes, SessionOnly]
+    session_only_message = ANSWER_IN_PERSON
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, pk):
+        """Decline. The team keeps seeing the invitation as pending until it expires."""
+        invitation = selectors.invitation_for_invitee(user=request.user, pk=pk)
+        services.invitation_decline(user=request.user, invitation=invitation)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 

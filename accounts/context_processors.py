@@ -4,10 +4,12 @@ from accounts import selectors
 
 
 def workbench(request):
-    """What the base layout needs: the team switcher and whether sign-up is open."""
+    """What the base layout needs: the team switcher, the count of invitations waiting for an
+    answer, and whether sign-up is open."""
     user = getattr(request, "user", None)
     context = {"signup_enabled": settings.WORKBENCH_SIGNUP}
     if user is not None and user.is_authenticated:
         context["current_team"] = getattr(request, "team", None)
         context["my_teams"] = list(selectors.teams_for_user(user=user))
+        context["pending_invitations"] = selectors.pending_invitation_count(user=user)
     return context

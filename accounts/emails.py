@@ -37,3 +37,15 @@ def email_changed_notice(*, user, old_email: str, new_email: str) -> None:
             template="email_changed",
             context={"user": user, "old_email": old_email, "new_email": new_email},
         )
+
+
+def invitation_notice(*, invitation) -> None:
+    """Tell an invitee with an email address that an invitation waits for them in the app. The
+    inviter never learns whether this was sent."""
+    invitee = invitation.invitee
+    if invitee is not None and invitee.email:
+        _send_after_commit(
+            to=invitee.email,
+            template="invitation",
+            context={"invitation": invitation, "invitee": invitee},
+        )

@@ -51,11 +51,13 @@ class TeamForm(forms.Form):
     )
 
 
-class MemberAddForm(forms.Form):
+class InviteForm(forms.Form):
     user = forms.CharField(
         label="Username or email",
         max_length=254,
-        widget=forms.TextInput(attrs={"placeholder": "bob or bob@example.com"}),
+        widget=forms.TextInput(
+            attrs={"placeholder": "bob or bob@example.com", "autocomplete": "off"}
+        ),
     )
     role = forms.ChoiceField(choices=Role.choices, initial=Role.MEMBER)
 

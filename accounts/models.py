@@ -62,6 +62,62 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class InvitationStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    ACCEPTED = "accepted", "Accepted"
+    DECLINED = "declined", "Declined"
+    REVOKED = "revoked", "Withdrawn"
+
+
+class Invitation(models.Model):
+    """An invitation to join a team; the invitee accepts or declines it in the app.
+
+    `identifier` is what the inviter typed (a username or an email): the team's managers see only
+    that, never the account behind it. `invitee` is the active account it named when it was sent,
+    or None when it named nobody — such an invitation just expires, and the inviter can't tell
+    the difference. A declined invitation looks pending to the team until it expires, so that
+    declining doesn't reveal that an account exists either."""
+
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="invitations")
+    invited_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    invitee = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.CASCADE, related_name="invitations"
+    )
+    identifier = models.CharField(max_length=254)
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.MEMBER)
+    status = models.CharField(
+        max_length=10, choices=InvitationStatus.choices, default=InvitationStatus.PENDING
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    responded_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # One open invitation per team and typed name: inviting again refreshes it.
+            models.UniqueConstraint(
+                "team",
+                Lower("identifier"),
+                condition=models.Q(status__in=["pending", "declined"]),
+                name="accounts_invitation_open_unique",
+            )
+        ]
+        indexes = [
+            models.Index(fields=["invitee", "status", "expires_at"]),
+            models.Index(fields=["team", "status", "expires_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.identifier} to {self.team} ({self.status})"
+
+    @property
+    def is_expired(self) -> bool:
+        return self.expires_at <= timezone.now()
+
+
 class TokenScope(models.TextChoices):
     READ = "read", "Read only"
     WRITE = "write", "Read and write"

@@ -26,4 +26,5 @@ class SessionOnly(BasePermission):
     )
 
     def has_permission(self, request, view):
+        self.message = getattr(view, "session_only_message", self.message)
         return not isinstance(request.auth, ApiToken)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from django.db.models import Count, OuterRef, QuerySet, Subquery
+from django.utils import timezone
 
 from accounts import access
 from accounts.access import Action
-from accounts.models import ApiToken, Membership, Team, User
+from accounts.models import ApiToken, Invitation, InvitationStatus, Membership, Team, User
 
 
 def teams_for_user(*, user: User) -> QuerySet[Team]:
@@ -41,6 +42,44 @@ def membership_for_user(*, user: User, team: Team, pk, action: Action = Action.R
         return team.memberships.select_related("user", "team").get(pk=pk)
     except (Membership.DoesNotExist, ValueError, TypeError):
         raise Http404 from None
+
+
+def invitations_for_team(*, user: User, team: Team) -> QuerySet[Invitation]:
+    """The team's open invitations, for its managers. A declined one is listed as pending until
+    it expires (see Invitation)."""
+    access.require(user, team, Action.MANAGE)
+    return (
+        Invitation.objects.filter(
+            team=team,
+            status__in=[InvitationStatus.PENDING, InvitationStatus.DECLINED],
+            expires_at__gt=timezone.now(),
+        )
+        .select_related("invited_by", "team")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invitation_for_team(*, user: User, team: Team, pk) -> Invitation:
+    return access.get_invitation_for(user, Invitation.objects.all(), pk, team=team)
+
+
+def invitations_for_invitee(*, user: User) -> QuerySet[Invitation]:
+    """Invitations waiting for the user's answer."""
+    return (
+        Invitation.objects.filter(
+            invitee_id=user.pk, status=InvitationStatus.PENDING, expires_at__gt=timezone.now()
+        )
+        .select_related("team", "invited_by")
+        .order_by("-created_at", "-id")
+    )
+
+
+def invitation_for_invitee(*, user: User, pk) -> Invitation:
+    return access.get_invitation_for(user, Invitation.objects.select_related("invited_by"), pk)
+
+
+def pending_invitation_count(*, user: User) -> int:
+    return invitations_for_invitee(user=user).count()
 
 
 def tokens_for_user(*, user: User) -> QuerySet[ApiToken]:

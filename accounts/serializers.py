@@ -1,6 +1,15 @@
 from rest_framework import serializers
 
-from accounts.models import ApiToken, Membership, Role, Team, TokenScope, User
+from accounts.models import (
+    ApiToken,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Team,
+    TokenScope,
+    User,
+)
 
 
 class MyTeamSerializer(serializers.ModelSerializer):
@@ -62,9 +71,20 @@ class TeamWriteSerializer(serializers.Serializer):
 
 
 class MemberUserSerializer(serializers.ModelSerializer):
+    email = serializers.SerializerMethodField(
+        help_text="Shown to the team's owners and admins (and to the member themselves); "
+        "null for everyone else."
+    )
+
     class Meta:
         model = User
         fields = ["id", "username", "email"]
+
+    def get_email(self, user) -> str | None:
+        request = self.context.get("request")
+        if self.context.get("show_emails") or (request and request.user.pk == user.pk):
+            return user.email
+        return None
 
 
 class MembershipSerializer(serializers.ModelSerializer):
@@ -75,9 +95,50 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "role", "created_at"]
 
 
-class MembershipAddSerializer(serializers.Serializer):
-    user = serializers.CharField(help_text="Username or email of an existing user.")
+class InvitationCreateSerializer(serializers.Serializer):
+    user = serializers.CharField(
+        max_length=254,
+        help_text="A username or an email address. The answer is the same whether or not "
+        "an account by that name exists.",
+    )
     role = serializers.ChoiceField(choices=Role.choices, default=Role.MEMBER)
+
+
+class TeamInvitationSerializer(serializers.ModelSerializer):
+    """An invitation as the team's managers see it: what they typed, never the account."""
+
+    user = serializers.CharField(source="identifier", read_only=True)
+    status = serializers.SerializerMethodField()
+    invited_by = serializers.CharField(source="invited_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "user", "role", "status", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
+
+    def get_status(self, invitation) -> str:
+        # A decline looks pending to the team (it would reveal that the account exists).
+        if invitation.status == InvitationStatus.DECLINED:
+            return InvitationStatus.PENDING
+        return invitation.status
+
+
+class InvitationTeamSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Team
+        fields = ["id", "name"]
+
+
+class MyInvitationSerializer(serializers.ModelSerializer):
+    """An invitation as its invitee sees it."""
+
+    team = InvitationTeamSerializer(read_only=True)
+    invited_by = serializers.CharField(source="invited_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = Invitation
+        fields = ["id", "team", "role", "status", "invited_by", "created_at", "expires_at"]
+        read_only_fields = fields
 
 
 class MembershipRoleSerializer(serializers.Serializer):

@@ -4,16 +4,25 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
 
-from accounts import access, emails
+from accounts import access, emails, throttles
 from accounts.access import Action
-from accounts.models import ApiToken, Membership, Role, Team, TokenScope, User
+from accounts.models import (
+    ApiToken,
+    Invitation,
+    InvitationStatus,
+    Membership,
+    Role,
+    Team,
+    TokenScope,
+    User,
+)
 from workbench import realtime
 
 TOKEN_PREFIX = "wb_"
@@ -120,21 +129,6 @@ def team_delete(*, actor: User, team: Team) -> None:
     realtime.access_changed(*members)
 
 
-def _find_user(identifier: str) -> User:
-    identifier = identifier.strip()
-    if not identifier:
-        raise ValidationError({"user": "Enter a username or an email address."})
-    # An identifier with "@" is an email and matches only emails: a username that looks like
-    # someone else's address must never stand in for them.
-    if "@" in identifier:
-        user = User.objects.filter(email__iexact=identifier).first()
-    else:
-        user = User.objects.filter(username=identifier).first()
-    if user is None or not user.is_active:
-        raise ValidationError({"user": f"No user with the username or email “{identifier}”."})
-    return user
-
-
 def _check_role_change(actor: User, team: Team, role: str, current: str | None) -> None:
     """Admins manage members but only owners touch owners; owners keep at least one owner."""
     if role not in Role.values:
@@ -144,14 +138,141 @@ def _check_role_change(actor: User, team: Team, role: str, current: str | None) 
         raise PermissionDenied("Only an owner can make or change an owner.")
 
 
+# --- Invitations -------------------------------------------------------------------------------
+
+INVITATION_LIFETIME = timedelta(days=7)
+# Open as far as the team can tell: a decline looks pending until it expires.
+OPEN = [InvitationStatus.PENDING, InvitationStatus.DECLINED]
+OPEN_INVITATIONS_PER_TEAM = 50
+# Invitations one person may send per hour across all teams: each may email someone.
+INVITATIONS_SENT = throttles.Limit("invitations-sent", limit=30, window=3600)
+
+
+def _invitee_named(identifier: str) -> User | None:
+    """The active account `identifier` names, or None. An identifier with "@" is an email and
+    matches only emails: a username that looks like someone's address never stands in for
+    them."""
+    users = User.objects.filter(is_active=True)
+    if "@" in identifier:
+        return users.filter(email__iexact=identifier).first()
+    return users.filter(username=identifier).first() or next(
+        iter(users.filter(username__iexact=identifier)[:1]), None
+    )
+
+
+def _names_a_member(team: Team, identifier: str) -> bool:
+    """Only usernames and emails the inviter can already see on the team page count."""
+    field = "user__email__iexact" if "@" in identifier else "user__username__iexact"
+    return team.memberships.filter(**{field: identifier}).exists()
+
+
 @transaction.atomic
-def membership_add(*, actor: User, team: Team, identifier: str, role: str) -> Membership:
+def invitation_create(*, actor: User, team: Team, identifier: str, role: str) -> Invitation:
+    """Invite someone by username or email. The answer — and what the team sees afterwards — is
+    the same whether or not such an account exists; only the invitee learns of it (in the app,
+    and by email when their account has an address)."""
     access.require(actor, team, Action.MANAGE)
     _check_role_change(actor, team, role, None)
-    user = _find_user(identifier)
-    if Membership.objects.filter(team=team, user=user).exists():
-        raise ValidationError({"user": f"{user.username} is already a member of {team.name}."})
-    return Membership.objects.create(team=team, user=user, role=role)
+    identifier = " ".join(identifier.split())
+    if not identifier:
+        raise ValidationError({"user": "Enter a username or an email address."})
+    if len(identifier) > 254:
+        raise ValidationError({"user": "That is too long for a username or an email address."})
+    if _names_a_member(team, identifier):
+        raise ValidationError({"user": f"“{identifier}” is already a member of {team.name}."})
+    open_invitations = Invitation.objects.filter(
+        team=team, status__in=OPEN, expires_at__gt=timezone.now()
+    )
+    existing = (
+        Invitation.objects.select_for_update()
+        .filter(team=team, identifier__iexact=identifier, status__in=OPEN)
+        .first()
+    )
+    if existing is None and open_invitations.count() >= OPEN_INVITATIONS_PER_TEAM:
+        raise ValidationError(
+            {
+                "user": f"{team.name} already has {OPEN_INVITATIONS_PER_TEAM} open invitations. "
+                "Withdraw some, or wait until they are answered or expire."
+            }
+        )
+    if throttles.hit(INVITATIONS_SENT, str(actor.pk)).over(INVITATIONS_SENT):
+        raise ValidationError({"user": "You sent a lot of invitations; try again in an hour."})
+    now = timezone.now()
+    if (
+        existing is not None
+        and existing.status == InvitationStatus.DECLINED
+        and not existing.is_expired
+    ):
+        # A decline stands until the invitation expires or a manager withdraws it; saying so
+        # would tell the inviter that the account exists.
+        return existing
+    invitation = existing or Invitation(team=team)
+    invitation.identifier = identifier
+    invitation.invitee = _invitee_named(identifier)
+    invitation.role = role
+    invitation.invited_by = actor
+    invitation.status = InvitationStatus.PENDING
+    invitation.created_at = now
+    invitation.expires_at = now + INVITATION_LIFETIME
+    invitation.responded_at = None
+    invitation.save()
+    if invitation.invitee is not None:
+        emails.invitation_notice(invitation=invitation)
+    return invitation
+
+
+def _respondable(invitation: Invitation) -> None:
+    if invitation.status != InvitationStatus.PENDING or invitation.is_expired:
+        raise ValidationError(
+            "This invitation is no longer open: it expired, was withdrawn or was answered."
+        )
+
+
+@transaction.atomic
+def invitation_accept(*, user: User, invitation: Invitation) -> Membership:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.invitee_id != user.pk:
+        from django.http import Http404
+
+        raise Http404
+    _respondable(invitation)
+    membership, _ = Membership.objects.get_or_create(
+        team_id=invitation.team_id, user=user, defaults={"role": invitation.role}
+    )
+    now = timezone.now()
+    invitation.status = InvitationStatus.ACCEPTED
+    invitation.responded_at = now
+    invitation.save(update_fields=["status", "responded_at"])
+    # Other open invitations to the same team (by username and by email) are answered too.
+    Invitation.objects.filter(team_id=invitation.team_id, invitee=user, status__in=OPEN).exclude(
+        pk=invitation.pk
+    ).update(status=InvitationStatus.ACCEPTED, responded_at=now)
+    return membership
+
+
+@transaction.atomic
+def invitation_decline(*, user: User, invitation: Invitation) -> Invitation:
+    invitation = Invitation.objects.select_for_update().get(pk=invitation.pk)
+    if invitation.invitee_id != user.pk:
+        from django.http import Http404
+
+        raise Http404
+    _respondable(invitation)
+    invitation.status = InvitationStatus.DECLINED
+    invitation.responded_at = timezone.now()
+    invitation.save(update_fields=["status", "responded_at"])
+    return invitation
+
+
+def invitation_revoke(*, actor: User, invitation: Invitation) -> Invitation:
+    """Withdraw an open invitation (the team's managers)."""
+    access.require(actor, invitation.team, Action.MANAGE)
+    _check_role_change(actor, invitation.team, invitation.role, invitation.role)
+    if invitation.status in OPEN:
+        invitation.status = InvitationStatus.REVOKED
+        invitation.responded_at = timezone.now()
+        invitation.save(update_fields=["status", "responded_at"])
+    return invitation
 
 
 def _owners_left(team: Team, *, without: Membership) -> int:

@@ -67,7 +67,27 @@ urlpatterns = [
     path("settings/teams/<int:pk>/", views.team_detail, name="team_detail"),
     path("settings/teams/<int:pk>/rename/", views.team_rename, name="team_rename"),
     path("settings/teams/<int:pk>/delete/", views.team_delete, name="team_delete"),
-    path("settings/teams/<int:pk>/members/", views.member_add, name="member_add"),
+    path(
+        "settings/teams/<int:pk>/invitations/",
+        views.invitation_create,
+        name="invitation_create",
+    ),
+    path(
+        "settings/teams/<int:pk>/invitations/<int:invitation_pk>/withdraw/",
+        views.invitation_revoke,
+        name="invitation_revoke",
+    ),
+    path("settings/invitations/", views.invitation_list, name="invitation_list"),
+    path(
+        "settings/invitations/<int:pk>/accept/",
+        views.invitation_accept,
+        name="invitation_accept",
+    ),
+    path(
+        "settings/invitations/<int:pk>/decline/",
+        views.invitation_decline,
+        name="invitation_decline",
+    ),
     path(
         "settings/teams/<int:pk>/members/<int:membership_pk>/role/",
         views.member_role,

@@ -11,13 +11,15 @@ from django.core.exceptions import ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import date_format
+from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
 from accounts import access, selectors, services
 from accounts.access import Action
 from accounts.forms import (
     EmailChangeForm,
-    MemberAddForm,
+    InviteForm,
     MemberRoleForm,
     ProfileForm,
     SignupForm,
@@ -120,18 +122,21 @@ def team_list(request):
     )
 
 
-def _team_page(request, team, *, add_form=None, rename_form=None, status=200):
+def _team_page(request, team, *, invite_form=None, rename_form=None, status=200):
     memberships = selectors.memberships_for_team(user=request.user, team=team)
     can_manage = access.allows(request.user, team, Action.MANAGE)
     my_role = access.role_in(request.user, team.pk)
     context = {
         "team": team,
         "memberships": memberships,
+        "invitations": (
+            selectors.invitations_for_team(user=request.user, team=team) if can_manage else ()
+        ),
         "my_role": my_role,
         "can_manage": can_manage,
         "is_owner": my_role == Role.OWNER,
         "roles": Role.choices,
-        "add_form": add_form or MemberAddForm(),
+        "invite_form": invite_form or InviteForm(),
         "rename_form": rename_form or TeamForm(initial={"name": team.name}),
         "tab": "teams",
     }
@@ -168,12 +173,12 @@ def team_delete(request, pk):
 
 @login_required
 @require_POST
-def member_add(request, pk):
+def invitation_create(request, pk):
     team = selectors.team_for_user(user=request.user, pk=pk, action=Action.MANAGE)
-    form = MemberAddForm(request.POST)
+    form = InviteForm(request.POST)
     if form.is_valid():
         try:
-            membership = services.membership_add(
+            invitation = services.invitation_create(
                 actor=request.user,
                 team=team,
                 identifier=form.cleaned_data["user"],
@@ -182,12 +187,67 @@ def member_add(request, pk):
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
-            messages.success(
-                request,
-                f"Added {membership.user.username} as {membership.get_role_display().lower()}.",
-            )
+            messages.success(request, _invitation_sent(invitation))
             return redirect("accounts:team_detail", pk=team.pk)
-    return _team_page(request, team, add_form=form, status=400)
+    return _team_page(request, team, invite_form=form, status=400)
+
+
+def _invitation_sent(invitation) -> str:
+    """The same words whether or not the invitation reached anyone."""
+    return (
+        f"Invitation to “{invitation.identifier}” sent as {invitation.get_role_display().lower()}. "
+        "If there is an account by that name, its owner sees it when they sign in; "
+        f"it expires on {date_format(localtime(invitation.expires_at), 'j F')}."
+    )
+
+
+@login_required
+@require_POST
+def invitation_revoke(request, pk, invitation_pk):
+    team = selectors.team_for_user(user=request.user, pk=pk)
+    invitation = selectors.invitation_for_team(user=request.user, team=team, pk=invitation_pk)
+    services.invitation_revoke(actor=request.user, invitation=invitation)
+    messages.success(request, f"Invitation to “{invitation.identifier}” withdrawn.")
+    return redirect("accounts:team_detail", pk=team.pk)
+
+
+@login_required
+def invitation_list(request):
+    invitations = selectors.invitations_for_invitee(user=request.user)
+    return render(
+        request,
+        "accounts/invitation_list.html",
+        {"invitations": invitations, "tab": "invitations"},
+    )
+
+
+@login_required
+@require_POST
+def invitation_accept(request, pk):
+    invitation = selectors.invitation_for_invitee(user=request.user, pk=pk)
+    try:
+        membership = services.invitation_accept(user=request.user, invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("accounts:invitation_list")
+    messages.success(
+        request,
+        f"You joined “{invitation.team.name}” as {membership.get_role_display().lower()}.",
+    )
+    return redirect("accounts:team_detail", pk=invitation.team_id)
+
+
+@login_required
+@require_POST
+def invitation_decline(request, pk):
+    invitation = selectors.invitation_for_invitee(user=request.user, pk=pk)
+    try:
+        services.invitation_decline(user=request.user, invitation=invitation)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, f"You declined the invitation to “{invitation.team.name}”.")
+    return redirect("accounts:invitation_list")
 
 
 @login_required

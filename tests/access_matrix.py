@@ -42,6 +42,9 @@ class Case:
     query: Callable[[dict], dict] | None = None  # query-string parameters (ids included)
     api: bool = False
     note: str = ""
+    # Personas who are inside the tenant for this object although they are not in alice's team
+    # (charlie, as the invitee of an invitation): the boundary check doesn't apply to them.
+    inside: tuple[str, ...] = ()
 
     def __post_init__(self):
         missing = set(PERSONAS) - set(self.expect)

@@ -57,12 +57,25 @@ def only_alice(status: int, anonymous: int = 302) -> dict[str, int]:
     }
 
 
+def only_charlie(status: int, anonymous: int = 302) -> dict[str, int]:
+    """An invitation addressed to charlie: its invitee and nobody else (the inviting team's
+    managers reach it through the team's own routes)."""
+    return {
+        "anonymous": anonymous,
+        "alice": 404,
+        "bob_teammate": 404,
+        "vera_viewer": 404,
+        "charlie_outsider": status,
+    }
+
+
 PUBLIC = {p: 200 for p in PERSONAS}
 team_kw = lambda w: {"pk": w["team"].pk}  # noqa: E731
 api_team_kw = lambda w: {"team_pk": w["team"].pk}  # noqa: E731
 bob_membership_kw = lambda w: {"pk": w["team"].pk, "membership_pk": w["bob_membership"].pk}  # noqa: E731
 api_bob_membership_kw = lambda w: {"team_pk": w["team"].pk, "pk": w["bob_membership"].pk}  # noqa: E731
 token_kw = lambda w: {"pk": w["alice_token"].pk}  # noqa: E731
+api_invitation_kw = lambda w: {"team_pk": w["team"].pk, "pk": w["invitation"].pk}  # noqa: E731
 
 CASES: list[Case] = [
     # --- pages without ids -------------------------------------------------------------------
@@ -128,11 +141,33 @@ CASES: list[Case] = [
         kwargs=team_kw,
     ),
     Case(
-        "accounts:member_add",
+        "accounts:invitation_create",
         team_rule(alice=302, bob=403, vera=403),
         method="POST",
         kwargs=team_kw,
-        data=lambda w: {"user": "newcomer", "role": "viewer"},
+        data=lambda w: {"user": "somebody", "role": "viewer"},
+    ),
+    Case(
+        "accounts:invitation_revoke",
+        team_rule(alice=302, bob=404, vera=404),
+        method="POST",
+        kwargs=lambda w: {"pk": w["team"].pk, "invitation_pk": w["invitation"].pk},
+        note="invitations: the team's managers and the invitee only",
+    ),
+    Case("accounts:invitation_list", everyone_gets(200)),
+    Case(
+        "accounts:invitation_accept",
+        everyone_gets(404),
+        method="POST",
+        kwargs=lambda w: {"pk": w["invitation"].pk},
+        note="newcomer's invitation: nobody else's, not even the inviter's",
+    ),
+    Case(
+        "accounts:invitation_decline",
+        everyone_gets(404),
+        method="POST",
+        kwargs=lambda w: {"pk": w["invitation"].pk},
+        note="newcomer's invitation",
     ),
     Case(
         "accounts:member_role",
@@ -188,12 +223,58 @@ CASES: list[Case] = [
         api=True,
     ),
     Case(
-        "api-member-list",
+        "api-team-invitation-list",
+        team_rule(alice=200, bob=403, vera=403, anonymous=401),
+        kwargs=api_team_kw,
+        api=True,
+    ),
+    Case(
+        "api-team-invitation-list",
         team_rule(alice=201, bob=403, vera=403, anonymous=401),
         method="POST",
         kwargs=api_team_kw,
         api=True,
-        data=lambda w: {"user": "newcomer", "role": "member"},
+        data=lambda w: {"user": "somebody", "role": "member"},
+    ),
+    Case(
+        "api-team-invitation-detail",
+        team_rule(alice=200, bob=404, vera=404, anonymous=401),
+        kwargs=api_invitation_kw,
+        api=True,
+    ),
+    Case(
+        "api-team-invitation-detail",
+        team_rule(alice=204, bob=404, vera=404, anonymous=401),
+        method="DELETE",
+        kwargs=api_invitation_kw,
+        api=True,
+    ),
+    Case("api-invitation-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-invitation-detail",
+        only_charlie(200, anonymous=401),
+        kwargs=lambda w: {"pk": w["charlie_invitation"].pk},
+        api=True,
+        note="charlie is invited",
+        inside=("charlie_outsider",),
+    ),
+    Case(
+        "api-invitation-accept",
+        only_charlie(200, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["charlie_invitation"].pk},
+        api=True,
+        note="charlie is invited",
+        inside=("charlie_outsider",),
+    ),
+    Case(
+        "api-invitation-decline",
+        only_charlie(204, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["charlie_invitation"].pk},
+        api=True,
+        note="charlie is invited",
+        inside=("charlie_outsider",),
     ),
     Case(
         "api-member-detail",
@@ -674,6 +755,12 @@ def build_world() -> dict:
         username="newcomer", email="newcomer@example.com", password="x-long-password-1"
     )
     token, _ = services.token_create(user=alice, name="alice's token", scope="write")
+    invitation = services.invitation_create(
+        actor=alice, team=team, identifier="newcomer", role="member"
+    )
+    charlie_invitation = services.invitation_create(
+        actor=alice, team=team, identifier="charlie_outsider", role="viewer"
+    )
     team_credential = provider_services.credential_create(
         actor=alice, preset="echo", name="Acme echo", owner_team=team
     )
@@ -703,6 +790,8 @@ def build_world() -> dict:
         "team": team,
         "bob_membership": team.memberships.get(user=bob),
         "alice_token": token,
+        "invitation": invitation,
+        "charlie_invitation": charlie_invitation,
         "team_credential": team_credential,
         "alice_credential": alice_credential,
         "conversation": conversation,
@@ -752,7 +841,7 @@ def test_every_route_has_a_case():
 def test_every_id_taking_route_states_the_tenant_boundary():
     id_routes = {r.name for r in iter_routes(get_resolver().url_patterns) if r.takes_id}
     for case in ALL_CASES:
-        if case.name in id_routes:
+        if case.name in id_routes and "charlie_outsider" not in case.inside:
             assert case.expect["charlie_outsider"] in {404, 200}, case.id
 
 

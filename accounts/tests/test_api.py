@@ -99,12 +99,12 @@ def test_a_service_validation_error_is_400_naming_the_field(team, alice, bob_tea
     response = api(
         client_for(alice),
         "post",
-        f"/api/teams/{team.pk}/members/",
+        f"/api/teams/{team.pk}/invitations/",
         {"user": "BOB_TEAMMATE@example.com"},
     )
 
     error = assert_error(response, 400, "invalid")
-    assert error["fields"] == {"user": ["bob_teammate is already a member of Acme."]}
+    assert error["fields"] == {"user": ["“BOB_TEAMMATE@example.com” is already a member of Acme."]}
 
 
 def test_a_service_error_without_a_field_is_400_under_non_field_errors(team, alice, client_for):
@@ -118,11 +118,36 @@ def test_a_service_error_without_a_field_is_400_under_non_field_errors(team, ali
     assert Membership.objects.filter(pk=own.pk).exists()
 
 
-def test_an_unknown_member_is_400_naming_what_was_typed(team, alice, client_for):
-    response = api(client_for(alice), "post", f"/api/teams/{team.pk}/members/", {"user": "ghost"})
+def test_inviting_an_unknown_user_answers_exactly_as_inviting_a_known_one(
+    team, alice, charlie_outsider, client_for
+):
+    """The review added alice to a throwaway team and got her email back; unknown names got a
+    distinct error. Now: the same status and the same fields, and no email anywhere."""
+    client = client_for(alice)
 
-    error = assert_error(response, 400, "invalid")
-    assert "ghost" in error["fields"]["user"][0]
+    known = api(client, "post", f"/api/teams/{team.pk}/invitations/", {"user": "charlie_outsider"})
+    by_mail = api(
+        client,
+        "post",
+        f"/api/teams/{team.pk}/invitations/",
+        {"user": "charlie_outsider@example.com"},
+    )
+    unknown = api(client, "post", f"/api/teams/{team.pk}/invitations/", {"user": "ghost"})
+
+    bodies = [r.json() for r in (known, by_mail, unknown)]
+    assert [r.status_code for r in (known, by_mail, unknown)] == [201, 201, 201]
+    assert [set(b) for b in bodies] == [set(bodies[0])] * 3
+    assert [b["status"] for b in bodies] == ["pending"] * 3
+    assert bodies[0]["user"] == "charlie_outsider"
+    assert b"charlie_outsider@example.com" not in known.content
+    assert b"charlie_outsider" not in by_mail.content.replace(b"charlie_outsider@", b"")
+    assert not team.memberships.filter(user=charlie_outsider).exists()
+    listed = client.get(f"/api/teams/{team.pk}/invitations/")
+    assert sorted(i["user"] for i in listed.json()["results"]) == [
+        "charlie_outsider",
+        "charlie_outsider@example.com",
+        "ghost",
+    ]
 
 
 # --- Tokens: scopes, revocation, expiry --------------------------------------------------------
@@ -597,9 +622,13 @@ def test_someone_elses_token_is_not_found(alice, charlie_outsider, client_for):
 # --- Pagination ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("url", ["/api/teams/", "/api/tokens/", "/api/teams/{team}/members/"])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/teams/", "/api/tokens/", "/api/teams/{team}/members/", "/api/teams/{team}/invitations/"],
+)
 def test_list_endpoints_are_paginated(url, team, alice, client_for):
     services.token_create(user=alice, name="CI")
+    services.invitation_create(actor=alice, team=team, identifier="someone", role="member")
 
     response = client_for(alice).get(url.format(team=team.pk))
 
@@ -663,7 +692,7 @@ def test_a_viewer_sees_the_team_but_cannot_change_it(team, vera_viewer, client_f
         api(
             client,
             "post",
-            f"/api/teams/{team.pk}/members/",
+            f"/api/teams/{team.pk}/invitations/",
             {"user": "vera_viewer", "role": "owner"},
         ),
         403,
@@ -685,16 +714,93 @@ def test_a_viewer_can_leave_through_the_api(team, vera_viewer, client_for):
     assert_error(client_for(vera_viewer).get(f"/api/teams/{team.pk}/"), 404, "not_found")
 
 
-def test_an_owner_adds_a_member_by_email_through_the_api(team, alice, charlie_outsider, client_for):
-    response = api(
+def test_an_invitee_accepts_through_the_api_and_joins_with_the_invited_role(
+    team, alice, charlie_outsider, client_for
+):
+    invited = api(
         client_for(alice),
         "post",
-        f"/api/teams/{team.pk}/members/",
-        {"user": "Charlie_Outsider@Example.com"},
+        f"/api/teams/{team.pk}/invitations/",
+        {"user": "Charlie_Outsider@Example.com", "role": "viewer"},
+    )
+    assert invited.status_code == 201
+    assert not team.memberships.filter(user=charlie_outsider).exists()
+    charlie = client_for(charlie_outsider)
+
+    [mine] = charlie.get("/api/invitations/").json()["results"]
+    assert mine["team"] == {"id": team.pk, "name": "Acme"}
+    assert (mine["role"], mine["invited_by"]) == ("viewer", "alice")
+    accepted = api(charlie, "post", f"/api/invitations/{mine['id']}/accept/")
+
+    assert accepted.status_code == 200
+    assert (accepted.json()["name"], accepted.json()["role"]) == ("Acme", "viewer")
+    assert team.memberships.get(user=charlie_outsider).role == Role.VIEWER
+    assert charlie.get("/api/invitations/").json()["results"] == []
+    assert_error(api(charlie, "post", f"/api/invitations/{mine['id']}/accept/"), 400, "invalid")
+
+
+def test_an_invitee_declines_through_the_api(team, alice, charlie_outsider, client_for):
+    invitation = services.invitation_create(
+        actor=alice, team=team, identifier="charlie_outsider", role="member"
     )
 
-    assert response.status_code == 201
-    body = response.json()
-    assert body["user"]["username"] == "charlie_outsider"
-    assert body["role"] == Role.MEMBER
-    assert team.memberships.filter(user=charlie_outsider, role=Role.MEMBER).exists()
+    response = api(
+        client_for(charlie_outsider), "post", f"/api/invitations/{invitation.pk}/decline/"
+    )
+
+    assert response.status_code == 204
+    assert not team.memberships.filter(user=charlie_outsider).exists()
+    seen_by_team = client_for(alice).get(f"/api/teams/{team.pk}/invitations/{invitation.pk}/")
+    assert seen_by_team.json()["status"] == "pending"  # a decline reveals nothing
+
+
+@pytest.mark.parametrize("answer", ["accept", "decline"])
+def test_a_token_cannot_answer_an_invitation(team, alice, charlie_outsider, token_for, answer):
+    invitation = services.invitation_create(
+        actor=alice, team=team, identifier="charlie_outsider", role="member"
+    )
+    client = Client(headers=bearer(token_for(charlie_outsider, "write")))
+
+    response = api(client, "post", f"/api/invitations/{invitation.pk}/{answer}/")
+
+    error = assert_error(response, 403, "permission_denied")
+    assert "joining a team is the person's decision" in error["message"]
+    invitation.refresh_from_db()
+    assert invitation.status == "pending"
+
+
+def test_members_see_each_others_emails_only_if_they_manage_the_team(
+    team, alice, bob_teammate, vera_viewer, client_for
+):
+    def emails_seen_by(user):
+        results = client_for(user).get(f"/api/teams/{team.pk}/members/").json()["results"]
+        return {m["user"]["username"]: m["user"]["email"] for m in results}
+
+    assert emails_seen_by(alice) == {
+        "alice": "alice@example.com",
+        "bob_teammate": "bob_teammate@example.com",
+        "vera_viewer": "vera_viewer@example.com",
+    }
+    assert emails_seen_by(vera_viewer) == {
+        "alice": None,
+        "bob_teammate": None,
+        "vera_viewer": "vera_viewer@example.com",
+    }
+    bob = team.memberships.get(user=bob_teammate)
+    assert (
+        client_for(vera_viewer)
+        .get(f"/api/teams/{team.pk}/members/{bob.pk}/")
+        .json()["user"]["email"]
+        is None
+    )
+
+
+def test_members_can_no_longer_be_added_without_their_consent(
+    team, alice, charlie_outsider, client_for
+):
+    response = api(
+        client_for(alice), "post", f"/api/teams/{team.pk}/members/", {"user": "charlie_outsider"}
+    )
+
+    assert_error(response, 405, "method_not_allowed")
+    assert not team.memberships.filter(user=charlie_outsider).exists()

@@ -7,15 +7,16 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
+from django.core import mail
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import connection
 from django.http import Http404
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import access, services
+from accounts import access, selectors, services, throttles
 from accounts.access import Action
-from accounts.models import ApiToken, Membership, Role, Team, User
+from accounts.models import ApiToken, Invitation, InvitationStatus, Membership, Role, Team, User
 from conftest import PASSWORD, make_user
 
 
@@ -81,117 +82,235 @@ def test_an_outsider_deleting_the_team_gets_not_found(team, charlie_outsider):
     assert Team.objects.filter(pk=team.pk).exists()
 
 
-# --- Adding members ------------------------------------------------------------------------------
+# --- Invitations -------------------------------------------------------------------------------
 
 
-def test_a_member_can_be_added_by_username(team, alice, newcomer):
-    membership = services.membership_add(
-        actor=alice, team=team, identifier="newcomer", role=Role.VIEWER
-    )
+def invite(actor, team, identifier, role=Role.MEMBER):
+    return services.invitation_create(actor=actor, team=team, identifier=identifier, role=role)
+
+
+def test_an_invitation_adds_nobody_until_the_invitee_accepts(team, alice, newcomer):
+    invitation = invite(alice, team, "newcomer", Role.VIEWER)
+
+    assert role_of(team, newcomer) is None
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == [invitation]
+
+    membership = services.invitation_accept(user=newcomer, invitation=invitation)
 
     assert membership.user == newcomer
     assert role_of(team, newcomer) == Role.VIEWER
+    invitation.refresh_from_db()
+    assert invitation.status == InvitationStatus.ACCEPTED
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == []
+    assert list(selectors.invitations_for_team(user=alice, team=team)) == []
 
 
-def test_a_member_can_be_added_by_email_whatever_its_case(team, alice, newcomer):
-    membership = services.membership_add(
-        actor=alice, team=team, identifier="  NewComer@EXAMPLE.com ", role=Role.MEMBER
-    )
+def test_someone_can_be_invited_by_email_whatever_its_case(team, alice, newcomer):
+    invitation = invite(alice, team, "  NewComer@EXAMPLE.com ")
 
-    assert membership.user == newcomer
-    assert role_of(team, newcomer) == Role.MEMBER
+    assert invitation.invitee == newcomer
+    assert invitation.identifier == "NewComer@EXAMPLE.com"
 
 
-def test_adding_someone_who_is_already_a_member_says_so(team, alice, bob_teammate):
-    with pytest.raises(ValidationError) as excinfo:
-        services.membership_add(actor=alice, team=team, identifier="bob_teammate", role=Role.ADMIN)
+def test_a_declined_invitation_adds_nobody_and_still_looks_pending_to_the_team(
+    team, alice, newcomer
+):
+    invitation = invite(alice, team, "newcomer")
 
-    assert excinfo.value.message_dict["user"] == ["bob_teammate is already a member of Acme."]
-    assert role_of(team, bob_teammate) == Role.MEMBER
+    services.invitation_decline(user=newcomer, invitation=invitation)
+
+    assert role_of(team, newcomer) is None
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == []
+    assert list(selectors.invitations_for_team(user=alice, team=team)) == [invitation]
+    # Inviting again doesn't bring it back to the invitee before it expires.
+    again = invite(alice, team, "newcomer")
+    assert again.pk == invitation.pk
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == []
+    with pytest.raises(ValidationError, match="no longer open"):
+        services.invitation_accept(user=newcomer, invitation=invitation)
 
 
-def test_adding_by_email_adds_the_owner_of_that_email_not_a_lookalike_username(team, alice):
-    """Usernames may contain "@" and ".", so someone can sign up as "carol@example.com" before
-    Carol does. Adding "carol@example.com" must add Carol, never the impostor."""
+def test_inviting_nobody_looks_exactly_like_inviting_someone(team, alice, newcomer):
+    """The inviter can't tell whether an account exists: same answer, same list, same fields."""
+    real = invite(alice, team, "newcomer")
+    ghost = invite(alice, team, "nobody-by-that-name")
+    ghost_mail = invite(alice, team, "nobody@example.com")
+
+    listed = list(selectors.invitations_for_team(user=alice, team=team))
+    assert set(listed) == {real, ghost, ghost_mail}
+    for invitation in listed:
+        assert invitation.status == InvitationStatus.PENDING
+        assert invitation.expires_at == invitation.created_at + services.INVITATION_LIFETIME
+    assert ghost.invitee is None and ghost_mail.invitee is None
+
+
+def test_an_invitation_to_nobody_can_never_be_taken_by_a_later_sign_up(team, alice):
+    invitation = invite(alice, team, "latecomer")
+    latecomer = make_user("latecomer")
+
+    assert list(selectors.invitations_for_invitee(user=latecomer)) == []
+    with pytest.raises(Http404):
+        services.invitation_accept(user=latecomer, invitation=invitation)
+
+
+def test_an_invitation_by_email_names_the_owner_of_that_email_not_a_lookalike_username(team, alice):
+    """Usernames may contain "." and once could contain "@": inviting "carol@example.com" must
+    reach Carol, never someone called that."""
     impostor = User.objects.create_user(username="carol@example.com", password=PASSWORD)
     carol = User.objects.create_user(username="carol", email="carol@example.com", password=PASSWORD)
 
-    membership = services.membership_add(
-        actor=alice, team=team, identifier="carol@example.com", role=Role.MEMBER
-    )
+    invitation = invite(alice, team, "carol@example.com")
 
-    assert membership.user == carol
-    assert role_of(team, impostor) is None
+    assert invitation.invitee == carol
+    assert list(selectors.invitations_for_invitee(user=impostor)) == []
 
 
-def test_an_email_that_nobody_owns_never_matches_a_lookalike_username(team, alice):
-    User.objects.create_user(username="dave@example.com", password=PASSWORD)
+def test_inviting_a_member_says_so(team, alice, bob_teammate):
+    for identifier in ("bob_teammate", "BOB_TEAMMATE@example.com"):
+        with pytest.raises(ValidationError) as excinfo:
+            invite(alice, team, identifier, Role.ADMIN)
+        assert excinfo.value.message_dict["user"] == [
+            f"“{identifier}” is already a member of Acme."
+        ]
+    assert role_of(team, bob_teammate) == Role.MEMBER
 
+
+def test_inviting_with_an_empty_identifier_asks_for_one(team, alice):
     with pytest.raises(ValidationError) as excinfo:
-        services.membership_add(
-            actor=alice, team=team, identifier="dave@example.com", role=Role.MEMBER
-        )
-
-    assert "No user" in excinfo.value.message_dict["user"][0]
-    assert team.memberships.count() == 1
-
-
-def test_adding_an_unknown_user_names_what_was_typed(team, alice):
-    with pytest.raises(ValidationError) as excinfo:
-        services.membership_add(
-            actor=alice, team=team, identifier="nobody@example.com", role=Role.MEMBER
-        )
-
-    [message] = excinfo.value.message_dict["user"]
-    assert "No user" in message
-    assert "nobody@example.com" in message
-    assert team.memberships.count() == 1
-
-
-def test_adding_with_an_empty_identifier_asks_for_one(team, alice):
-    with pytest.raises(ValidationError) as excinfo:
-        services.membership_add(actor=alice, team=team, identifier="  ", role=Role.MEMBER)
+        invite(alice, team, "  ")
 
     assert "username or an email" in excinfo.value.message_dict["user"][0]
 
 
-def test_an_inactive_user_cannot_be_added(team, alice, newcomer):
+def test_an_inactive_user_gets_no_invitation(team, alice, newcomer):
     newcomer.is_active = False
     newcomer.save()
 
-    with pytest.raises(ValidationError):
-        services.membership_add(actor=alice, team=team, identifier="newcomer", role=Role.MEMBER)
+    invitation = invite(alice, team, "newcomer")
+
+    assert invitation.invitee is None
 
 
 def test_an_unknown_role_is_refused(team, alice, newcomer):
     with pytest.raises(ValidationError) as excinfo:
-        services.membership_add(actor=alice, team=team, identifier="newcomer", role="superhero")
+        invite(alice, team, "newcomer", "superhero")
 
     assert "role" in excinfo.value.message_dict
-    assert role_of(team, newcomer) is None
+    assert not Invitation.objects.exists()
 
 
-def test_a_member_or_viewer_cannot_add_members(team, bob_teammate, vera_viewer, newcomer):
+def test_a_member_or_viewer_cannot_invite(team, bob_teammate, vera_viewer, newcomer):
     for actor in (bob_teammate, vera_viewer):
         with pytest.raises(PermissionDenied):
-            services.membership_add(actor=actor, team=team, identifier="newcomer", role=Role.VIEWER)
+            invite(actor, team, "newcomer", Role.VIEWER)
+    assert not Invitation.objects.exists()
+
+
+def test_an_outsider_inviting_gets_not_found(team, charlie_outsider, newcomer):
+    with pytest.raises(Http404):
+        invite(charlie_outsider, team, "newcomer")
+
+
+def test_inviting_the_same_person_again_refreshes_the_one_invitation(team, alice, newcomer):
+    first = invite(alice, team, "newcomer", Role.VIEWER)
+    Invitation.objects.filter(pk=first.pk).update(created_at=timezone.now() - timedelta(days=3))
+
+    again = invite(alice, team, "NEWCOMER", Role.MEMBER)
+
+    assert again.pk == first.pk
+    assert again.role == Role.MEMBER
+    assert Invitation.objects.count() == 1
+
+
+def test_an_expired_invitation_cannot_be_accepted_and_leaves_the_lists(team, alice, newcomer):
+    invitation = invite(alice, team, "newcomer")
+    Invitation.objects.filter(pk=invitation.pk).update(expires_at=timezone.now())
+
+    with pytest.raises(ValidationError, match="no longer open"):
+        services.invitation_accept(user=newcomer, invitation=invitation)
+    assert role_of(team, newcomer) is None
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == []
+    assert list(selectors.invitations_for_team(user=alice, team=team)) == []
+    # ...and inviting again opens it afresh.
+    assert invite(alice, team, "newcomer").pk == invitation.pk
+    assert list(selectors.invitations_for_invitee(user=newcomer)) == [invitation]
+
+
+def test_a_withdrawn_invitation_cannot_be_accepted(team, alice, newcomer):
+    invitation = invite(alice, team, "newcomer")
+
+    services.invitation_revoke(actor=alice, invitation=invitation)
+
+    with pytest.raises(ValidationError, match="no longer open"):
+        services.invitation_accept(user=newcomer, invitation=invitation)
     assert role_of(team, newcomer) is None
 
 
-def test_an_outsider_adding_members_gets_not_found(team, charlie_outsider, newcomer):
-    with pytest.raises(Http404):
-        services.membership_add(
-            actor=charlie_outsider, team=team, identifier="newcomer", role=Role.MEMBER
-        )
+def test_only_the_invitee_can_answer(team, alice, bob_teammate, charlie_outsider, newcomer):
+    invitation = invite(alice, team, "newcomer")
+    for someone in (alice, bob_teammate, charlie_outsider):
+        with pytest.raises(Http404):
+            services.invitation_accept(user=someone, invitation=invitation)
+        with pytest.raises(Http404):
+            services.invitation_decline(user=someone, invitation=invitation)
+    invitation.refresh_from_db()
+    assert invitation.status == InvitationStatus.PENDING
+
+
+def test_accepting_answers_every_open_invitation_to_that_team(team, alice, newcomer):
+    by_name = invite(alice, team, "newcomer", Role.VIEWER)
+    by_email = invite(alice, team, "newcomer@example.com", Role.MEMBER)
+
+    services.invitation_accept(user=newcomer, invitation=by_email)
+
+    assert role_of(team, newcomer) == Role.MEMBER
+    by_name.refresh_from_db()
+    assert by_name.status == InvitationStatus.ACCEPTED
+
+
+def test_a_team_has_a_bounded_number_of_open_invitations(team, alice, monkeypatch):
+    monkeypatch.setattr(services, "OPEN_INVITATIONS_PER_TEAM", 3)
+    for n in range(3):
+        invite(alice, team, f"person{n}")
+
+    with pytest.raises(ValidationError, match="already has 3 open invitations"):
+        invite(alice, team, "person3")
+    invite(alice, team, "person1")  # refreshing one that is open is fine
+
+
+def test_one_person_can_send_only_so_many_invitations_an_hour(alice, monkeypatch):
+    monkeypatch.setattr(
+        services, "INVITATIONS_SENT", throttles.Limit("invitations-sent", limit=2, window=3600)
+    )
+    teams = [services.team_create(user=alice, name=f"T{n}") for n in range(3)]
+    invite(alice, teams[0], "x")
+    invite(alice, teams[1], "x")
+
+    with pytest.raises(ValidationError, match="try again in an hour"):
+        invite(alice, teams[2], "x")
+
+
+def test_the_invitee_is_told_by_email_and_nobody_else_is(
+    team, alice, newcomer, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=True):
+        invite(alice, team, "newcomer")
+        invite(alice, team, "nobody@example.com")
+
+    [notice] = mail.outbox
+    assert notice.to == ["newcomer@example.com"]
+    assert "Acme" in notice.subject
+    assert "http://127.0.0.1:8000/settings/invitations/" in notice.body
 
 
 # --- Admins versus owners ------------------------------------------------------------------------
 
 
-def test_an_admin_can_add_change_and_remove_ordinary_members(
+def test_an_admin_can_invite_change_and_remove_ordinary_members(
     team, ada_admin, bob_teammate, newcomer
 ):
-    services.membership_add(actor=ada_admin, team=team, identifier="newcomer", role=Role.ADMIN)
+    invitation = invite(ada_admin, team, "newcomer", Role.ADMIN)
+    services.invitation_accept(user=newcomer, invitation=invitation)
     bob = team.memberships.get(user=bob_teammate)
     services.membership_change_role(actor=ada_admin, membership=bob, role=Role.VIEWER)
     assert role_of(team, bob_teammate) == Role.VIEWER
@@ -202,9 +321,14 @@ def test_an_admin_can_add_change_and_remove_ordinary_members(
     assert role_of(team, newcomer) == Role.ADMIN
 
 
-def test_an_admin_cannot_add_an_owner(team, ada_admin, newcomer):
+def test_an_admin_cannot_invite_an_owner_nor_withdraw_an_owners_invitation(
+    team, alice, ada_admin, newcomer
+):
     with pytest.raises(PermissionDenied):
-        services.membership_add(actor=ada_admin, team=team, identifier="newcomer", role=Role.OWNER)
+        invite(ada_admin, team, "newcomer", Role.OWNER)
+    owner_invitation = invite(alice, team, "newcomer", Role.OWNER)
+    with pytest.raises(PermissionDenied):
+        services.invitation_revoke(actor=ada_admin, invitation=owner_invitation)
     assert role_of(team, newcomer) is None
 
 

@@ -13,7 +13,7 @@ from django.test import Client, override_settings
 
 from accounts import services
 from accounts.middleware import SESSION_KEY
-from accounts.models import ApiToken, Membership, Role, Team, User
+from accounts.models import ApiToken, Invitation, Membership, Role, Team, User
 from conftest import PASSWORD
 
 NEW_PASSWORD = "a-Long-unusual-passphrase-91"
@@ -55,18 +55,26 @@ def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_
     assert created["Location"] == f"/settings/teams/{lab.pk}/"
     assert current_team_shown(sam.get(created["Location"])) == "Sam Lab"
 
-    added = sam.post(f"/settings/teams/{lab.pk}/members/", {"user": "alice", "role": "viewer"})
-    assert added.status_code == 302
-    assert lab.memberships.get(user=alice).role == Role.VIEWER
+    invited = sam.post(
+        f"/settings/teams/{lab.pk}/invitations/", {"user": "alice", "role": "viewer"}
+    )
+    assert invited.status_code == 302
+    assert not lab.memberships.filter(user=alice).exists()  # not until she says yes
 
     viewer = client_for(alice)
+    assert 'data-testid="invitations-badge"' in viewer.get("/").content.decode()
+    invitation = Invitation.objects.get(team=lab)
+    joined = viewer.post(f"/settings/invitations/{invitation.pk}/accept/")
+    assert joined["Location"] == f"/settings/teams/{lab.pk}/"
+    assert lab.memberships.get(user=alice).role == Role.VIEWER
     page = viewer.get(f"/settings/teams/{lab.pk}/")
     html = page.content.decode()
     assert page.status_code == 200
     assert '<h2 data-testid="team-name">Sam Lab</h2>' in html
     assert "you can see this team but not change it" in html
-    assert "Add a member" not in html
-    assert 'id="add-member"' not in html
+    assert "Invite someone" not in html
+    assert 'id="invite-member"' not in html
+    assert "sam@example.com" not in html  # members' emails are for the team's managers
     assert f"/settings/teams/{lab.pk}/rename/" not in html
     assert f"/settings/teams/{lab.pk}/delete/" not in html
     assert "/role/" not in html  # no role pickers
@@ -74,8 +82,10 @@ def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_
     renamed = viewer.post(f"/settings/teams/{lab.pk}/rename/", {"name": "Alice's now"})
     assert renamed.status_code == 403
     assert "Not allowed" in renamed.content.decode()
-    adding = viewer.post(f"/settings/teams/{lab.pk}/members/", {"user": "alice", "role": "owner"})
-    assert adding.status_code == 403
+    inviting = viewer.post(
+        f"/settings/teams/{lab.pk}/invitations/", {"user": "alice", "role": "owner"}
+    )
+    assert inviting.status_code == 403
 
     lab.refresh_from_db()
     assert lab.name == "Sam Lab"
@@ -132,14 +142,76 @@ def test_the_login_page_links_to_sign_up_when_it_is_open(db):
     assert 'href="/signup/"' in Client().get("/login/").content.decode()
 
 
-def test_adding_an_unknown_member_shows_the_error_on_the_form(team, alice, client_for):
+def test_inviting_someone_unknown_reads_exactly_like_inviting_someone_known(
+    team, alice, charlie_outsider, client_for
+):
+    client = client_for(alice)
+
+    def confirmation(identifier: str) -> str:
+        page = client.post(
+            f"/settings/teams/{team.pk}/invitations/",
+            {"user": identifier, "role": "member"},
+            follow=True,
+        )
+        [message] = [str(m) for m in page.context["messages"]]
+        return message.replace(identifier, "<who>")
+
+    assert confirmation("charlie_outsider") == confirmation("ghost")
+    assert confirmation("charlie_outsider@example.com") == confirmation("ghost@example.com")
+    html = client.get(f"/settings/teams/{team.pk}/").content.decode()
+    pending = html.split('data-testid="pending-invitations"')[1].split("</table>")[0]
+    for identifier in ("charlie_outsider", "ghost", "charlie_outsider@example.com"):
+        assert f"<td>{identifier}</td>" in pending
+    assert team.memberships.count() == 1
+
+
+def test_a_bad_invitation_shows_the_error_on_the_form(team, alice, bob_teammate, client_for):
     response = client_for(alice).post(
-        f"/settings/teams/{team.pk}/members/", {"user": "ghost", "role": "member"}
+        f"/settings/teams/{team.pk}/invitations/", {"user": "bob_teammate", "role": "member"}
     )
 
     assert response.status_code == 400
-    assert "No user with the username or email “ghost”." in response.content.decode()
-    assert team.memberships.count() == 1
+    assert "“bob_teammate” is already a member of Acme." in response.content.decode()
+
+
+def test_the_invitee_sees_waiting_invitations_and_can_decline_one(
+    team, alice, charlie_outsider, client_for
+):
+    invitation = services.invitation_create(
+        actor=alice, team=team, identifier="charlie_outsider", role="viewer"
+    )
+    client = client_for(charlie_outsider)
+
+    page = client.get("/settings/invitations/").content.decode()
+    assert "Acme" in page and "Invited by alice" in page
+    assert '<span class="count">1</span>' in client.get("/").content.decode()
+
+    declined = client.post(f"/settings/invitations/{invitation.pk}/decline/", follow=True)
+
+    assert "You declined the invitation to “Acme”." in declined.content.decode()
+    assert 'data-testid="no-invitations"' in declined.content.decode()
+    assert 'data-testid="invitations-badge"' not in client.get("/").content.decode()
+    assert not team.memberships.filter(user=charlie_outsider).exists()
+
+
+def test_a_manager_withdraws_an_invitation_from_the_team_page(
+    team, alice, charlie_outsider, client_for
+):
+    invitation = services.invitation_create(
+        actor=alice, team=team, identifier="charlie_outsider", role="viewer"
+    )
+
+    page = client_for(alice).post(
+        f"/settings/teams/{team.pk}/invitations/{invitation.pk}/withdraw/", follow=True
+    )
+
+    assert "Invitation to “charlie_outsider” withdrawn." in page.content.decode()
+    assert 'data-testid="no-invitations"' in page.content.decode()
+    answered = client_for(charlie_outsider).post(
+        f"/settings/invitations/{invitation.pk}/accept/", follow=True
+    )
+    assert "no longer open" in answered.content.decode()
+    assert not team.memberships.filter(user=charlie_outsider).exists()
 
 
 def test_the_last_owner_trying_to_leave_is_told_why_and_stays(team, alice, client_for):

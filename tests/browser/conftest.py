@@ -122,3 +122,18 @@ def login():
         page.wait_for_url(lambda url: "/login/" not in url)
 
     return do
+
+
+@pytest.fixture
+def both_widths(screenshot):
+    """`both_widths(page, name)`: the whole page at 1280 and at 390 px wide."""
+
+    def take(page, name: str) -> None:
+        size = page.viewport_size
+        for width, height in ((1280, 800), (390, 844)):
+            page.set_viewport_size({"width": width, "height": height})
+            page.wait_for_timeout(50)  # one layout and paint at the new width
+            screenshot(page, f"{name}-{width}")
+        page.set_viewport_size(size)
+
+    return take

@@ -43,7 +43,7 @@ def test_a_viewer_sees_the_team_but_no_controls_to_change_it(
     page.goto(f"/settings/teams/{team.pk}/")
     expect(page.get_by_test_id("team-name")).to_have_text("Acme")
     expect(page.get_by_text("you can see this team but not change it")).to_be_visible()
-    expect(page.locator("#add-member")).to_have_count(0)
+    expect(page.locator("#invite-member")).to_have_count(0)
     expect(page.get_by_role("button", name="Rename")).to_have_count(0)
     screenshot(page, "viewer-team-detail")
 
