@@ -48,3 +48,35 @@ def usage_record(**fields) -> UsageRecord:
             ],
         )
     return record
+
+
+# Rows of a credential being deleted fold into the rows that keep its spend without it
+# (credential NULL), adding up where such a row already exists (an earlier deleted credential's
+# usage of the same day and model) — a plain SET NULL would collide on the unique constraint.
+_DETACH_SQL = """
+WITH moved AS (
+    DELETE FROM billing_dailyusage WHERE credential_id = %s
+    RETURNING day, user_id, team_id, provider_id, model, calls, errors, input_tokens,
+              output_tokens, cost, unpriced_calls
+)
+INSERT INTO billing_dailyusage
+    (day, user_id, team_id, credential_id, provider_id, model, calls, errors,
+     input_tokens, output_tokens, cost, unpriced_calls)
+SELECT day, user_id, team_id, NULL, provider_id, model, calls, errors,
+       input_tokens, output_tokens, cost, unpriced_calls
+FROM moved
+ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
+    calls = billing_dailyusage.calls + EXCLUDED.calls,
+    errors = billing_dailyusage.errors + EXCLUDED.errors,
+    input_tokens = billing_dailyusage.input_tokens + EXCLUDED.input_tokens,
+    output_tokens = billing_dailyusage.output_tokens + EXCLUDED.output_tokens,
+    cost = billing_dailyusage.cost + EXCLUDED.cost,
+    unpriced_calls = billing_dailyusage.unpriced_calls + EXCLUDED.unpriced_calls
+"""
+
+
+def rollups_detach_credential(*, credential_id: int) -> None:
+    """Before a credential is deleted: keep its daily totals, without it (one statement).
+    Call inside the transaction that deletes the credential."""
+    with connection.cursor() as cursor:
+        cursor.execute(_DETACH_SQL, [credential_id])

@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import json
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -28,6 +28,7 @@ from chats.serializers import (
     MessageSerializer,
 )
 from providers.api import EventStreamNegotiation
+from workbench import connections
 
 
 def _changes(data: dict) -> dict:
@@ -176,7 +177,7 @@ class MessageListView(generics.GenericAPIView):
 
 async def _run_to_end(plan) -> None:
 
-    started = await sync_to_async(frames.started_frame)(plan)
+    started = await connections.hop(frames.started_frame)(plan)
     reply = await streaming.begin(plan, started=started, render=frames.final_fields)
     await asyncio.shield(reply.task)
 
@@ -191,7 +192,7 @@ async def _reply_events(plan):
 
     streaming.hub.subscribe(plan.conversation_id, listen)
     try:
-        started = await sync_to_async(frames.started_frame)(plan)
+        started = await connections.hop(frames.started_frame)(plan)
         await streaming.begin(plan, started=started, render=frames.final_fields)
         while True:
             frame = await queue.get()
@@ -200,7 +201,7 @@ async def _reply_events(plan):
             elif frame["type"] == "delta":
                 yield _sse("delta", {"text": frame["text"], "offset": frame["offset"]})
             elif frame["type"] == "final":
-                yield _sse("finished", await sync_to_async(_message_json)(plan.message_id))
+                yield _sse("finished", await connections.hop(_message_json)(plan.message_id))
                 return
     finally:
         streaming.hub.unsubscribe(plan.conversation_id, listen)

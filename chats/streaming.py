@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
@@ -33,6 +32,7 @@ from django.http import Http404
 from chats import replies, services
 from chats.models import MessageStatus
 from providers.adapters.base import Finished, ProviderError, TextDelta
+from workbench import connections
 
 logger = logging.getLogger(__name__)
 
@@ -227,7 +227,7 @@ async def _flusher(reply: Reply) -> None:
 
 
 async def _checkpointer(reply: Reply) -> None:
-    checkpoint = sync_to_async(reply.kind.checkpoint)
+    checkpoint = connections.hop(reply.kind.checkpoint)
     while True:
         await asyncio.sleep(CHECKPOINT_INTERVAL)
         # Also when nothing new arrived: the UPDATE is the heartbeat that says we're alive.
@@ -265,7 +265,7 @@ async def _run(reply: Reply, render) -> None:
         if user is None:
             from accounts.models import User
 
-            user = await User.objects.aget(pk=plan.user_id)
+            user = await connections.hop(User.objects.get)(pk=plan.user_id)
         events = completion_stream(
             user=user,
             credential_id=plan.credential_id,
@@ -336,7 +336,7 @@ async def _run(reply: Reply, render) -> None:
 
 
 async def _save(reply: Reply, finished: Finished | None, render) -> dict:
-    return await sync_to_async(reply.kind.save)(reply, finished, render)
+    return await connections.hop(reply.kind.save)(reply, finished, render)
 
 
 def usage_fields(reply: Reply, finished: Finished | None) -> dict:

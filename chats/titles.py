@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 from contextlib import aclosing
 
-from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError
 
 from chats.models import Conversation
 from providers.adapters.base import CompletionRequest, Message, ProviderError, TextDelta
+from workbench import connections
 
 
 def title_from_text(text: str) -> str:
@@ -34,7 +34,7 @@ async def title_from_model(*, user, conversation: Conversation) -> str:
     from chats import services
     from providers.services import completion_stream
 
-    excerpt = await sync_to_async(_excerpt)(conversation)
+    excerpt = await connections.hop(_excerpt)(conversation)
     if not excerpt:
         raise ValidationError("Nothing to title yet: send a message first.")
     if conversation.credential_id is None or not conversation.model:
@@ -61,10 +61,10 @@ async def title_from_model(*, user, conversation: Conversation) -> str:
     except ProviderError as exc:
         raise ValidationError(f"The model could not write a title: {exc.message}") from None
     title = " ".join("".join(parts).split()).strip(" \"'.")[:120] or "Untitled"
-    await sync_to_async(services.conversation_update)(
+    await connections.hop(services.conversation_update)(
         actor=user, conversation=conversation, title=title
     )
-    await sync_to_async(Conversation.objects.filter(pk=conversation.pk).update)(
+    await connections.hop(Conversation.objects.filter(pk=conversation.pk).update)(
         title_source="model"
     )
     return title

@@ -78,3 +78,13 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
     @admin.display(description="Key")
     def key_masked(self, obj):
         return mask(obj.api_key or "") or "—"
+
+    def delete_model(self, request, obj):
+        from providers.services import credentials_delete
+
+        credentials_delete(ProviderCredential.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        from providers.services import credentials_delete
+
+        credentials_delete(queryset)

@@ -16,7 +16,7 @@ from rest_framework.response import Response
 
 from accounts.access import Action
 from billing import money
-from providers import selectors, services
+from providers import concurrency, selectors, services
 from providers.adapters.base import CompletionRequest, Finished, Message, ProviderError, TextDelta
 from providers.serializers import (
     CompletionSerializer,
@@ -33,6 +33,7 @@ ERROR_STATUS = {
     "inactive": 409,
     "key_unreadable": 409,
     "rate_limited": 429,
+    "too_many_calls": 429,
     "timeout": 504,
     "not_found": 502,
 }
@@ -111,8 +112,9 @@ class CredentialModelsView(generics.GenericAPIView):
 
     @extend_schema(request=None, responses=ProviderModelSerializer(many=True))
     def post(self, request, pk):
-        """Refresh the catalogue from the provider."""
-        credential = selectors.credential_for_user(user=request.user, pk=pk)
+        """Refresh the catalogue from the provider (needs `use`: it calls the provider with the
+        credential's key)."""
+        credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
         try:
             services.catalogue_refresh(actor=request.user, credential=credential)
         except ProviderError as exc:
@@ -203,9 +205,14 @@ class CompletionView(generics.GenericAPIView):
             "credential_id": values["credential"].pk,
             "request": completion,
             "feature": "api",
-            "team": getattr(request, "team", None),
+            "team": values.get("team"),
         }
         if values["stream"]:
+            # Once the stream has begun its status is 200; refuse a call over the cap before
+            # that (the gate still decides for the calls that get through).
+            if concurrency.calls_running(user_id=request.user.pk) >= concurrency.max_calls():
+                too_many = concurrency.TooManyCalls(concurrency.max_calls())
+                return provider_error_response(ProviderError("too_many_calls", str(too_many)))
             return StreamingHttpResponse(
                 _event_stream(kwargs),
                 content_type="text/event-stream",

@@ -8,7 +8,10 @@
    reservation, in `finally`;
 5. measure time to first token, tokens/s and our own overhead.
 
-ORM work happens in two `sync_to_async` hops per call (prepare, finish), never per token.
+ORM work happens in two hops per call (prepare, finish), never per token; each hands its database
+connection back to the pool (`workbench.connections.hop`), so no provider wait holds one. The
+prepare hop also takes the call's slot under the user's concurrency cap (providers.concurrency),
+the finish hop frees it.
 Callers must iterate with `contextlib.aclosing(...)` so a stop closes the stream at once.
 """
 
@@ -22,7 +25,6 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 
-from asgiref.sync import sync_to_async
 from django.conf import settings
 
 from accounts import access
@@ -30,7 +32,7 @@ from accounts.access import Action
 from billing import budgets, pricing
 from billing.models import CallStatus
 from billing.services import usage_record
-from providers import tokens
+from providers import concurrency, tokens
 from providers.adapters import adapter_for
 from providers.adapters.base import (
     AdapterConfig,
@@ -46,6 +48,7 @@ from providers.adapters.base import (
 from providers.keys import KeyUnreadable, readable_key
 from providers.models import ProviderCredential
 from providers.validation import validate_request
+from workbench import connections
 
 logger = logging.getLogger(__name__)
 
@@ -69,6 +72,7 @@ class _Prepared:
     reservation: budgets.Reservation | None
     request: CompletionRequest | None
     error: ProviderError | None = None
+    slot_id: int | None = None  # this call's place under the user's concurrency cap
 
 
 @dataclass
@@ -91,11 +95,23 @@ class _Call:
 # --- Synchronous ends (one hop each) -------------------------------------------------------------
 
 
+def _billed_team(user, credential: ProviderCredential, team) -> int | None:
+    """Whose spend the call is: a team credential's calls are its team's; a personal
+    credential's are the caller's own, unless the caller chose a team to bill (`team`) and may
+    `use` it (403 otherwise). Never the session's current team by default."""
+    if credential.owner_team_id is not None:
+        return credential.owner_team_id
+    if team is None:
+        return None
+    access.require(user, team, Action.USE)
+    return team.pk
+
+
 def _prepare(
     user, credential_id, request: CompletionRequest, team, timeouts: Timeouts, egress
 ) -> _Prepared:
     credential = access.get_for(user, ProviderCredential.objects.all(), credential_id, Action.USE)
-    team_id = credential.owner_team_id or (team.pk if team is not None else None)
+    team_id = _billed_team(user, credential, team)
     prepared = _Prepared(credential, None, team_id, None, None)
     try:
         if not credential.is_active:
@@ -105,6 +121,10 @@ def _prepare(
             key = readable_key(credential)
         except KeyUnreadable as exc:
             raise ProviderError("key_unreadable", str(exc)) from None
+        try:
+            prepared.slot_id = concurrency.call_slot_acquire(user_id=user.pk)
+        except concurrency.TooManyCalls as exc:
+            raise ProviderError("too_many_calls", str(exc)) from None
         prepared.config = AdapterConfig(
             preset=credential.preset_row,
             base_url=credential.effective_base_url,
@@ -127,6 +147,9 @@ def _prepare(
             raise ProviderError("budget_exceeded", str(exc)) from None
     except ProviderError as exc:
         prepared.error = exc
+    except BaseException:
+        concurrency.call_slot_release(slot_id=prepared.slot_id)
+        raise
     return prepared
 
 
@@ -143,6 +166,7 @@ def _finish(
     operation: str = "chat",
     embedding_tokens: int | None = None,
 ):
+    concurrency.call_slot_release(slot_id=prepared.slot_id)
     credential = prepared.credential
     preset = credential.preset_row
     ended = time.perf_counter()
@@ -223,12 +247,19 @@ async def _record(*, call: _Call, error: ProviderError | None, **fields):
     """Write the usage row (and settle the reservation). Shielded: a cancelled caller must not
     cancel the ledger write. The error, if any, learns its row and the partial text."""
     record = await asyncio.shield(
-        asyncio.ensure_future(sync_to_async(_finish)(call=call, error=error, **fields))
+        asyncio.ensure_future(connections.hop(_finish)(call=call, error=error, **fields))
     )
     if error is not None:
         error.usage_id = record.pk
         error.partial_text = call.text
     return record
+
+
+def _keep_slot(prepared: _Prepared) -> asyncio.Task | None:
+    """Renew the call's slot while it runs (cancelled in the call's `finally`)."""
+    if prepared.slot_id is None or prepared.error is not None:
+        return None
+    return asyncio.get_running_loop().create_task(concurrency.call_slot_keep(prepared.slot_id))
 
 
 # --- The streaming call ----------------------------------------------------------------------------
@@ -256,17 +287,19 @@ async def completion_stream(
 
     Raises Http404/PermissionDenied (access), or ProviderError with a stable code — after the
     usage row is written; `error.usage_id` and `error.partial_text` are set.
+    `team`: the team to bill a personal credential's call to, when the caller chose one.
     `egress` is for tests: {"allow": [...], "resolver": fn}.
     """
     call = _Call()
     timeouts = timeouts or default_timeouts()
-    prepared = await sync_to_async(_prepare)(
+    prepared = await connections.hop(_prepare)(
         user, credential_id, request, team, timeouts, egress or {}
     )
     request = prepared.request or request
     status = None
     error: ProviderError | None = prepared.error
     adapter = None
+    keeper = _keep_slot(prepared)
     try:
         if error is not None:
             status = CallStatus.ERROR
@@ -328,6 +361,8 @@ async def completion_stream(
         )
         raise error from exc
     finally:
+        if keeper is not None:
+            keeper.cancel()
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:
@@ -404,11 +439,12 @@ async def embedding_create(
     pseudo = CompletionRequest(
         model=model, messages=tuple(Message("user", text) for text in inputs)
     )
-    prepared = await sync_to_async(_prepare)(
+    prepared = await connections.hop(_prepare)(
         user, credential_id, pseudo, team, timeouts, egress or {}
     )
     status, error, result = CallStatus.ERROR, prepared.error, None
     adapter = None
+    keeper = _keep_slot(prepared)
     try:
         if error is not None:
             raise error
@@ -444,6 +480,8 @@ async def embedding_create(
         status = CallStatus.STOPPED
         raise
     finally:
+        if keeper is not None:
+            keeper.cancel()
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:

@@ -88,3 +88,18 @@ class ProviderModel(models.Model):
 
     def __str__(self) -> str:
         return self.model_id
+
+
+class CallSlot(models.Model):
+    """A model call in flight, counted against its user's cap (providers.concurrency). Deleted
+    when the call ends; `expires_at` frees the slot of a process that died mid-call."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["user", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"call slot of user {self.user_id} until {self.expires_at:%H:%M:%S}"

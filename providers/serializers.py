@@ -144,3 +144,12 @@ class CompletionSerializer(serializers.Serializer):
     stream = serializers.BooleanField(
         required=False, default=False, help_text="Answer with Server-Sent Events."
     )
+    team = ScopedPrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        action=Action.USE,
+        required=False,
+        allow_null=True,
+        help_text="Bill a call on one of your personal credentials to this team (you must be "
+        "allowed to use the team). Omit: a personal credential's calls are yours, a team "
+        "credential's are its team's.",
+    )

@@ -16,7 +16,8 @@ from django.utils import timezone
 from accounts import access
 from accounts.access import Action
 from accounts.models import Team
-from providers import presets
+from billing.services import rollups_detach_credential
+from providers import concurrency, presets
 from providers.adapters import adapter_for
 from providers.adapters.base import AdapterConfig, ModelInfo, ProviderError
 from providers.gate import completion_stream, default_timeouts, embedding_create
@@ -132,8 +133,19 @@ def credential_update(*, actor, credential: ProviderCredential, **changes) -> Pr
 
 
 def credential_delete(*, actor, credential: ProviderCredential) -> None:
+    """Delete a credential (a leaked key must always be deletable); its usage history stays,
+    under its name, without the link."""
     access.require(actor, credential, Action.MANAGE)
-    credential.delete()
+    credentials_delete(ProviderCredential.objects.filter(pk=credential.pk))
+
+
+@transaction.atomic
+def credentials_delete(queryset) -> None:
+    """Delete credentials, folding their daily rollups into the credential-less ones first (the
+    admin's bulk delete uses this too)."""
+    for credential_id in queryset.values_list("pk", flat=True):
+        rollups_detach_credential(credential_id=credential_id)
+    queryset.delete()
 
 
 def credentials_ensure_echo(*, user, team: Team | None = None) -> ProviderCredential:
@@ -206,10 +218,20 @@ async def _list_models(config: AdapterConfig) -> list[ModelInfo]:
 def catalogue_refresh(
     *, actor, credential: ProviderCredential, egress_options: dict | None = None
 ) -> list[ProviderModel]:
-    """List the models from the provider and replace the cached catalogue. Anyone who may read
-    the credential may refresh it (it calls no model and costs nothing)."""
-    access.require(actor, credential, Action.READ)
-    models = async_to_sync(_list_models)(_adapter_config(credential, egress_options))
+    """List the models from the provider and replace the cached catalogue. It costs no tokens
+    but calls the provider with the credential's key, so it needs `use` (viewers read only).
+    While waiting on the provider it holds a slot of the actor's concurrency cap and no
+    database connection."""
+    access.require(actor, credential, Action.USE)
+    config = _adapter_config(credential, egress_options)
+    if credential.preset_row.needs_network:
+        try:
+            with concurrency.call_slot(user_id=actor.pk):
+                models = async_to_sync(_list_models)(config)
+        except concurrency.TooManyCalls as exc:
+            raise ProviderError("too_many_calls", str(exc)) from None
+    else:  # Echo: nothing to wait for
+        models = async_to_sync(_list_models)(config)
     now = timezone.now()
     with transaction.atomic():
         credential.models.all().delete()

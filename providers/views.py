@@ -137,7 +137,7 @@ def credential_test(request, pk):
 @login_required
 @require_POST
 def catalogue_refresh(request, pk):
-    credential = selectors.credential_for_user(user=request.user, pk=pk)
+    credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
     try:
         rows = services.catalogue_refresh(actor=request.user, credential=credential)
     except ProviderError as exc:

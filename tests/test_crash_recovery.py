@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import subprocess
 import time
 from datetime import timedelta
 
@@ -28,7 +27,6 @@ from chats.models import Message, MessageStatus
 from chats.replies import STALE_AFTER
 from chats.streaming import CHECKPOINT_INTERVAL
 from providers.fakeserver.knobs import LOREM
-from tests import servers
 
 TOKENS_PER_SECOND = 20
 REPLY_TOKENS = 400  # 20 s of reply: far from finished when the process dies
@@ -37,23 +35,6 @@ KILL_AFTER = 2.8  # seconds after the reply started: just before the third check
 # scheduling and frame timing.
 MAX_LOST_TOKENS = 2 * int(CHECKPOINT_INTERVAL * TOKENS_PER_SECOND)
 FULL_REPLY = " ".join(LOREM[i % len(LOREM)] for i in range(REPLY_TOKENS))
-
-
-@pytest.fixture
-def daphne(transactional_db, fake_provider, tmp_path):
-    """`daphne()` starts a Daphne subprocess on the test database (its egress guard lets the
-    fake provider through) and returns (process, "127.0.0.1:<port>"). Every process started is
-    stopped on the way out, before the database is flushed."""
-    started: list[subprocess.Popen] = []
-    env = servers.daphne_env(WORKBENCH_EGRESS_ALLOW=f"127.0.0.1:{fake_provider.port}")
-
-    def start() -> tuple[subprocess.Popen, str]:
-        process, port = servers.start_daphne(env, tmp_path / f"daphne-{len(started)}.log")
-        started.append(process)
-        return process, f"127.0.0.1:{port}"
-
-    yield start
-    servers.stop(*started)
 
 
 def _session_cookie(user) -> str:

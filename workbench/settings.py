@@ -107,7 +107,8 @@ DATABASES = {
 DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
     "min_size": int(os.environ.get("WORKBENCH_DB_POOL_MIN", "1")),
     "max_size": int(os.environ.get("WORKBENCH_DB_POOL_MAX", "10")),
-    "timeout": 10,
+    # Seconds a request waits for a free connection before failing (PoolTimeout).
+    "timeout": float(os.environ.get("WORKBENCH_DB_POOL_TIMEOUT", "10")),
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -249,6 +250,8 @@ WORKBENCH_PROVIDER_TIMEOUTS = {
     "total": float(os.environ.get("WORKBENCH_PROVIDER_TOTAL_TIMEOUT", "600")),
 }
 WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATTEMPTS", "3"))
+# Model calls one user may have running at once (any process); more get 429 `too_many_calls`.
+WORKBENCH_MAX_CONCURRENT_CALLS = int(os.environ.get("WORKBENCH_MAX_CONCURRENT_CALLS", "8"))
 # Streaming replies: deltas are coalesced into a websocket frame this often (milliseconds).
 WORKBENCH_STREAM_FRAME_MS = int(os.environ.get("WORKBENCH_STREAM_FRAME_MS", "40"))
 

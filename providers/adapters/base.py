@@ -98,6 +98,8 @@ ERROR_CODES = {
     "not_found": "The model or endpoint does not exist at this provider.",
     "key_unreadable": "The stored API key can't be decrypted; re-enter it.",
     "inactive": "This credential is deactivated.",
+    "too_many_calls": "Too many of your model calls are running at once; try again shortly.",
+    "forbidden": "You may not use this credential.",
     "cancelled": "The call was cancelled.",
     "access_denied": "You may not use this credential.",
 }

@@ -531,15 +531,19 @@ def test_a_failed_refresh_keeps_the_old_catalogue(alice, make_credential, fake_p
     assert credential.models.count() == 3
 
 
-def test_a_viewer_may_refresh_but_an_outsider_may_not(
-    alice, team, vera_viewer, charlie_outsider, make_credential
+def test_a_member_may_refresh_but_a_viewer_and_an_outsider_may_not(
+    alice, team, bob_teammate, vera_viewer, charlie_outsider, make_credential, fake_provider
 ):
+    """Refreshing calls the provider with the team's key: it needs `use` (issue 7)."""
     credential = make_credential(team, "openai")
 
-    services.catalogue_refresh(actor=vera_viewer, credential=credential)
-    assert credential.models.count() == 3
+    with pytest.raises(PermissionDenied):
+        services.catalogue_refresh(actor=vera_viewer, credential=credential)
     with pytest.raises(Http404):
         services.catalogue_refresh(actor=charlie_outsider, credential=credential)
+    assert fake_provider.requests == []  # the provider never heard of them
+    services.catalogue_refresh(actor=bob_teammate, credential=credential)
+    assert credential.models.count() == 3
 
 
 def test_the_catalogue_shows_genai_prices_for_known_models_and_unpriced_for_unknown_ones(

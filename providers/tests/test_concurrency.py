@@ -1,0 +1,223 @@
+"""The per-user cap on concurrent model calls (providers.concurrency, issue 7 "Medium 2"): the
+gate takes a slot per call and frees it when the call ends; beyond the cap a call is refused
+with `too_many_calls` (429 on REST, an error in chat) while other users call freely. Slots of a
+process that died expire; a long call renews its slot."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from contextlib import aclosing
+from datetime import timedelta
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.utils import timezone
+
+from billing.models import UsageRecord
+from chats import services as chat_services
+from chats import streaming
+from chats.models import Message, MessageStatus
+from providers import concurrency, services
+from providers.adapters.base import CompletionRequest, Finished, ProviderError
+from providers.adapters.base import Message as Turn
+from providers.gate import completion_stream
+from providers.models import CallSlot
+from tests.api_client import assert_error
+
+
+def _request(model="gpt-4o-mini") -> CompletionRequest:
+    return CompletionRequest(model=model, messages=(Turn("user", "hello"),))
+
+
+def fill_slots(user, count: int, *, expires_in: float = 60) -> None:
+    """`count` live slots for `user`, as if that many of their calls were running elsewhere."""
+    CallSlot.objects.bulk_create(
+        CallSlot(user=user, expires_at=timezone.now() + timedelta(seconds=expires_in))
+        for _ in range(count)
+    )
+
+
+async def _drain(**kwargs) -> Finished:
+    async with aclosing(completion_stream(**kwargs)) as events:
+        async for event in events:
+            if type(event) is Finished:
+                return event
+    raise AssertionError("no Finished event")
+
+
+# --- The slots -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_slots_run_out_at_the_cap_per_user_and_come_back_when_released(
+    alice, bob_teammate, settings
+):
+    settings.WORKBENCH_MAX_CONCURRENT_CALLS = 2
+    first = concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    with pytest.raises(concurrency.TooManyCalls, match="2 model calls running at once"):
+        concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    concurrency.call_slot_acquire(user_id=alice.pk)  # alice has her own cap
+
+    concurrency.call_slot_release(slot_id=first)
+    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+
+
+@pytest.mark.django_db
+def test_slots_of_a_dead_process_expire(bob_teammate, settings):
+    settings.WORKBENCH_MAX_CONCURRENT_CALLS = 2
+    fill_slots(bob_teammate, 2, expires_in=-1)  # their process died; nobody renewed them
+
+    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    assert CallSlot.objects.filter(user=bob_teammate).count() == 2  # the expired ones are gone
+
+
+# --- Through the gate --------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_calls_beyond_the_cap_are_refused_while_other_users_call_freely(
+    alice, bob_teammate, make_credential, fake_provider, settings
+):
+    settings.WORKBENCH_MAX_CONCURRENT_CALLS = 2
+    fake_provider.configure(ttft=1.0)
+    bobs = await sync_to_async(make_credential)(bob_teammate, "openai")
+    alices = await sync_to_async(make_credential)(alice, "openai")
+    slow = [
+        asyncio.create_task(_drain(user=bob_teammate, credential_id=bobs.pk, request=_request()))
+        for _ in range(2)
+    ]
+    try:
+        for _ in range(100):  # until both calls hold their slot
+            if await CallSlot.objects.filter(user=bob_teammate).acount() == 2:
+                break
+            await asyncio.sleep(0.02)
+        with pytest.raises(ProviderError) as refused:
+            await _drain(user=bob_teammate, credential_id=bobs.pk, request=_request())
+        assert refused.value.code == "too_many_calls"
+        assert "2 model calls running at once" in refused.value.message
+        row = await UsageRecord.objects.aget(pk=refused.value.usage_id)
+        assert (row.status, row.error_code, row.cost) == ("error", "too_many_calls", 0)
+        assert fake_provider.requests.__len__() == 2  # the refused call never left
+
+        finished = await _drain(user=alice, credential_id=alices.pk, request=_request())
+        assert finished.usage_id
+    finally:
+        done = await asyncio.gather(*slow, return_exceptions=True)
+    assert all(type(result) is Finished for result in done), done
+    assert await CallSlot.objects.acount() == 0  # every call freed its slot
+    assert await _drain(user=bob_teammate, credential_id=bobs.pk, request=_request())
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_stopped_or_failed_call_frees_its_slot(
+    bob_teammate, make_credential, fake_provider, one_attempt
+):
+    credential = await sync_to_async(make_credential)(bob_teammate, "openai")
+    fake_provider.configure(tokens_per_second=20, reply_tokens=100)
+    async with aclosing(
+        completion_stream(user=bob_teammate, credential_id=credential.pk, request=_request())
+    ) as events:
+        await anext(events)  # the first token: the call holds its slot
+        assert await CallSlot.objects.acount() == 1
+    assert await CallSlot.objects.acount() == 0  # stopped
+
+    fake_provider.configure(status=500)
+    with pytest.raises(ProviderError):
+        await _drain(user=bob_teammate, credential_id=credential.pk, request=_request())
+    assert await CallSlot.objects.acount() == 0  # failed
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_long_call_renews_its_slot(
+    bob_teammate, make_credential, fake_provider, monkeypatch
+):
+    monkeypatch.setattr(concurrency, "SLOT_TTL", 1.0)
+    monkeypatch.setattr(concurrency, "RENEW_EVERY", 0.2)
+    credential = await sync_to_async(make_credential)(bob_teammate, "openai")
+    fake_provider.configure(tokens_per_second=10, reply_tokens=15)  # ~1.5 s: longer than the TTL
+    async with aclosing(
+        completion_stream(user=bob_teammate, credential_id=credential.pk, request=_request())
+    ) as events:
+        await anext(events)
+        first = (await CallSlot.objects.aget()).expires_at
+        await asyncio.sleep(1.1)
+        slot = await CallSlot.objects.aget()  # still there, and later than its first expiry
+        assert slot.expires_at > first
+        async for _ in events:
+            pass
+    assert await CallSlot.objects.acount() == 0
+
+
+# --- What callers see ---------------------------------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_rest_answers_429_with_a_clear_message_at_the_cap(bob_teammate, api_for, make_credential):
+    credential = make_credential(bob_teammate, "openai")
+    fill_slots(bob_teammate, concurrency.max_calls())
+    body = {
+        "credential": credential.pk,
+        "model": "gpt-4o-mini",
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+    error = assert_error(
+        api_for(bob_teammate).post("/api/completions", body), 429, "too_many_calls"
+    )
+    assert "running at once" in error["message"]
+    sse = api_for(bob_teammate).client.post(
+        "/api/completions",
+        json.dumps({**body, "stream": True}),
+        content_type="application/json",
+        headers={"Accept": "text/event-stream"},
+    )
+    assert_error(sse, 429, "too_many_calls")  # before the stream starts, as a status
+
+
+@pytest.mark.django_db
+def test_a_catalogue_refresh_at_the_cap_is_refused_without_calling_the_provider(
+    bob_teammate, make_credential, fake_provider, api_for
+):
+    credential = make_credential(bob_teammate, "openai")
+    fill_slots(bob_teammate, concurrency.max_calls())
+
+    response = api_for(bob_teammate).post(f"/api/credentials/{credential.pk}/models/")
+
+    assert_error(response, 429, "too_many_calls")
+    assert fake_provider.requests == []
+    with pytest.raises(ProviderError):
+        services.catalogue_refresh(actor=bob_teammate, credential=credential)
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_chat_reply_at_the_cap_ends_with_a_clear_error(
+    bob_teammate, make_credential, fake_provider
+):
+    from tests.websocket import connect
+
+    credential = await sync_to_async(make_credential)(bob_teammate, "openai_compatible")
+    conversation = await sync_to_async(chat_services.conversation_start)(
+        actor=bob_teammate, credential=credential, model="fake-model"
+    )
+    await sync_to_async(fill_slots)(bob_teammate, concurrency.max_calls())
+    try:
+        async with connect(f"/ws/chat/{conversation.pk}/", user=bob_teammate) as (ws, connected):
+            assert connected
+            assert (await ws.receive_json_from(timeout=5))["type"] == "hello"
+            await ws.send_json_to({"type": "send", "content": "hello?"})
+            while (frame := await ws.receive_json_from(timeout=8))["type"] != "final":
+                pass
+        reply = await Message.objects.aget(pk=frame["id"])
+        assert reply.status == MessageStatus.ERROR
+        assert reply.error_code == "too_many_calls"
+        assert "running at once" in reply.error_message
+        assert "running at once" in frame["html"]
+        assert fake_provider.requests == []
+    finally:
+        for running in list(streaming.RUNNING.values()):
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(running.task), 5)
