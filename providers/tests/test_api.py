@@ -198,6 +198,120 @@ def test_detail_permissions_follow_the_role(
     assert team_credential.name == "Acme OpenAI"
 
 
+def _in_team(client_for, user, team):
+    """A browser session of `user` with `team` as the current team (the team switcher)."""
+    session = client_for(user)
+    session.post(f"/teams/{team.pk}/switch/", {"next": "/"})
+    return session
+
+
+def _post_json(client, url, body):
+    return client.post(url, json.dumps(body), content_type="application/json")
+
+
+def test_a_personal_credentials_calls_are_personal_whatever_the_current_team(
+    alice, team, vera_viewer, client_for, make_credential
+):
+    """Issue 7: a viewer's personal call landed in the team's ledger (and members' personal
+    calls, error text included, became visible to the team's viewers)."""
+    for user in (vera_viewer, alice):
+        credential = make_credential(user, "openai", name=f"{user.username}'s own")
+        response = _post_json(
+            _in_team(client_for, user, team), "/api/completions", completion_body(credential)
+        )
+        assert response.status_code == 200, response.content
+        assert UsageRecord.objects.get(pk=response.json()["usage_id"]).team_id is None
+    assert not UsageRecord.objects.filter(team=team).exists()
+
+
+def test_billing_a_team_with_a_personal_credential_needs_use_and_an_explicit_choice(
+    team, bob_teammate, vera_viewer, charlie_outsider, api_for, make_credential
+):
+    bobs = make_credential(bob_teammate, "openai", name="bob's own")
+    billed = api_for(bob_teammate).post("/api/completions", completion_body(bobs, team=team.pk))
+    assert billed.status_code == 200, billed.content
+    assert UsageRecord.objects.get(pk=billed.json()["usage_id"]).team == team
+
+    veras = make_credential(vera_viewer, "openai", name="vera's own")
+    assert_error(
+        api_for(vera_viewer).post("/api/completions", completion_body(veras, team=team.pk)),
+        403,
+        "permission_denied",
+    )
+    charlies = make_credential(charlie_outsider, "openai", name="charlie's own")
+    assert_error(
+        api_for(charlie_outsider).post("/api/completions", completion_body(charlies, team=team.pk)),
+        404,
+        "not_found",
+    )
+    assert UsageRecord.objects.filter(team=team).count() == 1
+
+
+def test_a_credential_can_be_deleted_after_another_deleted_one_had_usage_that_day(
+    alice, api_for, make_credential
+):
+    """Issue 7: the second delete failed with 500 — both rollup rows became (day, alice, no
+    team, NULL credential, model), which the unique constraint refuses. A leaked key must always
+    be deletable; the day's totals stay whole."""
+    from billing.models import DailyUsage
+
+    api = api_for(alice)
+    first, second = (make_credential(alice, "openai", name=name) for name in ("one", "two"))
+    for credential in (first, second, second):
+        assert api.post("/api/completions", completion_body(credential)).status_code == 200
+    totals = DailyUsage.objects.filter(user=alice).values_list("calls", "input_tokens", "cost")
+    expected = [sum(column) for column in zip(*totals, strict=True)]
+
+    assert api.delete(f"/api/credentials/{first.pk}/").status_code == 204
+    assert api.delete(f"/api/credentials/{second.pk}/").status_code == 204
+
+    [row] = DailyUsage.objects.filter(user=alice)
+    assert row.credential_id is None
+    assert [row.calls, row.input_tokens, row.cost] == expected
+    assert UsageRecord.objects.filter(credential_name="two").count() == 2  # history kept
+
+
+def test_an_admin_can_delete_credentials_whose_rollups_collide(alice, make_credential, client):
+    from billing.models import DailyUsage
+    from billing.services import usage_record
+
+    credentials = [make_credential(alice, "openai", name=f"key {i}") for i in range(3)]
+    for credential in credentials:
+        usage_record(
+            user=alice,
+            team_id=None,
+            credential=credential,
+            credential_name=credential.name,
+            preset="openai",
+            provider_id="openai",
+            model="gpt-4o-mini",
+            status="ok",
+            input_tokens=10,
+            output_tokens=5,
+            cost=None,
+            cost_source="unpriced",
+        )
+    alice.is_staff = alice.is_superuser = True
+    alice.save()
+    client.force_login(alice)
+    response = client.post(
+        f"/admin/providers/providercredential/{credentials[0].pk}/delete/", {"post": "yes"}
+    )
+    assert response.status_code == 302
+    response = client.post(
+        "/admin/providers/providercredential/",
+        {
+            "action": "delete_selected",
+            "_selected_action": [c.pk for c in credentials[1:]],
+            "post": "yes",
+        },
+    )
+    assert response.status_code == 302
+    assert not ProviderCredential.objects.exists()
+    [row] = DailyUsage.objects.filter(user=alice)
+    assert (row.credential_id, row.calls, row.input_tokens, row.unpriced_calls) == (None, 3, 30, 3)
+
+
 def test_a_member_may_use_a_team_credential_but_a_viewer_may_not(
     team, bob_teammate, vera_viewer, api_for, team_credential
 ):
