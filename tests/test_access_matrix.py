@@ -342,7 +342,7 @@ CASES += [
     ),
     Case("providers:test", team_rule(alice=302, bob=302, vera=403), method="POST", kwargs=cred_kw),
     Case(
-        "providers:refresh", team_rule(alice=302, bob=302, vera=302), method="POST", kwargs=cred_kw
+        "providers:refresh", team_rule(alice=302, bob=302, vera=403), method="POST", kwargs=cred_kw
     ),
     Case(
         "providers:toggle", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=cred_kw
@@ -396,10 +396,11 @@ CASES += [
     ),
     Case(
         "api-credential-models",
-        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        team_rule(alice=200, bob=200, vera=403, anonymous=401),
         method="POST",
         kwargs=cred_kw,
         api=True,
+        note="refresh calls the provider: use",
     ),
     Case(
         "api-usage-list",
@@ -431,6 +432,22 @@ FIELD_CASES: list[FieldCase] = [
             api=True,
             data=lambda w: {"preset": "echo", "name": "Team echo", "owner_team": w["team"].pk},
             note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "providers.serializers.CompletionSerializer.team",
+        Case(
+            "api-completions",
+            team_rule(alice=200, bob=200, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {
+                "credential": w["team_credential"].pk,
+                "team": w["team"].pk,
+                "model": "echo",
+                "messages": [{"role": "user", "content": "hi"}],
+            },
+            note="team to bill",
         ),
     ),
     FieldCase(
