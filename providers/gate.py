@@ -72,7 +72,7 @@ class _Prepared:
     reservation: budgets.Reservation | None
     request: CompletionRequest | None
     error: ProviderError | None = None
-    slot_id: int | None = None  # this call's place under the user's concurrency cap
+    slot: concurrency.Slot | None = None  # this call's place under the user's concurrency cap
 
 
 @dataclass
@@ -122,7 +122,7 @@ def _prepare(
         except KeyUnreadable as exc:
             raise ProviderError("key_unreadable", str(exc)) from None
         try:
-            prepared.slot_id = concurrency.call_slot_acquire(user_id=user.pk)
+            prepared.slot = concurrency.call_slot_acquire(user_id=user.pk)
         except concurrency.TooManyCalls as exc:
             raise ProviderError("too_many_calls", str(exc)) from None
         prepared.config = AdapterConfig(
@@ -148,7 +148,7 @@ def _prepare(
     except ProviderError as exc:
         prepared.error = exc
     except BaseException:
-        concurrency.call_slot_release(slot_id=prepared.slot_id)
+        concurrency.call_slot_release(slot=prepared.slot)
         raise
     return prepared
 
@@ -166,7 +166,7 @@ def _finish(
     operation: str = "chat",
     embedding_tokens: int | None = None,
 ):
-    concurrency.call_slot_release(slot_id=prepared.slot_id)
+    concurrency.call_slot_release(slot=prepared.slot)
     credential = prepared.credential
     preset = credential.preset_row
     ended = time.perf_counter()
@@ -257,9 +257,9 @@ async def _record(*, call: _Call, error: ProviderError | None, **fields):
 
 def _keep_slot(prepared: _Prepared) -> asyncio.Task | None:
     """Renew the call's slot while it runs (cancelled in the call's `finally`)."""
-    if prepared.slot_id is None or prepared.error is not None:
+    if prepared.slot is None or prepared.error is not None:
         return None
-    return asyncio.get_running_loop().create_task(concurrency.call_slot_keep(prepared.slot_id))
+    return asyncio.get_running_loop().create_task(concurrency.call_slot_keep(prepared.slot))
 
 
 # --- The streaming call ----------------------------------------------------------------------------

@@ -91,15 +91,21 @@ class ProviderModel(models.Model):
 
 
 class CallSlot(models.Model):
-    """A model call in flight, counted against its user's cap (providers.concurrency). Deleted
-    when the call ends; `expires_at` frees the slot of a process that died mid-call."""
+    """One of a user's places for a model call in flight (providers.concurrency): the user's cap
+    is the number of rows with `n` below it. Taken while `taken_until` is in the future; a call
+    renews it while it runs and clears it when it ends, so the slot of a process that died
+    frees itself."""
 
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    started_at = models.DateTimeField(default=timezone.now)
-    expires_at = models.DateTimeField()
+    n = models.PositiveSmallIntegerField()
+    taken_until = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=32, blank=True)  # the call that holds it
+    started_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        indexes = [models.Index(fields=["user", "expires_at"])]
+        constraints = [
+            models.UniqueConstraint(fields=["user", "n"], name="providers_callslot_unique")
+        ]
 
     def __str__(self) -> str:
-        return f"call slot of user {self.user_id} until {self.expires_at:%H:%M:%S}"
+        return f"call slot {self.n} of user {self.user_id}"

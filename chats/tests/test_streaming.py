@@ -430,7 +430,9 @@ async def test_the_statements_per_reply_are_flat_in_history_and_reply_length(
     long_reply = await statements_for_one_reply(alice, *other_short_history, counter)
 
     assert short == long == long_reply, (short, long, long_reply, short_kinds)
-    assert short <= 20, short_kinds  # the constant: 19 when written (12 SELECT, 4 INSERT, 3 UPDATE)
+    # The constant: 19 when written (12 SELECT, 4 INSERT, 3 UPDATE), + 2 UPDATEs since the
+    # per-user concurrency cap (taking and freeing the call's slot).
+    assert short <= 21, short_kinds
 
 
 async def test_checkpoints_are_about_one_per_interval_not_one_per_token(

@@ -31,12 +31,17 @@ def _request(model="gpt-4o-mini") -> CompletionRequest:
     return CompletionRequest(model=model, messages=(Turn("user", "hello"),))
 
 
-def fill_slots(user, count: int, *, expires_in: float = 60) -> None:
-    """`count` live slots for `user`, as if that many of their calls were running elsewhere."""
-    CallSlot.objects.bulk_create(
-        CallSlot(user=user, expires_at=timezone.now() + timedelta(seconds=expires_in))
-        for _ in range(count)
-    )
+def fill_slots(user, count: int | None = None) -> list[concurrency.Slot]:
+    """Take `count` (default: all) of `user`'s slots, as calls running elsewhere would."""
+    return [
+        concurrency.call_slot_acquire(user_id=user.pk)
+        for _ in range(concurrency.max_calls() if count is None else count)
+    ]
+
+
+def taken(user=None) -> int:
+    slots = CallSlot.objects.filter(taken_until__gte=timezone.now())
+    return slots.filter(user=user).count() if user else slots.count()
 
 
 async def _drain(**kwargs) -> Finished:
@@ -55,24 +60,32 @@ def test_slots_run_out_at_the_cap_per_user_and_come_back_when_released(
     alice, bob_teammate, settings
 ):
     settings.WORKBENCH_MAX_CONCURRENT_CALLS = 2
-    first = concurrency.call_slot_acquire(user_id=bob_teammate.pk)
-    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    first, _second = fill_slots(bob_teammate)
     with pytest.raises(concurrency.TooManyCalls, match="2 model calls running at once"):
         concurrency.call_slot_acquire(user_id=bob_teammate.pk)
     concurrency.call_slot_acquire(user_id=alice.pk)  # alice has her own cap
 
-    concurrency.call_slot_release(slot_id=first)
+    concurrency.call_slot_release(slot=first)
     concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    settings.WORKBENCH_MAX_CONCURRENT_CALLS = 3  # a bigger cap applies at once
+    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    assert taken(bob_teammate) == 3
 
 
 @pytest.mark.django_db
-def test_slots_of_a_dead_process_expire(bob_teammate, settings):
+def test_slots_of_a_dead_process_expire_and_its_late_release_frees_nothing(bob_teammate, settings):
     settings.WORKBENCH_MAX_CONCURRENT_CALLS = 2
-    fill_slots(bob_teammate, 2, expires_in=-1)  # their process died; nobody renewed them
+    dead = fill_slots(bob_teammate)
+    CallSlot.objects.update(taken_until=timezone.now() - timedelta(seconds=1))  # never renewed
 
-    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
-    concurrency.call_slot_acquire(user_id=bob_teammate.pk)
-    assert CallSlot.objects.filter(user=bob_teammate).count() == 2  # the expired ones are gone
+    alive = fill_slots(bob_teammate)
+    for slot in dead:  # a call that outlived its slot ends: the new holders keep theirs
+        concurrency.call_slot_release(slot=slot)
+        concurrency.call_slot_renew(slot=slot)
+    assert taken(bob_teammate) == 2
+    with pytest.raises(concurrency.TooManyCalls):
+        concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    assert {s.id for s in alive} == {s.id for s in dead}
 
 
 # --- Through the gate --------------------------------------------------------------------------------
@@ -92,7 +105,7 @@ async def test_calls_beyond_the_cap_are_refused_while_other_users_call_freely(
     ]
     try:
         for _ in range(100):  # until both calls hold their slot
-            if await CallSlot.objects.filter(user=bob_teammate).acount() == 2:
+            if await sync_to_async(taken)(bob_teammate) == 2:
                 break
             await asyncio.sleep(0.02)
         with pytest.raises(ProviderError) as refused:
@@ -108,7 +121,7 @@ async def test_calls_beyond_the_cap_are_refused_while_other_users_call_freely(
     finally:
         done = await asyncio.gather(*slow, return_exceptions=True)
     assert all(type(result) is Finished for result in done), done
-    assert await CallSlot.objects.acount() == 0  # every call freed its slot
+    assert await sync_to_async(taken)() == 0  # every call freed its slot
     assert await _drain(user=bob_teammate, credential_id=bobs.pk, request=_request())
 
 
@@ -122,13 +135,13 @@ async def test_a_stopped_or_failed_call_frees_its_slot(
         completion_stream(user=bob_teammate, credential_id=credential.pk, request=_request())
     ) as events:
         await anext(events)  # the first token: the call holds its slot
-        assert await CallSlot.objects.acount() == 1
-    assert await CallSlot.objects.acount() == 0  # stopped
+        assert await sync_to_async(taken)() == 1
+    assert await sync_to_async(taken)() == 0  # stopped
 
     fake_provider.configure(status=500)
     with pytest.raises(ProviderError):
         await _drain(user=bob_teammate, credential_id=credential.pk, request=_request())
-    assert await CallSlot.objects.acount() == 0  # failed
+    assert await sync_to_async(taken)() == 0  # failed
 
 
 @pytest.mark.django_db(transaction=True)
@@ -143,13 +156,13 @@ async def test_a_long_call_renews_its_slot(
         completion_stream(user=bob_teammate, credential_id=credential.pk, request=_request())
     ) as events:
         await anext(events)
-        first = (await CallSlot.objects.aget()).expires_at
+        first = (await CallSlot.objects.aget(holder__gt="")).taken_until
         await asyncio.sleep(1.1)
-        slot = await CallSlot.objects.aget()  # still there, and later than its first expiry
-        assert slot.expires_at > first
+        slot = await CallSlot.objects.aget(holder__gt="")  # still taken, past its first expiry
+        assert slot.taken_until > first
         async for _ in events:
             pass
-    assert await CallSlot.objects.acount() == 0
+    assert await sync_to_async(taken)() == 0
 
 
 # --- What callers see ---------------------------------------------------------------------------------
@@ -158,7 +171,7 @@ async def test_a_long_call_renews_its_slot(
 @pytest.mark.django_db
 def test_rest_answers_429_with_a_clear_message_at_the_cap(bob_teammate, api_for, make_credential):
     credential = make_credential(bob_teammate, "openai")
-    fill_slots(bob_teammate, concurrency.max_calls())
+    fill_slots(bob_teammate)
     body = {
         "credential": credential.pk,
         "model": "gpt-4o-mini",
@@ -183,7 +196,7 @@ def test_a_catalogue_refresh_at_the_cap_is_refused_without_calling_the_provider(
     bob_teammate, make_credential, fake_provider, api_for
 ):
     credential = make_credential(bob_teammate, "openai")
-    fill_slots(bob_teammate, concurrency.max_calls())
+    fill_slots(bob_teammate)
 
     response = api_for(bob_teammate).post(f"/api/credentials/{credential.pk}/models/")
 
@@ -203,7 +216,7 @@ async def test_a_chat_reply_at_the_cap_ends_with_a_clear_error(
     conversation = await sync_to_async(chat_services.conversation_start)(
         actor=bob_teammate, credential=credential, model="fake-model"
     )
-    await sync_to_async(fill_slots)(bob_teammate, concurrency.max_calls())
+    await sync_to_async(fill_slots)(bob_teammate)
     try:
         async with connect(f"/ws/chat/{conversation.pk}/", user=bob_teammate) as (ws, connected):
             assert connected
