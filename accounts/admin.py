@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth.admin import UserAdmin as BaseUserAdmin
 from django.utils import timezone
 
+from accounts.forms import AdminSignInForm
 from accounts.models import ApiToken, Invitation, InvitationStatus, Membership, Team, User
 
 
@@ -123,3 +124,7 @@ class InvitationAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request):
         return False
+
+
+# The admin's login form counts password attempts like the app's (accounts.signin).
+admin.site.login_form = AdminSignInForm

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied, Throttled
 from rest_framework.response import Response
 
-from accounts import access, selectors, services
+from accounts import access, selectors, services, signin
 from accounts.access import Action
 from accounts.models import ApiToken
 from accounts.permissions import SessionOnly
@@ -58,17 +59,32 @@ class MeView(generics.GenericAPIView):
         )
         serializer.is_valid(raise_exception=True)
         data, user = serializer.validated_data, request.user
-        with transaction.atomic():
-            if "first_name" in data or "last_name" in data:
-                services.user_update_names(
-                    user=user,
-                    first_name=data.get("first_name", user.first_name),
-                    last_name=data.get("last_name", user.last_name),
-                )
-            if "email" in data and data["email"] != user.email:
-                services.user_change_email(
-                    user=user, email=data["email"], password=data.get("current_password", "")
-                )
+        changes_email = "email" in data and data["email"] != user.email
+        attempt = None
+        if changes_email:
+            # Counted outside the transaction below, so a wrong password stays counted.
+            try:
+                attempt = signin.attempt(request=request, username=user.get_username())
+            except signin.TooManyAttempts as exc:
+                raise Throttled(wait=exc.retry_after, detail=exc.messages[0]) from None
+        try:
+            with transaction.atomic():
+                if "first_name" in data or "last_name" in data:
+                    services.user_update_names(
+                        user=user,
+                        first_name=data.get("first_name", user.first_name),
+                        last_name=data.get("last_name", user.last_name),
+                    )
+                if changes_email:
+                    services.user_change_email(
+                        user=user, email=data["email"], password=data.get("current_password", "")
+                    )
+        except DjangoValidationError as exc:
+            if attempt and "current_password" not in getattr(exc, "error_dict", {}):
+                attempt.succeeded()
+            raise
+        if attempt:
+            attempt.succeeded()
         return self._render(request)
 
 

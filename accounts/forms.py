@@ -1,6 +1,9 @@
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import UserCreationForm
 
+from accounts import signin
 from accounts.models import Role, TokenScope, User
 from accounts.services import unique_email
 
@@ -77,3 +80,39 @@ class TokenForm(forms.Form):
         help_text="Optional. Leave empty for a token that never expires.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+
+class _CountsPasswordAttempts:
+    """Sign-in forms: each attempt counts before the password is checked (accounts.signin)."""
+
+    def clean(self):
+        username = self.cleaned_data.get("username")
+        if not username or not self.cleaned_data.get("password"):
+            return super().clean()
+        attempt = signin.attempt(request=self.request, username=username)
+        cleaned = super().clean()
+        attempt.succeeded()
+        return cleaned
+
+
+class SignInForm(_CountsPasswordAttempts, auth_forms.AuthenticationForm):
+    pass
+
+
+class AdminSignInForm(_CountsPasswordAttempts, AdminAuthenticationForm):
+    pass
+
+
+class PasswordChangeForm(auth_forms.PasswordChangeForm):
+    """The old password is a password attempt like a sign-in: a stolen session must not be a
+    way to guess it."""
+
+    def __init__(self, *args, request, **kwargs):
+        self.request = request
+        super().__init__(*args, **kwargs)
+
+    def clean_old_password(self):
+        attempt = signin.attempt(request=self.request, username=self.user.get_username())
+        old_password = super().clean_old_password()
+        attempt.succeeded()
+        return old_password

@@ -23,6 +23,30 @@ class User(AbstractUser):
     def display_name(self) -> str:
         return self.get_full_name() or self.username
 
+    @classmethod
+    def from_db(cls, db, field_names, values, **kwargs):
+        user = super().from_db(db, field_names, values, **kwargs)
+        # What was stored, to notice below when a save changes the password or deactivates.
+        user._stored = (user.__dict__.get("password"), user.__dict__.get("is_active"))
+        return user
+
+    def save(self, *args, **kwargs):
+        """A new password (changed, reset, set by an admin or `changepassword`) or a deactivation
+        closes every open websocket of the user. Here rather than in each view because every one
+        of those paths ends in this save, and a path that forgot would leave a socket streaming
+        to someone who should no longer see anything."""
+        stored = getattr(self, "_stored", None)
+        signed_out = stored is not None and (
+            (stored[0] is not None and self.password != stored[0])
+            or (stored[1] is True and not self.is_active)
+        )
+        super().save(*args, **kwargs)
+        self._stored = (self.password, self.is_active)
+        if signed_out:
+            from workbench import realtime
+
+            realtime.user_signed_out(self.pk)
+
 
 class Role(models.TextChoices):
     OWNER = "owner", "Owner"

@@ -7,7 +7,7 @@ from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import NON_FIELD_ERRORS, ValidationError
 from django.http import Http404
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -15,13 +15,15 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from accounts import access, selectors, services
+from accounts import access, selectors, services, signin
 from accounts.access import Action
 from accounts.forms import (
     EmailChangeForm,
     InviteForm,
     MemberRoleForm,
+    PasswordChangeForm,
     ProfileForm,
+    SignInForm,
     SignupForm,
     TeamForm,
     TokenForm,
@@ -86,14 +88,21 @@ def email_change(request):
     if form.is_valid():
         old = request.user.email
         try:
+            attempt = signin.attempt(request=request, username=request.user.get_username())
             services.user_change_email(
                 user=request.user,
                 email=form.cleaned_data["email"],
                 password=form.cleaned_data["current_password"],
             )
+        except signin.TooManyAttempts as exc:
+            form.add_error(None, exc)
+            return _profile_page(request, email_form=form, status=429)
         except ValidationError as exc:
+            if "current_password" not in getattr(exc, "error_dict", {}):
+                attempt.succeeded()
             _form_errors(form, exc)
         else:
+            attempt.succeeded()
             if request.user.email != old:
                 messages.success(
                     request,
@@ -359,6 +368,65 @@ def token_revoke(request, pk):
     services.token_revoke(user=request.user, token=token)
     messages.success(request, f"Token “{token.name}” revoked. Scripts using it now get 401.")
     return redirect("accounts:token_list")
+
+
+def _throttled(form) -> bool:
+    return form.has_error(NON_FIELD_ERRORS, "throttled")
+
+
+class LoginView(auth_views.LoginView):
+    """Log in; failed attempts are throttled per account and address (accounts.signin)."""
+
+    template_name = "accounts/login.html"
+    redirect_authenticated_user = True
+    authentication_form = SignInForm
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if _throttled(form):
+            response.status_code = 429
+        return response
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change.html"
+    form_class = PasswordChangeForm
+    extra_context = {"tab": "profile"}
+
+    def get_success_url(self):
+        return reverse("accounts:password_change_done")
+
+    def get_form_kwargs(self):
+        return {**super().get_form_kwargs(), "request": self.request}
+
+    def form_invalid(self, form):
+        response = super().form_invalid(form)
+        if form.has_error("old_password", "throttled"):
+            response.status_code = 429
+        return response
+
+
+class PasswordResetView(auth_views.PasswordResetView):
+    """Ask for a reset link: throttled per address and per typed email (accounts.signin); the
+    link is built from WORKBENCH_SITE_URL, never from the request's Host."""
+
+    template_name = "accounts/password_reset.html"
+    email_template_name = "accounts/password_reset_email.txt"
+    subject_template_name = "accounts/password_reset_subject.txt"
+
+    def get_success_url(self):
+        return reverse("accounts:password_reset_done")
+
+    def form_valid(self, form):
+        try:
+            signin.reset_requested(request=self.request, email=form.cleaned_data["email"])
+        except signin.TooManyAttempts as exc:
+            form.add_error(None, exc)
+            response = self.form_invalid(form)
+            response.status_code = 429
+            return response
+        self.extra_email_context = {"site_url": settings.WORKBENCH_SITE_URL}
+        return super().form_valid(form)
 
 
 class LogoutView(auth_views.LogoutView):

@@ -36,6 +36,18 @@ def session_ended(session_key: str) -> None:
     _send(session_group(session_key), {"type": "session.ended"})
 
 
+def user_signed_out(*user_ids: int) -> None:
+    """After the current transaction commits: close every socket of these users, whatever their
+    session (password changed or reset, account deactivated). Consumers close with 4401 as on
+    logout; a tab whose session is still valid may reconnect, others can't."""
+
+    def send():
+        for user_id in user_ids:
+            _send(user_group(user_id), {"type": "session.ended"})
+
+    transaction.on_commit(send)
+
+
 def access_changed(*user_ids: int) -> None:
     """After the current transaction commits: the users' sockets re-check what they may see."""
 

@@ -381,7 +381,7 @@ def test_password_reset_emails_a_link_that_sets_a_new_password(alice):
     assert len(mail.outbox) == 1
     [message] = mail.outbox
     assert message.to == ["alice@example.com"]
-    match = re.search(r"http://testserver(/password/reset/[^/\s]+/[^/\s]+/)", message.body)
+    match = re.search(r"http://127\.0\.0\.1:8000(/password/reset/[^/\s]+/[^/\s]+/)", message.body)
     assert match, message.body
 
     landing = client.get(match.group(1))
@@ -394,6 +394,22 @@ def test_password_reset_emails_a_link_that_sets_a_new_password(alice):
     assert not Client().login(username="alice", password=PASSWORD)
     # The link works once.
     assert "set-password" not in client.get(match.group(1)).get("Location", "")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:6666", "evil.example"])
+def test_the_reset_link_comes_from_the_site_url_whatever_host_the_request_names(
+    alice, settings, host
+):
+    """The link used any port sent in Host: a poisoned request would mail the victim a link to
+    the attacker's server, carrying a valid reset token."""
+    settings.ALLOWED_HOSTS = ["127.0.0.1", "evil.example", "testserver"]
+    settings.WORKBENCH_SITE_URL = "https://wb.example.com"
+
+    Client().post("/password/reset/", {"email": "alice@example.com"}, headers={"Host": host})
+
+    [message] = mail.outbox
+    assert "https://wb.example.com/password/reset/" in message.body
+    assert host not in message.body
 
 
 def test_password_reset_for_an_unknown_email_sends_nothing_and_says_the_same(db):
