@@ -255,6 +255,22 @@ WORKBENCH_MAX_CONCURRENT_CALLS = int(os.environ.get("WORKBENCH_MAX_CONCURRENT_CA
 # Streaming replies: deltas are coalesced into a websocket frame this often (milliseconds).
 WORKBENCH_STREAM_FRAME_MS = int(os.environ.get("WORKBENCH_STREAM_FRAME_MS", "40"))
 
+# --- Uploads and collections (RAG) ---------------------------------------------------------------
+# Limits are checked while a request is read (rag.uploads.LimitedUploadHandler), not after.
+WORKBENCH_MAX_UPLOAD_BYTES = int(
+    float(os.environ.get("WORKBENCH_MAX_UPLOAD_MB", "20")) * 1024 * 1024
+)
+WORKBENCH_MAX_UPLOAD_FILES = int(os.environ.get("WORKBENCH_MAX_UPLOAD_FILES", "20"))
+WORKBENCH_MAX_DOCUMENTS_PER_COLLECTION = int(
+    os.environ.get("WORKBENCH_MAX_DOCUMENTS_PER_COLLECTION", "10000")
+)
+FILE_UPLOAD_HANDLERS = [
+    "rag.uploads.LimitedUploadHandler",
+    "django.core.files.uploadhandler.MemoryFileUploadHandler",
+    "django.core.files.uploadhandler.TemporaryFileUploadHandler",
+]
+FILE_UPLOAD_PERMISSIONS = 0o600
+
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
