@@ -362,43 +362,23 @@ def _pdf(data: bytes) -> Extracted:
     import logging
 
     import pypdf
-    from pypdf import filters
     from pypdf.errors import PyPdfError
 
-    # Lower pypdf's caps on what one stream may inflate to (a PDF bomb stops here).
-    for name in (
-        "ZLIB_MAX_OUTPUT_LENGTH",
-        "LZW_MAX_OUTPUT_LENGTH",
-        "MAX_ARRAY_BASED_STREAM_OUTPUT_LENGTH",
-        "MAX_DECLARED_STREAM_LENGTH",
-        "RUN_LENGTH_MAX_OUTPUT_LENGTH",
-    ):
-        if hasattr(filters, name):
-            setattr(filters, name, 32_000_000)
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed files warn per object
+    # Lower pypdf's caps on what one stream may inflate to and how much work a file may cause
+    # (a PDF bomb stops here), for this extraction only.
+    limits = pypdf.apply_configuration(
+        maximum_declared_stream_length=32_000_000,
+        zlib_maximum_output_length=32_000_000,
+        lzw_maximum_output_length=32_000_000,
+        run_length_maximum_output_length=32_000_000,
+        array_based_stream_maximum_output_length=32_000_000,
+        image_maximum_buffer_size=32_000_000,
+        page_tree_maximum_page_entries=MAX_PDF_PAGES + 1,
+    )
     try:
-        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
-        if reader.is_encrypted:
-            try:
-                reader.decrypt("")
-            except Exception:
-                raise ExtractionError("This PDF is password-protected.") from None
-        count = len(reader.pages)
-        if count > MAX_PDF_PAGES:
-            raise ExtractionError(f"This PDF has {count:,} pages; the limit is {MAX_PDF_PAGES:,}.")
-        blocks: list[Block] = []
-        total = 0
-        for number, page in enumerate(reader.pages, start=1):
-            text = page.extract_text() or ""
-            total += len(text)
-            if total > MAX_CHARS:
-                raise ExtractionError(
-                    f"This PDF holds more than {MAX_CHARS:,} characters of text; split it."
-                )
-            blocks.extend(_paragraphs(text, page=number))
-        title = ""
-        with contextlib.suppress(Exception):  # a broken info dictionary only loses the title
-            title = str((reader.metadata or {}).get("/Title") or "")[:300]
+        with limits:
+            return _pdf_pages(pypdf.PdfReader(io.BytesIO(data), strict=False))
     except ExtractionError:
         raise
     except (
@@ -415,6 +395,30 @@ def _pdf(data: bytes) -> Extracted:
         ) from None
     except Exception as exc:  # pypdf raises many things on hostile input; none may escape as 500
         raise ExtractionError(f"This PDF can't be read ({type(exc).__name__}).") from None
+
+
+def _pdf_pages(reader) -> Extracted:
+    if reader.is_encrypted:
+        try:
+            reader.decrypt("")
+        except Exception:
+            raise ExtractionError("This PDF is password-protected.") from None
+    count = len(reader.pages)
+    if count > MAX_PDF_PAGES:
+        raise ExtractionError(f"This PDF has {count:,} pages; the limit is {MAX_PDF_PAGES:,}.")
+    blocks: list[Block] = []
+    total = 0
+    for number, page in enumerate(reader.pages, start=1):
+        text = page.extract_text() or ""
+        total += len(text)
+        if total > MAX_CHARS:
+            raise ExtractionError(
+                f"This PDF holds more than {MAX_CHARS:,} characters of text; split it."
+            )
+        blocks.extend(_paragraphs(text, page=number))
+    title = ""
+    with contextlib.suppress(Exception):  # a broken info dictionary only loses the title
+        title = str((reader.metadata or {}).get("/Title") or "")[:300]
     return Extracted("pdf", blocks, page_count=count, title=title)
 
 

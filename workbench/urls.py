@@ -12,6 +12,7 @@ api_patterns = [
     path("", include("providers.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("chats.api_urls")),
+    path("", include("rag.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes at run time; only this page allows inline *styles*
     # (never inline script).
