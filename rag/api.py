@@ -120,8 +120,8 @@ class DocumentListView(generics.ListAPIView):
     )
     def post(self, request, pk):
         collection = selectors.collection_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        files = request.FILES.getlist("file")  # parses the body: the upload handler runs now
         refused = getattr(request._request, "upload_refused", {})
-        files = request.FILES.getlist("file") if hasattr(request, "FILES") else []
         outcomes: list[services.Outcome] = [
             services.Outcome(name, "refused", reason) for name, reason in refused.items()
         ]

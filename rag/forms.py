@@ -58,9 +58,7 @@ class CollectionForm(ScopedFormMixin, forms.Form):
 class CollectionEditForm(CollectionForm):
     """Owner can't change after creation."""
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        del self.fields["owner_team"]
+    owner_team = None
 
 
 class PasteForm(forms.Form):

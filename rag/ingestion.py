@@ -71,7 +71,7 @@ def _fetch(url: str) -> tuple[bytes, str]:
         raise extraction.ExtractionError(
             f"Can't fetch this address ({type(exc).__name__})."
         ) from None
-    if egress.is_redirect(response.status_code):
+    if egress.is_redirect(response):
         where = response.headers.get("location", "")[:200]
         raise extraction.ExtractionError(
             f"The page redirects to {where or 'another address'}; add that address instead."

@@ -123,9 +123,11 @@ class SearchSerializer(serializers.Serializer):
 
 
 class HitSerializer(serializers.Serializer):
-    chunk_id = serializers.IntegerField()
-    document_id = serializers.IntegerField()
-    collection_id = serializers.IntegerField()
+    """Output only (search results)."""
+
+    chunk_id = serializers.IntegerField(read_only=True)
+    document_id = serializers.IntegerField(read_only=True)
+    collection_id = serializers.IntegerField(read_only=True)
     document_title = serializers.CharField()
     source = serializers.CharField()
     page = serializers.IntegerField(allow_null=True)

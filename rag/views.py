@@ -145,9 +145,10 @@ def _report(request, outcomes) -> None:
 @require_POST
 def document_upload(request, pk):
     collection = selectors.collection_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    files = request.FILES.getlist("files")  # parsed by now (CSRF read the body)
     refused = getattr(request, "upload_refused", {})
     outcomes = [services.Outcome(name, "refused", reason) for name, reason in refused.items()]
-    for upload in request.FILES.getlist("files"):
+    for upload in files:
         outcomes.append(
             services.document_add_bytes(
                 actor=request.user, collection=collection, filename=upload.name, data=upload.read()

@@ -13,6 +13,7 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import services
 from providers import services as provider_services
+from tests.access_cases_rag import RAG_CASES, RAG_FIELD_CASES, rag_world
 from tests.access_matrix import (
     PERSONAS,
     Case,
@@ -694,6 +695,8 @@ FIELD_CASES += [
     ),
 ]
 
+CASES += RAG_CASES
+FIELD_CASES += RAG_FIELD_CASES
 ALL_CASES = [*CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
@@ -799,7 +802,7 @@ def build_world() -> dict:
     foreign = Message.objects.create(
         conversation=elsewhere, role="user", content="private", author=alice
     )
-    return {
+    world = {
         "alice": alice,
         "bob_teammate": bob,
         "vera_viewer": vera,
@@ -816,6 +819,8 @@ def build_world() -> dict:
         "answer": answer,
         "foreign_message": foreign,
     }
+    world.update(rag_world(world))
+    return world
 
 
 @pytest.fixture

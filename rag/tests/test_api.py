@@ -1,0 +1,112 @@
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from rag.models import DocStatus, Document
+from rag.tests import documents
+from tests.api_client import assert_error, bearer
+
+
+def _multipart(token):
+    return Client(headers=bearer(token))
+
+
+def test_multipart_upload_reports_each_file(alice, alice_collection, token_for, settings):
+    client = _multipart(token_for(alice, "write"))
+    response = client.post(
+        f"/api/collections/{alice_collection.pk}/documents/",
+        {
+            "file": [
+                SimpleUploadedFile("notes.md", b"# Notes\n\nhello"),
+                SimpleUploadedFile("photo.pdf", documents.png()),
+                SimpleUploadedFile("again.md", b"# Notes\n\nhello"),
+            ]
+        },
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert [(o["name"], o["status"]) for o in body] == [
+        ("notes.md", "added"),
+        ("photo.pdf", "refused"),
+        ("again.md", "duplicate"),
+    ]
+    assert "PNG image" in body[1]["message"]
+    assert Document.objects.filter(collection=alice_collection).count() == 1
+
+
+def test_an_oversize_upload_is_cut_off_while_reading(alice, alice_collection, token_for, settings):
+    settings.WORKBENCH_MAX_UPLOAD_BYTES = 64 * 1024
+    client = _multipart(token_for(alice, "write"))
+    response = client.post(
+        f"/api/collections/{alice_collection.pk}/documents/",
+        {"file": [SimpleUploadedFile("big.txt", b"x" * (256 * 1024))]},
+    )
+    assert response.status_code == 400, response.content
+    assert response.json()[0]["status"] == "refused" and "limit" in response.json()[0]["message"]
+    assert not Document.objects.exists()
+
+
+def test_paste_status_and_search_over_the_api(alice, alice_collection, api_for, ingest):
+    api = api_for(alice)
+    created = api.post(
+        f"/api/collections/{alice_collection.pk}/documents/",
+        {"text": "Walruses nap on ice floes.", "title": "Walrus"},
+    )
+    assert created.status_code == 201 and created.json()[0]["document"]["title"] == "Walrus"
+    assert api.get(f"/api/collections/{alice_collection.pk}/status/").json()["active"] == 1
+    ingest()
+    status = api.get(f"/api/collections/{alice_collection.pk}/status/").json()
+    assert status["counts"][DocStatus.READY] == 1 and status["progress"] == 100
+    found = api.post(
+        f"/api/collections/{alice_collection.pk}/search/", {"query": "walruses", "mode": "text"}
+    )
+    assert found.status_code == 200
+    assert found.json()["hits"][0]["highlight"].startswith("<mark>Walruses</mark>")
+
+
+def test_bad_search_input_is_a_clear_400(alice, alice_collection, api_for):
+    api = api_for(alice)
+    assert_error(
+        api.post(f"/api/collections/{alice_collection.pk}/search/", {"query": "x", "top_k": 999}),
+        400,
+        "invalid",
+    )
+    assert_error(
+        api.post(
+            f"/api/collections/{alice_collection.pk}/documents/", {"text": "a", "url": "https://x"}
+        ),
+        400,
+        "invalid",
+    )
+    assert_error(api.post("/api/collections/", {"name": "x", "chunk_size": 5}), 400, "invalid")
+
+
+def test_a_url_outside_the_egress_rules_fails_with_a_reason(
+    alice, alice_collection, api_for, ingest
+):
+    api = api_for(alice)
+    response = api.post(
+        f"/api/collections/{alice_collection.pk}/documents/", {"url": "http://127.0.0.1:9/secret"}
+    )
+    assert response.status_code == 201
+    ingest()
+    document = Document.objects.get(collection=alice_collection)
+    assert document.status == DocStatus.FAILED and "Can't fetch this address" in document.error
+
+
+def test_a_page_is_fetched_through_the_egress_guard(
+    alice, alice_collection, api_for, ingest, fake_provider, settings
+):
+    url = f"{fake_provider.url}/v1/models"  # a JSON page on loopback, allowed for the fake
+    api = api_for(alice)
+    assert (
+        api.post(f"/api/collections/{alice_collection.pk}/documents/", {"url": url}).status_code
+        == 201
+    )
+    ingest()
+    document = Document.objects.get(collection=alice_collection)
+    assert document.status in {DocStatus.READY, DocStatus.FAILED}
+    assert (
+        document.status == DocStatus.READY
+        or "401" in document.error
+        or "answered" in document.error
+    )
