@@ -62,6 +62,14 @@ class Command(BaseCommand):
                 env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
             )
         ]
+        # The query-time embedder (rag.embedder_service): the built-in model stays out of Daphne.
+        children.append(
+            subprocess.Popen(
+                [sys.executable, "manage.py", "embedder"],
+                cwd=settings.BASE_DIR,
+                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+            )
+        )
         if not no_worker:
             children.append(
                 subprocess.Popen(
