@@ -25,7 +25,46 @@ import time
 sys.path.insert(0, os.path.dirname(__file__))
 import harness
 
-WORDS = ["alpha", "beta", "gamma", "delta", "vector", "index", "search", "retrieval", "postgres", "chunk", "document", "table", "code", "heading", "paragraph", "model", "token", "budget", "team", "user", "collection", "cluster", "recall", "latency", "query", "memory", "disk", "page", "cache", "embedding", "cosine", "distance", "graph", "layer", "neighbour", "build", "load", "copy"]
+WORDS = [
+    "alpha",
+    "beta",
+    "gamma",
+    "delta",
+    "vector",
+    "index",
+    "search",
+    "retrieval",
+    "postgres",
+    "chunk",
+    "document",
+    "table",
+    "code",
+    "heading",
+    "paragraph",
+    "model",
+    "token",
+    "budget",
+    "team",
+    "user",
+    "collection",
+    "cluster",
+    "recall",
+    "latency",
+    "query",
+    "memory",
+    "disk",
+    "page",
+    "cache",
+    "embedding",
+    "cosine",
+    "distance",
+    "graph",
+    "layer",
+    "neighbour",
+    "build",
+    "load",
+    "copy",
+]
 
 
 def main() -> None:
