@@ -1,0 +1,138 @@
+"""Collections in a real browser (issue 14, phase 1): empty state → new collection → upload (one
+good file, one image lying about its type) → a real task worker reads it while the page shows
+progress → search with highlights → the cited chunk. Each state at 1280 and 390 px wide."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from rag import embedder_service
+from rag.models import Collection, DocStatus, Document
+from rag.tests import documents
+from tests import servers
+
+NARROW = {"width": 390, "height": 844}
+WIDE = {"width": 1280, "height": 800}
+
+GUIDE = b"""# Field guide
+
+## Walruses
+
+Walruses haul out on sea ice to rest between dives for clams on the sea floor.
+
+## Puffins
+
+Puffins nest in burrows on grassy cliffs and carry many small fish crosswise in their beaks.
+"""
+
+
+@pytest.fixture
+def shots(screenshot):
+    def take(page, name: str) -> None:
+        size = page.viewport_size
+        for label, viewport in (("1280", WIDE), ("390", NARROW)):
+            page.set_viewport_size(viewport)
+            page.wait_for_timeout(50)
+            screenshot(page, f"{name}-{label}", full_page=False)
+        page.set_viewport_size(size)
+
+    return take
+
+
+@pytest.fixture
+def query_embedder():
+    """The Daphne under test would start one itself; this one is stopped when the test ends."""
+    embedder_service.start_detached(idle_exit=None)
+    yield
+    embedder_service.stop_running()
+
+
+def run_worker() -> None:
+    """A real `db_worker` on the test database: runs what is queued, then exits."""
+    subprocess.run(
+        [sys.executable, "manage.py", "db_worker", "--batch", "--no-startup-delay", "--no-reload"],
+        cwd=settings.BASE_DIR,
+        env=servers.daphne_env(),
+        check=True,
+        timeout=120,
+        capture_output=True,
+    )
+
+
+def test_alice_builds_a_collection_uploads_watches_it_read_and_searches_it(
+    page, login, shots, alice, tmp_path, query_embedder
+):
+    login(page, alice)
+    page.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Collections"
+    ).click()
+    expect(page.get_by_test_id("empty-state")).to_contain_text("No collections yet")
+    shots(page, "collections-empty")
+
+    page.get_by_role("link", name="Create your first collection").click()
+    page.fill("#id_name", "Wildlife")
+    page.fill("#id_description", "Field notes")
+    shots(page, "collections-new")
+    page.get_by_role("button", name="Create collection").click()
+    expect(page.get_by_test_id("collection-name")).to_have_text("Wildlife")
+    expect(page.get_by_test_id("documents-empty")).to_be_visible()
+
+    guide = tmp_path / "guide.md"
+    guide.write_bytes(GUIDE)
+    fake = tmp_path / "scan.pdf"
+    fake.write_bytes(documents.png())
+    page.set_input_files("#rag-files", [str(guide), str(fake)])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    messages = page.locator(".messages")
+    expect(messages).to_contain_text("guide.md: added")
+    expect(messages).to_contain_text("scan.pdf: not added — This file is a PNG image, not a PDF.")
+    row = page.locator("#document-" + str(Document.objects.get(title="guide.md").pk))
+    expect(row).to_contain_text("queued")
+    expect(page.get_by_test_id("ingestion-progress")).to_be_visible()
+    shots(page, "collections-queued")
+
+    run_worker()
+    # The page polls while anything is in progress, and stops once all is read.
+    expect(row.locator(".rag-status")).to_have_attribute(
+        "data-status", DocStatus.READY, timeout=15_000
+    )
+    expect(page.get_by_test_id("ingestion-progress")).to_have_count(0)
+    expect(row).to_contain_text("ready")
+    shots(page, "collections-ready")
+
+    page.get_by_role("link", name="Search", exact=True).click()
+    page.fill("#id_q", "seabirds that dig nests and catch fish")
+    page.get_by_role("button", name="Search").click()
+    hits = page.get_by_test_id("hits")
+    expect(hits.locator("li").first).to_contain_text("Puffins")
+    shots(page, "collections-search-meaning")
+
+    page.fill("#id_q", "walruses clams")
+    page.get_by_role("button", name="Search").click()
+    first = hits.locator("li").first
+    expect(first.locator("mark").first).to_have_text("Walruses")
+    expect(first).to_contain_text("matched by both")
+    shots(page, "collections-search-words")
+    first.get_by_role("link", name="guide.md").click()
+    expect(page.get_by_test_id("chunk-text")).to_contain_text("sea ice")
+    shots(page, "collections-chunk")
+    assert Collection.objects.get(name="Wildlife").documents.count() == 1
+
+
+def test_a_viewer_sees_a_team_collection_without_the_add_forms(
+    page, login, alice, team, vera_viewer, shots
+):
+    from rag import services
+
+    collection = services.collection_create(actor=alice, name="Acme handbook", owner_team=team)
+    login(page, vera_viewer)
+    page.goto(f"/collections/{collection.pk}/")
+    expect(page.get_by_test_id("collection-name")).to_have_text("Acme handbook")
+    expect(page.get_by_role("heading", name="Add documents")).to_have_count(0)
+    expect(page.locator("main").get_by_role("link", name="Settings", exact=True)).to_have_count(0)
+    shots(page, "collections-viewer")
