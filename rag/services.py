@@ -239,7 +239,6 @@ def document_add_bytes(
             stored_name=stored,
             created_by=actor,
         )
-        transaction.on_commit(lambda: None)  # keep the file if the commit happens
         _enqueue(document, actor)
     return Outcome(filename, "added", "", document)
 
