@@ -75,6 +75,7 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--ef-search", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="Keep the rows (rerun queries).")
+    parser.add_argument("--explain", action="store_true", help="Print the first query's plan.")
     args = parser.parse_args()
     harness.django_setup()
     import numpy as np
@@ -175,6 +176,15 @@ def main() -> None:
         truth = {chunk_ids[int(members[i])] for i in np.argsort(-sims)[:10]}
         plan = selectors._Plan([collections[c]], vector=[float(x) for x in query])
         dims_, params = selectors._params(plan, "", 10, -1.0, "vector")
+        if args.explain and q == 0:
+            with transaction.atomic(), connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT set_config('hnsw.ef_search', %s, true), "
+                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
+                    [str(selectors.EF_SEARCH)],
+                )
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + selectors._sql(dims_), params)
+                print("\n".join(row[0] for row in cursor.fetchall()))
         started = time.perf_counter()
         hits = selectors._run(dims_, params)
         latencies.append((time.perf_counter() - started) * 1000)
