@@ -76,6 +76,9 @@ def main() -> None:
     parser.add_argument("--ef-search", type=int, default=None)
     parser.add_argument("--keep", action="store_true", help="Keep the rows (rerun queries).")
     parser.add_argument("--explain", action="store_true", help="Print the first query's plan.")
+    parser.add_argument(
+        "--exact-max", type=int, default=None, help="selectors.EXACT_MAX_CHUNKS (0: always HNSW)."
+    )
     args = parser.parse_args()
     harness.django_setup()
     import numpy as np
@@ -87,6 +90,8 @@ def main() -> None:
 
     if args.ef_search:
         selectors.EF_SEARCH = args.ef_search
+    if args.exact_max is not None:
+        selectors.EXACT_MAX_CHUNKS = args.exact_max
 
     def percentile(values, p):
         return float(np.percentile(values, p))
@@ -142,6 +147,8 @@ def main() -> None:
     with transaction.atomic():
         count = indexing.chunks_copy(rows())
     copy_s = time.perf_counter() - started
+    for i, document in enumerate(docs):  # what ingestion records; chunk_search reads it
+        Document.objects.filter(pk=document.pk).update(chunk_count=int((assignment == i).sum()))
     print(
         f"P8 COPY: {count:,} rows (384-d halfvec + ~600-char text, tsvector/GIN/btree maintained) "
         f"in {copy_s:.1f} s = {count / copy_s:,.0f} rows/s"
@@ -175,22 +182,24 @@ def main() -> None:
         sims = vectors[members].astype(np.float32) @ query.astype(np.float16).astype(np.float32)
         truth = {chunk_ids[int(members[i])] for i in np.argsort(-sims)[:10]}
         plan = selectors._Plan([collections[c]], vector=[float(x) for x in query])
-        dims_, params = selectors._params(plan, "", 10, -1.0, "vector")
+        dims_, params, exact = selectors._params(plan, "", 10, -1.0, "vector")
         if args.explain and q == 0:
             with transaction.atomic(), connection.cursor() as cursor:
                 cursor.execute(
                     "SELECT set_config('hnsw.ef_search', %s, true), "
-                    "set_config('hnsw.iterative_scan', 'relaxed_order', true)",
-                    [str(selectors.EF_SEARCH)],
+                    "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+                    "set_config('enable_seqscan', %s, true)",
+                    [str(selectors.EF_SEARCH), "on" if exact else "off"],
                 )
-                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + selectors._sql(dims_), params)
+                cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + selectors._sql(dims_, exact), params)
                 print("\n".join(row[0] for row in cursor.fetchall()))
         started = time.perf_counter()
-        hits = selectors._run(dims_, params)
+        hits = selectors._run(dims_, params, exact)
         latencies.append((time.perf_counter() - started) * 1000)
         recalls.append(len(truth & {h.chunk_id for h in hits}) / 10)
     print(
         f"P7 filtered (1/{args.collections} of the table per query), ef_search={selectors.EF_SEARCH}, "
+        f"{'exact' if exact else 'HNSW'} path, "
         f"iterative_scan=relaxed_order: recall@10 {np.mean(recalls):.3f} (min {min(recalls):.1f}), "
         f"p50 {percentile(latencies, 50):.1f} ms, p99 {percentile(latencies, 99):.1f} ms "
         f"over {args.queries} queries (one connection, statement + fetch + highlight)"

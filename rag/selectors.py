@@ -32,6 +32,10 @@ MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 50
 EF_SEARCH = 100  # hnsw.ef_search; see docs/performance.md (P7) for the recall/latency trade
 MAX_SCAN_TUPLES = 20000
+# Up to this many chunks in the searched collections, the vector branch is an exact scan (the
+# btree on collection + generation, then a sort: recall 1.0 and a few ms); above it, the HNSW
+# index with an iterative scan. See docs/performance.md (P7).
+EXACT_MAX_CHUNKS = 20000
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use code points: never in escaped text
 
 
@@ -142,9 +146,15 @@ def _highlight(marked: str) -> SafeString:
     )
 
 
-def _sql(dims: int | None) -> str:
+def _sql(dims: int | None, exact: bool = True) -> str:
     """The fused query. `dims` and the cast are inlined (integers we control) so the planner
-    matches the partial HNSW index `WHERE dims = N`."""
+    matches the partial HNSW index `WHERE dims = N`. Not `exact`: the collection filter is
+    written so the btree can't serve it (`collection_id + 0`), leaving the planner the HNSW
+    index — left to itself it picks the btree (its row estimate for `= ANY(array)` is low) and
+    sorts a big collection exactly."""
+    collection_filter = (
+        "collection_id = ANY(%(ids)s)" if exact else "collection_id + 0 = ANY(%(ids)s)"
+    )
     headline = (
         f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=45, MinWords=20, "
         'ShortWord=2, MaxFragments=2, FragmentDelimiter=" … "'
@@ -154,7 +164,7 @@ def _sql(dims: int | None) -> str:
         vec AS MATERIALIZED (
             SELECT id, embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims}) AS distance
             FROM rag_chunk
-            WHERE dims = {dims} AND collection_id = ANY(%(ids)s) AND generation = ANY(%(gens)s)
+            WHERE dims = {dims} AND {collection_filter}
             ORDER BY embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims})
             LIMIT %(candidates)s
         ),
@@ -198,16 +208,20 @@ def _sql(dims: int | None) -> str:
     """  # noqa: S608 - constants and the integer-only vector part above
 
 
-def _run(dims, params) -> list[Hit]:
+def _run(dims, params, exact: bool = True) -> list[Hit]:
     with transaction.atomic(), connection.cursor() as cursor:
-        if dims:
+        if dims and not exact:
+            # A big collection: the HNSW index, walked until enough rows pass the filter. The
+            # planner's seq-scan estimate for the filtered top-k is misleadingly cheap; with
+            # no index for this size it still falls back to a seq scan.
             cursor.execute(
                 "SELECT set_config('hnsw.ef_search', %s, true), "
                 "set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-                "set_config('hnsw.max_scan_tuples', %s, true)",
+                "set_config('hnsw.max_scan_tuples', %s, true), "
+                "set_config('enable_seqscan', 'off', true)",
                 [str(EF_SEARCH), str(MAX_SCAN_TUPLES)],
             )
-        cursor.execute(_sql(dims), params)
+        cursor.execute(_sql(dims, exact), params)
         rows = cursor.fetchall()
     return [
         Hit(
@@ -260,6 +274,17 @@ def _plans(user, collections: Iterable, action_check: bool = True) -> list[_Plan
     return list(spaces.values())
 
 
+def _chunk_total(collections: list[Collection]) -> int:
+    from django.db.models import Sum
+
+    return (
+        Document.objects.filter(collection__in=collections, status=DocStatus.READY).aggregate(
+            total=Sum("chunk_count")
+        )["total"]
+        or 0
+    )
+
+
 def _params(plan: _Plan, query: str, top_k: int, threshold: float, mode: str) -> tuple:
     dims = plan.collections[0].embedding_dims if plan.vector is not None else None
     candidates = max(40, top_k * 4)
@@ -274,7 +299,8 @@ def _params(plan: _Plan, query: str, top_k: int, threshold: float, mode: str) ->
     }
     if dims:
         params["vector"] = "[" + ",".join(f"{x:.6g}" for x in plan.vector) + "]"
-    return dims, params
+    exact = not dims or _chunk_total(plan.collections) <= EXACT_MAX_CHUNKS
+    return dims, params, exact
 
 
 def _clean_query(query: str, top_k: int, threshold: float, mode: str) -> tuple:
@@ -331,13 +357,13 @@ def chunk_search(
                 plan.vector = embed_query(collection=first, text=query, user=user, feature=feature)
             except (EmbeddingFailed, Http404, PermissionDenied) as exc:
                 notices.append(_vector_notice(first, exc))
-        dims, params = _params(plan, query, top_k, threshold, mode)
+        dims, params, exact = _params(plan, query, top_k, threshold, mode)
         if dims and len(plan.vector) != dims:
             notices.append(
                 f"“{first.name}”: the model's vector size changed; re-embed the collection."
             )
-            dims, params = _params(_Plan(plan.collections), query, top_k, threshold, mode)
-        results.append(_run(dims, params))
+            dims, params, exact = _params(_Plan(plan.collections), query, top_k, threshold, mode)
+        results.append(_run(dims, params, exact))
     return SearchResult(_merge(results, top_k), notices, (time.perf_counter() - started) * 1000)
 
 

@@ -253,3 +253,30 @@ def test_changing_the_model_re_embeds_in_the_background(
     assert selectors.chunk_search(
         user=alice, collections=[updated], query="alpha", mode="vector", threshold=-1
     ).hits
+
+
+def test_big_collections_are_searched_through_the_hnsw_index(
+    alice, alice_collection, ingest, embedder, monkeypatch
+):
+    from django.db import connection
+
+    add_text(
+        alice,
+        alice_collection,
+        "pets.md",
+        "# Pets\n\nCats purr when they are content.\n\n## Dogs\n\nDogs bark.\n",
+    )
+    ingest()
+    monkeypatch.setattr(selectors, "EXACT_MAX_CHUNKS", 0)
+    plan = selectors._Plan([alice_collection], vector=[0.05] * 384)
+    dims, params, exact = selectors._params(plan, "", 5, -1.0, "vector")
+    assert (dims, exact) == (384, False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        cursor.execute("EXPLAIN " + selectors._sql(dims, exact), params)
+        plan_text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "rag_chunk_hnsw_384" in plan_text
+    result = selectors.chunk_search(
+        user=alice, collections=[alice_collection], query="kitten purring", mode="vector"
+    )
+    assert result.hits[0].heading == "Pets"
