@@ -100,6 +100,15 @@ def token_for(db):
 # --- Providers --------------------------------------------------------------------------------------
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _token_encoder():
+    """Load the tokenizer once, up front: a count racing its first (second-long) load would
+    fall back to an estimate and make token assertions depend on timing."""
+    from providers import tokens
+
+    assert tokens.encoding() is not None
+
+
 @pytest.fixture(scope="session")
 def fake_provider_server():
     """One fake provider server (real HTTP on loopback) for the whole session."""

@@ -3,7 +3,7 @@ from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins
 
 from accounts import selectors as account_selectors
-from billing import selectors
+from billing import selectors, services
 from billing.serializers import UsageRecordSerializer
 
 
@@ -27,5 +27,7 @@ class UsageListView(mixins.ListModelMixin, generics.GenericAPIView):
         ]
     )
     def get(self, request):
-        """Usage rows (one per model call), newest first."""
+        """Usage rows (one per model call), newest first. A call in progress is `running` (its
+        tokens so far are estimated); one whose server died is settled `interrupted` first."""
+        services.usage_settle_stale()
         return self.list(request)

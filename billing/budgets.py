@@ -19,10 +19,19 @@ class Reservation:
 
 
 def budget_reserve(
-    *, user, team, credential_id: int | None, provider_id: str, model: str, max_tokens: int | None
+    *,
+    user,
+    team,
+    credential_id: int | None,
+    provider_id: str,
+    model: str,
+    max_tokens: int | None,
+    input_tokens: int = 0,
 ) -> Reservation:
     """Admit the call (or raise `BudgetExceeded` naming the budget, once budgets exist) and return
-    the reservation with `max_tokens` clamped to what the applicable budgets can afford."""
+    the reservation with `max_tokens` clamped to what the applicable budgets can afford.
+    `input_tokens` is the prompt's instant estimate (providers.tokens.estimate_messages: UTF-8
+    bytes / 4 — no tokenizer on the database thread)."""
     return Reservation(max_tokens=max_tokens)
 
 

@@ -17,14 +17,33 @@ class CostSource(models.TextChoices):
 
 
 class CallStatus(models.TextChoices):
+    RUNNING = "running", "In progress"  # opened, not settled yet (see UsageRecord)
     OK = "ok", "Completed"
     ERROR = "error", "Error"
     STOPPED = "stopped", "Stopped by the caller"
     DISCONNECTED = "disconnected", "Caller went away"
+    INTERRUPTED = "interrupted", "Server stopped during the call"
+
+
+# Statuses of a settled row (everything but RUNNING).
+SETTLED = tuple(value for value in CallStatus.values if value != CallStatus.RUNNING)
 
 
 class UsageRecord(models.Model):
-    """One row per model call — success, error, stop and disconnect alike. Never updated."""
+    """One row per model call — success, error, stop, disconnect and crash alike.
+
+    Its life (issue 8: crash-proof): a call that passed the gate's checks is *opened* as
+    `running` before the provider is called, *checkpointed* about once a second while it streams
+    (tokens so far, estimated; `heartbeat_at`), and *settled* exactly once at the end (final
+    status, tokens, cost; `heartbeat_at` cleared) — which is when it enters the daily rollup.
+    A row still `running` with an old heartbeat belongs to a process that died: the sweep
+    (`billing.services.usage_settle_stale`) settles it as `interrupted` from its checkpoint.
+    Settled rows are never changed again. Calls refused before any provider call are written
+    settled at once.
+
+    Token counts follow genai-prices' Usage: `input_tokens` is the whole prompt, cache reads
+    and writes included (`cache_read_tokens`, `cache_write_tokens` are parts of it);
+    `output_tokens` includes `reasoning_tokens`."""
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     user = models.ForeignKey(
@@ -57,17 +76,26 @@ class UsageRecord(models.Model):
     attempts = models.PositiveSmallIntegerField(default=1)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)
+    cache_read_tokens = models.PositiveIntegerField(default=0)  # part of input_tokens
+    cache_write_tokens = models.PositiveIntegerField(default=0)  # part of input_tokens
+    reasoning_tokens = models.PositiveIntegerField(default=0)  # part of output_tokens
     tokens_estimated = models.BooleanField(default=False)
     cost = models.DecimalField(
         max_digits=18, decimal_places=9, null=True, blank=True
     )  # USD; null = unpriced
     cost_source = models.CharField(max_length=20, choices=CostSource.choices)
     price_snapshot = models.JSONField(default=dict, blank=True)
+    finish_reason = models.CharField(max_length=20, blank=True)  # stop | length | … (ok calls)
+    # Time to first token of any kind (reasoning too), without the gate's retry back-off waits;
+    # `retry_wait_ms` is those waits, so ttft_ms + retry_wait_ms is what the caller waited.
     ttft_ms = models.FloatField(null=True, blank=True)
+    retry_wait_ms = models.FloatField(default=0)
     duration_ms = models.FloatField(default=0)
     overhead_ms = models.FloatField(default=0)  # our own time before the provider was called
     tokens_per_second = models.FloatField(null=True, blank=True)
     context = models.JSONField(default=dict, blank=True)  # e.g. {"conversation": 12, "message": 40}
+    # While `running`: the last checkpoint (the call's heartbeat). None once settled.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at", "-id"]
@@ -75,6 +103,11 @@ class UsageRecord(models.Model):
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["team", "-created_at"]),
             models.Index(fields=["credential", "-created_at"]),
+            models.Index(
+                fields=["heartbeat_at"],
+                condition=models.Q(status="running"),
+                name="billing_usage_running",
+            ),
         ]
 
     def __str__(self) -> str:

@@ -18,6 +18,36 @@ QUANTUM = Decimal("0.000000001")
 
 
 @dataclass(frozen=True)
+class Tokens:
+    """The token counts of one call, as genai-prices' Usage counts them: `input` is the whole
+    prompt (cache reads and writes are parts of it), `output` includes `reasoning`."""
+
+    input: int = 0
+    output: int = 0
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning: int = 0
+    estimated: bool = False  # some of the numbers were counted locally
+
+    @property
+    def total(self) -> int:
+        return self.input + self.output
+
+    def usage_kwargs(self) -> dict[str, int]:
+        """For genai_prices.Usage: only the kinds present (so models without cache prices are
+        priced as before)."""
+        kwargs = {"input_tokens": self.input, "output_tokens": self.output}
+        for key, value in (
+            ("cache_read_tokens", self.cache_read),
+            ("cache_write_tokens", self.cache_write),
+            ("output_reasoning_tokens", self.reasoning),
+        ):
+            if value:
+                kwargs[key] = value
+        return kwargs
+
+
+@dataclass(frozen=True)
 class Price:
     """Display price per million tokens (the lowest tier) plus any fixed fee per request."""
 
@@ -27,35 +57,42 @@ class Price:
     per_request: Decimal = Decimal(0)
     context_window: int | None = None
     model_ref: str = ""
+    # Prompt-cache prices per million tokens (None: not priced apart, i.e. like input).
+    cache_read_per_mtok: Decimal | None = None
+    cache_write_per_mtok: Decimal | None = None
 
     def snapshot(self) -> dict:
-        return {
+        snapshot = {
             "source": self.source,
             "model_ref": self.model_ref,
             "input_per_mtok": str(self.input_per_mtok),
             "output_per_mtok": str(self.output_per_mtok),
             "per_request": str(self.per_request),
         }
+        if self.cache_read_per_mtok is not None:
+            snapshot["cache_read_per_mtok"] = str(self.cache_read_per_mtok)
+        if self.cache_write_per_mtok is not None:
+            snapshot["cache_write_per_mtok"] = str(self.cache_write_per_mtok)
+        return snapshot
 
 
-def _calc(provider_id: str, model: str, input_tokens: int, output_tokens: int):
+def _calc(provider_id: str, model: str, tokens: Tokens):
     from genai_prices import Usage, calc_price
 
-    return calc_price(
-        Usage(input_tokens=input_tokens, output_tokens=output_tokens),
-        model,
-        provider_id=provider_id,
-    )
+    return calc_price(Usage(**tokens.usage_kwargs()), model, provider_id=provider_id)
 
 
 @lru_cache(maxsize=4096)
 def _genai_price(provider_id: str, model: str) -> Price | None:
     try:
         # 1,000 of each token kind: small enough to stay in the first price tier.
-        result = _calc(provider_id, model, 1000, 1000)
+        result = _calc(provider_id, model, Tokens(input=1000, output=1000))
     except LookupError:
         return None
     fee = result.total_price - result.input_price - result.output_price
+    # What 1,000 cached prompt tokens cost instead (the input price when not priced apart).
+    cache_read = _calc(provider_id, model, Tokens(input=1000, cache_read=1000)).input_price
+    cache_write = _calc(provider_id, model, Tokens(input=1000, cache_write=1000)).input_price
     return Price(
         input_per_mtok=result.input_price * 1000,
         output_per_mtok=result.output_price * 1000,
@@ -63,6 +100,8 @@ def _genai_price(provider_id: str, model: str) -> Price | None:
         source="genai-prices",
         context_window=getattr(result.model, "context_window", None),
         model_ref=result.model.id,
+        cache_read_per_mtok=cache_read * 1000,
+        cache_write_per_mtok=cache_write * 1000,
     )
 
 
@@ -112,22 +151,18 @@ class Cost:
 
 
 def cost_for(
-    *,
-    provider_id: str | None,
-    preset: str,
-    model: str,
-    local: bool,
-    input_tokens: int,
-    output_tokens: int,
-    estimated: bool,
+    *, provider_id: str | None, preset: str, model: str, local: bool, tokens: Tokens
 ) -> Cost:
+    """The cost of a call with these tokens. genai-prices prices cache reads and writes and
+    reasoning by their own rates where the model has them; an admin override is linear on
+    input (cache included) and output."""
     if local:
         return Cost(Decimal(0), CostSource.LOCAL, {"source": "local"})
-    source = CostSource.ESTIMATED if estimated else CostSource.PROVIDER
+    source = CostSource.ESTIMATED if tokens.estimated else CostSource.PROVIDER
     override = _override(provider_id, preset, model)
     if override:
         amount = (
-            override.input_per_mtok * input_tokens + override.output_per_mtok * output_tokens
+            override.input_per_mtok * tokens.input + override.output_per_mtok * tokens.output
         ) / MTOK
         price = Price(
             override.input_per_mtok, override.output_per_mtok, "override", model_ref=model
@@ -136,7 +171,9 @@ def cost_for(
     price = _genai_price(provider_id, model) if provider_id else None
     if price is None:
         return Cost(None, CostSource.UNPRICED, {"source": "unpriced"})
-    amount = _calc(provider_id, model, input_tokens, output_tokens).total_price
+    if tokens.total == 0:
+        return Cost(Decimal(0), source, price.snapshot())  # nothing reached the model
+    amount = _calc(provider_id, model, tokens).total_price
     return Cost(Decimal(amount).quantize(QUANTUM), source, price.snapshot())
 
 

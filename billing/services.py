@@ -1,13 +1,23 @@
-"""Writes for billing: the usage ledger and its daily rollups."""
+"""Writes for billing: the usage ledger and its daily rollups.
+
+A call's row is opened before the provider is called, checkpointed while it streams and settled
+once at the end (UsageRecord says why); a call refused before any provider call is written
+settled at once (`usage_record`). The rollup counts a row when it is settled, never before."""
 
 from __future__ import annotations
 
+import logging
+from datetime import timedelta
 from decimal import Decimal
 
+from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
-from billing.models import CallStatus, UsageRecord
+from billing import pricing
+from billing.models import CallStatus, CostSource, UsageRecord
+
+logger = logging.getLogger(__name__)
 
 # One statement keeps the rollup right under concurrent writers (no read-modify-write race).
 _ROLLUP_SQL = """
@@ -25,10 +35,12 @@ ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
 """
 
 
-@transaction.atomic
-def usage_record(**fields) -> UsageRecord:
-    """Append one ledger row and fold it into the day's rollup (two statements, one transaction)."""
-    record = UsageRecord.objects.create(**fields)
+def stale_after() -> timedelta:
+    """A `running` row whose heartbeat is older than this belongs to a process that died."""
+    return timedelta(seconds=float(getattr(settings, "WORKBENCH_LEDGER_STALE_SECONDS", 15)))
+
+
+def _rollup(record: UsageRecord) -> None:
     day = timezone.localdate(record.created_at)
     with connection.cursor() as cursor:
         cursor.execute(
@@ -47,6 +59,14 @@ def usage_record(**fields) -> UsageRecord:
                 int(record.cost is None),
             ],
         )
+
+
+@transaction.atomic
+def usage_record(**fields) -> UsageRecord:
+    """Append one settled row and fold it into the day's rollup (two statements, one
+    transaction). For calls that never reached a provider (refused by the gate's checks)."""
+    record = UsageRecord.objects.create(**fields)
+    _rollup(record)
     return record
 
 
@@ -80,3 +100,129 @@ def rollups_detach_credential(*, credential_id: int) -> None:
     Call inside the transaction that deletes the credential."""
     with connection.cursor() as cursor:
         cursor.execute(_DETACH_SQL, [credential_id])
+
+
+def usage_open(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord:
+    """Open the row of a call about to reach a provider (one INSERT): `running`, heartbeat now,
+    the prompt's estimated tokens — what a crash leaves for the sweep to settle."""
+    return UsageRecord.objects.create(
+        status=CallStatus.RUNNING,
+        heartbeat_at=timezone.now(),
+        input_tokens=input_estimate,
+        tokens_estimated=True,
+        cost_source=CostSource.LOCAL if local else CostSource.ESTIMATED,
+        **fields,
+    )
+
+
+def usage_checkpoint(*, pk: int, tokens: pricing.Tokens) -> bool:
+    """The call's tokens so far (estimated) and its heartbeat: one UPDATE. False when the row
+    is no longer running."""
+    return bool(
+        UsageRecord.objects.filter(pk=pk, status=CallStatus.RUNNING).update(
+            input_tokens=tokens.input,
+            output_tokens=tokens.output,
+            cache_read_tokens=tokens.cache_read,
+            cache_write_tokens=tokens.cache_write,
+            reasoning_tokens=tokens.reasoning,
+            tokens_estimated=tokens.estimated,
+            heartbeat_at=timezone.now(),
+        )
+    )
+
+
+@transaction.atomic
+def usage_settle(
+    *,
+    record: UsageRecord,
+    status: str,
+    tokens: pricing.Tokens,
+    local: bool,
+    preset: str,
+    error_code: str = "",
+    error_message: str = "",
+    finish_reason: str = "",
+    attempts: int = 1,
+    ttft_ms: float | None = None,
+    retry_wait_ms: float = 0,
+    duration_ms: float = 0,
+    overhead_ms: float = 0,
+    tokens_per_second: float | None = None,
+) -> tuple[UsageRecord, bool]:
+    """Settle an open row: final status, tokens and cost (one conditional UPDATE), then the
+    day's rollup. Returns (record, settled_now): a row something else settled first (the sweep,
+    for a process it thought dead) is left as it is."""
+    cost = pricing.cost_for(
+        provider_id=record.provider_id,
+        preset=preset,
+        model=record.model,
+        local=local,
+        tokens=tokens,
+    )
+    values = {
+        "status": status,
+        "error_code": error_code,
+        "error_message": error_message[:500],
+        "finish_reason": finish_reason[:20],
+        "attempts": max(attempts, 1),
+        "input_tokens": tokens.input,
+        "output_tokens": tokens.output,
+        "cache_read_tokens": tokens.cache_read,
+        "cache_write_tokens": tokens.cache_write,
+        "reasoning_tokens": tokens.reasoning,
+        "tokens_estimated": tokens.estimated,
+        "cost": cost.amount,
+        "cost_source": cost.source,
+        "price_snapshot": cost.snapshot,
+        "ttft_ms": ttft_ms,
+        "retry_wait_ms": retry_wait_ms,
+        "duration_ms": duration_ms,
+        "overhead_ms": overhead_ms,
+        "tokens_per_second": tokens_per_second,
+        "heartbeat_at": None,
+    }
+    updated = UsageRecord.objects.filter(pk=record.pk, status=CallStatus.RUNNING).update(**values)
+    if not updated:
+        return UsageRecord.objects.get(pk=record.pk), False
+    for name, value in values.items():
+        setattr(record, name, value)
+    _rollup(record)
+    return record, True
+
+
+def usage_settle_stale(
+    *, older_than: timedelta | None = None, running: frozenset[int] | set[int] = frozenset()
+) -> int:
+    """Settle the rows of calls whose process died (heartbeat older than `older_than`, default
+    `stale_after()`; never those in `running`, this process's live calls) as `interrupted`,
+    from their last checkpoint — estimated tokens, priced. Returns how many."""
+    older_than = stale_after() if older_than is None else older_than
+    orphans = UsageRecord.objects.filter(
+        status=CallStatus.RUNNING, heartbeat_at__lt=timezone.now() - older_than
+    ).exclude(pk__in=running)
+    settled = 0
+    for record in orphans:
+        heartbeat = record.heartbeat_at or record.created_at
+        _, done = usage_settle(
+            record=record,
+            status=CallStatus.INTERRUPTED,
+            tokens=pricing.Tokens(
+                input=record.input_tokens,
+                output=record.output_tokens,
+                cache_read=record.cache_read_tokens,
+                cache_write=record.cache_write_tokens,
+                reasoning=record.reasoning_tokens,
+                estimated=True,
+            ),
+            local=record.cost_source == CostSource.LOCAL,
+            preset=record.preset,
+            error_code="interrupted",
+            error_message="The server stopped during this call; tokens are estimated from "
+            "its last checkpoint.",
+            attempts=record.attempts,
+            duration_ms=max(0.0, (heartbeat - record.created_at).total_seconds() * 1000),
+        )
+        settled += done
+    if settled:
+        logger.info("Settled %s usage row(s) left running by a stopped process", settled)
+    return settled

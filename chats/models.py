@@ -107,8 +107,17 @@ class Message(models.Model):
     usage = models.ForeignKey(
         "billing.UsageRecord", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A reasoning model's thinking (shown collapsed), and how long it thought: the first
+    # reasoning delta to the first answer text.
+    reasoning = models.TextField(blank=True)
+    reasoning_ms = models.FloatField(null=True, blank=True)
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Parts of the above (genai-prices' way of counting): prompt-cache reads and writes are in
+    # input_tokens, reasoning in output_tokens.
+    cache_read_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     tokens_estimated = models.BooleanField(default=False)
     cost = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
     cost_source = models.CharField(max_length=20, blank=True)

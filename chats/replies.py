@@ -21,11 +21,12 @@ from chats.titles import title_from_text
 STALE_AFTER = timedelta(seconds=5)  # a streaming reply without a heartbeat this long is dead
 
 
-def reply_checkpoint(*, message_id: int, text: str) -> None:
-    """The partial text, and the heartbeat: one UPDATE."""
-    Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(
-        content=text, heartbeat_at=timezone.now()
-    )
+def reply_checkpoint(*, message_id: int, text: str, reasoning: str | None = None) -> None:
+    """The partial text (and reasoning), and the heartbeat: one UPDATE."""
+    changes = {"content": text, "heartbeat_at": timezone.now()}
+    if reasoning is not None:
+        changes["reasoning"] = reasoning
+    Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(**changes)
 
 
 @transaction.atomic
@@ -39,6 +40,11 @@ def reply_finish(
     usage_id: int | None = None,
     input_tokens: int | None = None,
     output_tokens: int | None = None,
+    cache_read_tokens: int | None = None,
+    cache_write_tokens: int | None = None,
+    reasoning_tokens: int | None = None,
+    reasoning: str | None = None,
+    reasoning_ms: float | None = None,
     tokens_estimated: bool = False,
     cost: Decimal | None = None,
     cost_source: str = "",
@@ -59,6 +65,12 @@ def reply_finish(
     message.usage_id = usage_id or message.usage_id
     message.input_tokens = input_tokens
     message.output_tokens = output_tokens
+    message.cache_read_tokens = cache_read_tokens
+    message.cache_write_tokens = cache_write_tokens
+    message.reasoning_tokens = reasoning_tokens
+    if reasoning is not None:
+        message.reasoning = reasoning
+    message.reasoning_ms = reasoning_ms if reasoning_ms is not None else message.reasoning_ms
     message.tokens_estimated = tokens_estimated
     message.cost = cost
     message.cost_source = cost_source

@@ -26,6 +26,14 @@ from providers.adapters.base import Message as Turn
 
 MAX_CONTENT = 200_000  # characters in one message
 PARAM_KEYS = ("temperature", "top_p", "max_tokens", "seed")
+# A message's token counts that add up when a reply is continued (ReplyPlan.prior_tokens).
+TOKEN_FIELDS = (
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "cache_write_tokens",
+    "reasoning_tokens",
+)
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,9 @@ class ReplyPlan:
     credential_id: int
     request: CompletionRequest
     prefix: str = ""  # Continue: the text already there, which the new text extends
+    reasoning_prefix: str = ""  # Continue: the reasoning already there
     prior_cost: Decimal | None = None
-    prior_tokens: tuple[int, int] = (0, 0)
+    prior_tokens: tuple[int, ...] = (0, 0, 0, 0, 0)  # TOKEN_FIELDS of the earlier call(s)
     created: tuple[int, ...] = field(default=())  # ids of the messages this action created
     branch_from: int | None = None  # the parent the new messages hang from (None: a root)
     user: object = field(default=None, compare=False, repr=False)  # the actor, saving a query
@@ -425,8 +434,9 @@ def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyP
         credential_id=credential.pk,
         request=request,
         prefix=message.content,
+        reasoning_prefix=message.reasoning,
         prior_cost=message.cost,
-        prior_tokens=(message.input_tokens or 0, message.output_tokens or 0),
+        prior_tokens=tuple(getattr(message, name) or 0 for name in TOKEN_FIELDS),
         created=(),
         branch_from=message.parent_id,
         user=actor,

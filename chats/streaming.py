@@ -6,14 +6,18 @@
   answers) bring their own `Kind` — their hub, registry and persistence — and share the runner.
 - Tokens go straight to this process's sockets (the hub), coalesced into a frame every ~40 ms;
   only a multi-process channel layer (Redis) also gets the frames, for watchers elsewhere.
-- The partial text is checkpointed about once a second (one UPDATE, also the heartbeat).
-- Every reply ends `complete`, `stopped`, `interrupted` (partial text kept) or `error`.
+- The partial text is checkpointed about once a second (one UPDATE, also the heartbeat), in
+  the same database hop as the gate's checkpoint of the call's usage row.
+- Reasoning (a thinking model's deltas) streams as `reasoning` frames and is saved apart.
+- Every reply ends `complete`, `stopped`, `interrupted` (partial text kept) or `error`; a
+  graceful server stop (`shutdown`) saves every live reply with all its text as `interrupted`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 import uuid
@@ -31,7 +35,8 @@ from django.http import Http404
 
 from chats import replies, services
 from chats.models import MessageStatus
-from providers.adapters.base import Finished, ProviderError, TextDelta
+from providers.adapters.base import Finished, ProviderError, ReasoningDelta, TextDelta
+from providers.gate import CallControl
 from workbench import connections
 
 logger = logging.getLogger(__name__)
@@ -39,9 +44,10 @@ logger = logging.getLogger(__name__)
 PROCESS_ID = uuid.uuid4().hex
 # Seconds between frames of deltas (0: a frame per token, for the benchmark's comparison).
 FRAME_INTERVAL = getattr(settings, "WORKBENCH_STREAM_FRAME_MS", 40) / 1000
-CHECKPOINT_INTERVAL = 1.0  # seconds: partial text + heartbeat
+CHECKPOINT_INTERVAL = 1.0  # seconds: partial text + heartbeat (the gate's checkpoint interval)
 # Errors after some text arrived: the text is kept and the reply can be continued.
-BROKEN_STREAM = {"stream_interrupted", "timeout", "provider_error"}
+BROKEN_STREAM = {"stream_interrupted", "timeout", "provider_error", "reply_too_large"}
+SERVER_STOPPED = "The server stopped while this reply was being written."
 
 Subscriber = Callable[[dict], Awaitable[None]]
 
@@ -100,8 +106,13 @@ class Reply:
     parts: list[str] = field(default_factory=list)
     length: int = 0  # characters in `parts` (the prefix excluded)
     flushed: int = 0  # characters already sent to watchers
+    reasoning_parts: list[str] = field(default_factory=list)
+    reasoning_flushed: int = 0
+    first_reasoning_at: float | None = None
+    first_text_at: float | None = None
     task: asyncio.Task | None = None
-    stop_requested: bool = False
+    control: CallControl = field(default_factory=CallControl)
+    shutting_down: bool = False
     done: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once watchers have the message's element (the `started` frame): deltas wait for it.
@@ -124,14 +135,37 @@ class Reply:
         return self.plan.conversation_id
 
     @property
+    def stop_requested(self) -> bool:
+        return self.control.stop_requested
+
+    @property
     def text(self) -> str:
         return self.plan.prefix + "".join(self.parts)
+
+    @property
+    def reasoning(self) -> str:
+        return _reasoning_prefix(self.plan) + "".join(self.reasoning_parts)
+
+    @property
+    def reasoning_ms(self) -> float | None:
+        if self.first_reasoning_at is None:
+            return None
+        until = self.first_text_at if self.first_text_at is not None else time.monotonic()
+        return max(0.0, (until - self.first_reasoning_at) * 1000)
 
     def stop(self) -> None:
         """Stop at once: the provider stream is closed, the partial text saved as `stopped`."""
         if self.task is not None and not self.task.done():
-            self.stop_requested = True
+            self.control.stop_requested = True
             self.task.cancel()
+
+    def checkpoint(self):
+        """For the gate's checkpoint hop (built here, on the loop): the kind saves the partial
+        text (and the reasoning, when there is some)."""
+        extra = {"reasoning": self.reasoning} if self.reasoning_parts else {}
+        return functools.partial(
+            self.kind.checkpoint, message_id=self.message_id, text=self.text, **extra
+        )
 
     def snapshot(self) -> dict:
         """For a watcher (re)connecting mid-reply: the text so far, then the live tail."""
@@ -143,8 +177,14 @@ class Reply:
         }
 
 
+def _reasoning_prefix(plan) -> str:
+    return getattr(plan, "reasoning_prefix", "")  # plans of other kinds may have none
+
+
 # Chat replies this process is running, by message id.
 RUNNING: dict[int, Reply] = {}
+# Every reply this process is running, whatever its kind (a graceful shutdown saves them all).
+_LIVE: dict[int, Reply] = {}  # by id(reply)
 
 
 @dataclass(frozen=True)
@@ -182,6 +222,7 @@ def start(
     reply = Reply(plan, kind=kind)
     kind = reply.kind
     kind.running[plan.message_id] = reply
+    _LIVE[id(reply)] = reply
     reply.task = asyncio.get_running_loop().create_task(
         _run(reply, render), name=f"{kind.hub.prefix}-reply-{plan.message_id}"
     )
@@ -189,7 +230,16 @@ def start(
 
 
 async def _flush(reply: Reply) -> None:
-    """Send what arrived since the last frame (one frame, however many tokens)."""
+    """Send what arrived since the last frame (one frame per kind, however many tokens)."""
+    reasoning = "".join(reply.reasoning_parts)
+    if len(reasoning) > reply.reasoning_flushed:
+        delta = reasoning[reply.reasoning_flushed :]
+        offset = len(_reasoning_prefix(reply.plan)) + reply.reasoning_flushed
+        reply.reasoning_flushed = len(reasoning)
+        await hub.publish(
+            reply.conversation_id,
+            {"type": "reasoning", "id": reply.message_id, "offset": offset, "text": delta},
+        )
     text = "".join(reply.parts)
     if len(text) <= reply.flushed:
         return
@@ -226,17 +276,6 @@ async def _flusher(reply: Reply) -> None:
         last = time.monotonic()
 
 
-async def _checkpointer(reply: Reply) -> None:
-    checkpoint = connections.hop(reply.kind.checkpoint)
-    while True:
-        await asyncio.sleep(CHECKPOINT_INTERVAL)
-        # Also when nothing new arrived: the UPDATE is the heartbeat that says we're alive.
-        try:
-            await checkpoint(message_id=reply.message_id, text=reply.text)
-        except Exception:
-            logger.exception("Checkpoint of reply %s failed", reply.message_id)
-
-
 async def _control(reply: Reply) -> None:
     """With a multi-process channel layer: listen for a Stop sent from another process."""
     layer = get_channel_layer()
@@ -258,7 +297,6 @@ async def _run(reply: Reply, render) -> None:
     plan, kind = reply.plan, reply.kind
     finished: Finished | None = None
     flusher = asyncio.create_task(_flusher(reply))
-    checkpointer = asyncio.create_task(_checkpointer(reply))
     control = asyncio.create_task(_control(reply)) if _layer_reaches_other_processes() else None
     try:
         user = plan.user
@@ -272,14 +310,25 @@ async def _run(reply: Reply, render) -> None:
             request=plan.request,
             feature=kind.feature,
             context=kind.context(plan),
+            control=reply.control,
+            # Also while nothing new arrives: the UPDATE is the heartbeat that says we're alive.
+            checkpoint=reply.checkpoint,
         )
         async with aclosing(events):
             async for event in events:
-                if type(event) is TextDelta:
+                event_type = type(event)
+                if event_type is TextDelta:
+                    if reply.first_text_at is None:
+                        reply.first_text_at = time.monotonic()
                     reply.parts.append(event.text)
                     reply.length += len(event.text)
                     reply.dirty.set()
-                elif type(event) is Finished:
+                elif event_type is ReasoningDelta:
+                    if reply.first_reasoning_at is None:
+                        reply.first_reasoning_at = time.monotonic()
+                    reply.reasoning_parts.append(event.text)
+                    reply.dirty.set()
+                elif event_type is Finished:
                     finished = event
         reply.status = MessageStatus.COMPLETE
     except ProviderError as exc:
@@ -305,6 +354,8 @@ async def _run(reply: Reply, render) -> None:
         if current is not None:
             current.uncancel()
         reply.status = MessageStatus.STOPPED if reply.stop_requested else MessageStatus.INTERRUPTED
+        if reply.shutting_down:
+            reply.error = ProviderError("interrupted", SERVER_STOPPED)
     except Exception as exc:
         logger.exception("Reply %s failed", plan.message_id)
         reply.error = ProviderError(
@@ -313,7 +364,6 @@ async def _run(reply: Reply, render) -> None:
         reply.status = MessageStatus.ERROR if not reply.parts else MessageStatus.INTERRUPTED
         del exc
     finally:
-        checkpointer.cancel()
         if control is not None:
             control.cancel()
         reply.done.set()
@@ -321,8 +371,6 @@ async def _run(reply: Reply, render) -> None:
         reply.announced.set()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
-        with contextlib.suppress(asyncio.CancelledError):
-            await checkpointer
         await _flush(reply)
         try:
             reply.final_frame = await asyncio.shield(_save(reply, finished, render))
@@ -333,6 +381,7 @@ async def _run(reply: Reply, render) -> None:
         # reply and sends it itself.
         await kind.hub.publish(plan.conversation_id, reply.final_frame)
         kind.running.pop(plan.message_id, None)
+        _LIVE.pop(id(reply), None)
 
 
 async def _save(reply: Reply, finished: Finished | None, render) -> dict:
@@ -351,6 +400,9 @@ def usage_fields(reply: Reply, finished: Finished | None) -> dict:
             "usage_id": finished.usage_id,
             "input_tokens": finished.input_tokens,
             "output_tokens": finished.output_tokens,
+            "cache_read_tokens": finished.cache_read_tokens,
+            "cache_write_tokens": finished.cache_write_tokens,
+            "reasoning_tokens": finished.reasoning_tokens,
             "tokens_estimated": finished.tokens_estimated,
             "cost": Decimal(finished.cost) if finished.cost is not None else None,
             "cost_source": finished.cost_source,
@@ -374,6 +426,9 @@ def usage_fields(reply: Reply, finished: Finished | None) -> dict:
                 "usage_id": row.pk,
                 "input_tokens": row.input_tokens,
                 "output_tokens": row.output_tokens,
+                "cache_read_tokens": row.cache_read_tokens,
+                "cache_write_tokens": row.cache_write_tokens,
+                "reasoning_tokens": row.reasoning_tokens,
                 "tokens_estimated": row.tokens_estimated,
                 "cost": row.cost,
                 "cost_source": row.cost_source,
@@ -388,8 +443,9 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
     plan = reply.plan
     usage = usage_fields(reply, finished)
     if plan.prefix:  # Continue: the message carries both calls
-        usage["input_tokens"] = (usage.get("input_tokens") or 0) + plan.prior_tokens[0]
-        usage["output_tokens"] = (usage.get("output_tokens") or 0) + plan.prior_tokens[1]
+        # (A plan of another kind may carry only input and output: zip stops at the shorter.)
+        for name, prior in zip(services.TOKEN_FIELDS, plan.prior_tokens, strict=False):
+            usage[name] = (usage.get(name) or 0) + prior
         if plan.prior_cost is not None or usage.get("cost") is not None:
             usage["cost"] = (plan.prior_cost or Decimal(0)) + (usage.get("cost") or Decimal(0))
     error = reply.error
@@ -397,6 +453,8 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
         prior_cost=plan.prior_cost if plan.prefix else None,
         message_id=plan.message_id,
         text=reply.text,
+        reasoning=reply.reasoning if reply.reasoning_parts else None,
+        reasoning_ms=reply.reasoning_ms,
         status=reply.status,
         error_code=error.code
         if error
@@ -408,6 +466,21 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
     if render is not None:
         frame.update(render(plan.message_id))
     return frame
+
+
+async def shutdown(*, deadline: float = 8.0) -> int:
+    """The server is stopping (Daphne's SIGTERM): end every reply this process runs as
+    `interrupted`, saving all the text received so far, and wait (up to `deadline` seconds)
+    until each is saved. Returns how many replies were cut."""
+    running = list(_LIVE.values())
+    for reply in running:
+        if reply.task is not None and not reply.task.done():
+            reply.shutting_down = True
+            reply.task.cancel()
+    tasks = [reply.task for reply in running if reply.task is not None]
+    if tasks:
+        await asyncio.wait(tasks, timeout=deadline)
+    return len(running)
 
 
 async def stop(message_id: int, *, kind: Kind | None = None) -> bool:

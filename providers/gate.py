@@ -4,34 +4,40 @@
 1. resolve the credential the caller may `use`, and its adapter from the preset;
 2. reserve budget and clamp `max_tokens` (billing.budgets);
 3. stream provider-neutral events, retrying 429/5xx/connect errors only before the first token;
-4. write exactly one usage row per call — success, error, stop or disconnect — and settle the
-   reservation, in `finally`;
-5. measure time to first token, tokens/s and our own overhead.
+   enforce `max_tokens` (counted cheaply as it goes) and the maximum reply size; a stream that
+   ends without the provider saying it finished is `stream_interrupted`;
+4. keep exactly one usage row per call, crash-proof: opened (`running`) before the provider is
+   called, checkpointed about once a second, settled in `finally` — success, error, stop,
+   disconnect and graceful shutdown alike; a process that dies leaves a row the ledger's sweep
+   settles from its checkpoint (billing.services);
+5. measure time to first token (without retry back-off), tokens/s and its own overhead.
 
-ORM work happens in two hops per call (prepare, finish), never per token; each hands its database
-connection back to the pool (`workbench.connections.hop`), so no provider wait holds one. The
-prepare hop also takes the call's slot under the user's concurrency cap (providers.concurrency),
-the finish hop frees it.
+ORM work happens in a few hops per call (prepare + open, a checkpoint a second, settle), never
+per token; each hands its database connection back to the pool (`workbench.connections.hop`), so
+no provider wait holds one. The prepare hop also takes the call's slot under the user's
+concurrency cap (providers.concurrency), the settle hop frees it. Local token counting runs in
+its own thread, bounded (tokens.py).
 Callers must iterate with `contextlib.aclosing(...)` so a stop closes the stream at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
-from decimal import Decimal
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field, replace
 
 from django.conf import settings
 
 from accounts import access
 from accounts.access import Action
-from billing import budgets, pricing
-from billing.models import CallStatus
-from billing.services import usage_record
+from billing import budgets
+from billing.models import CallStatus, UsageRecord
+from billing.pricing import Tokens
+from billing.services import usage_checkpoint, usage_open, usage_record, usage_settle
 from providers import concurrency, tokens
 from providers.adapters import adapter_for
 from providers.adapters.base import (
@@ -40,6 +46,7 @@ from providers.adapters.base import (
     EmbeddingResult,
     Finished,
     ProviderError,
+    ReasoningDelta,
     StopReason,
     TextDelta,
     Timeouts,
@@ -54,6 +61,11 @@ logger = logging.getLogger(__name__)
 
 RETRYABLE = {"rate_limited", "unreachable", "provider_error"}
 MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After fails now and says when to retry
+CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of a streaming call's usage row
+# The cheap count that enforces max_tokens must never exceed the real one (or a provider that
+# honours max_tokens would be cut short): every non-empty delta is at least one token, and no
+# real text averages more than 8 characters per token.
+CHARS_PER_TOKEN_AT_MOST = 8
 
 
 def default_timeouts() -> Timeouts:
@@ -64,6 +76,20 @@ def max_attempts() -> int:
     return int(getattr(settings, "WORKBENCH_PROVIDER_MAX_ATTEMPTS", 3))
 
 
+def max_reply_chars() -> int:
+    return int(getattr(settings, "WORKBENCH_MAX_REPLY_CHARS", 4_000_000))
+
+
+@dataclass
+class CallControl:
+    """Handed in by callers that stop calls on purpose (chat's Stop button): set
+    `stop_requested` before cancelling the task, and the row says `stopped`. Any other
+    cancellation is the caller going away (`disconnected`), or the server stopping
+    (`interrupted`)."""
+
+    stop_requested: bool = False
+
+
 @dataclass
 class _Prepared:
     credential: ProviderCredential | None
@@ -72,6 +98,8 @@ class _Prepared:
     reservation: budgets.Reservation | None
     request: CompletionRequest | None
     error: ProviderError | None = None
+    record: UsageRecord | None = None  # the opened row (None: refused before any provider call)
+    input_estimate: int = 0
     slot: concurrency.Slot | None = None  # this call's place under the user's concurrency cap
 
 
@@ -81,15 +109,85 @@ class _Call:
 
     started: float = field(default_factory=time.perf_counter)
     adapter_started: float | None = None
-    first_token_at: float | None = None
+    first_token_at: float | None = None  # text or reasoning
+    first_text_at: float | None = None
+    first_reasoning_at: float | None = None
     parts: list[str] = field(default_factory=list)
-    usage: Usage | None = None
-    reason: str = "stop"
+    reasoning_parts: list[str] = field(default_factory=list)
+    chars: int = 0  # text + reasoning characters
+    deltas: int = 0  # non-empty text + reasoning deltas
+    reported: dict[str, int] = field(default_factory=dict)  # provider-reported Usage fields
+    reason: str | None = None  # the provider's finish reason; None = it never said
+    reached: bool = False  # the provider answered this call with something
+    counted_locally: bool = False  # a "reported" number was in fact counted here
     attempts: int = 0
+    retry_wait: float = 0.0  # seconds slept in retry back-off
+    # Estimated output tokens of parts checkpointed so far (the estimate is incremental).
+    _estimated: list[int] = field(
+        default_factory=lambda: [0, 0, 0, 0]
+    )  # text n, tokens, reasoning n, tokens
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def add(self, delta: TextDelta | ReasoningDelta, now: float) -> None:
+        if self.first_token_at is None:
+            self.first_token_at = now
+        if type(delta) is TextDelta:
+            self.first_text_at = self.first_text_at or now
+            self.parts.append(delta.text)
+        else:
+            self.first_reasoning_at = self.first_reasoning_at or now
+            self.reasoning_parts.append(delta.text)
+        self.chars += len(delta.text)
+        self.deltas += 1
+
+    @property
+    def reasoning(self) -> str:
+        return "".join(self.reasoning_parts)
+
+    def cheap_output_tokens(self) -> int:
+        """A lower bound of the output tokens so far, in O(1)."""
+        return max(self.deltas, self.chars // CHARS_PER_TOKEN_AT_MOST)
+
+    def progress(self, input_estimate: int) -> Tokens:
+        """Tokens so far for a checkpoint: provider-reported where reported, else estimated
+        from the text (incrementally: only parts new since the last checkpoint are looked at)."""
+        done = self._estimated
+        if len(self.parts) > done[0]:
+            done[1] += tokens.estimate_text("".join(self.parts[done[0] :]))
+            done[0] = len(self.parts)
+        if len(self.reasoning_parts) > done[2]:
+            done[3] += tokens.estimate_text("".join(self.reasoning_parts[done[2] :]))
+            done[2] = len(self.reasoning_parts)
+        reported = self.reported
+        reasoning = reported.get("reasoning_tokens", done[3])
+        return Tokens(
+            input=reported.get("input_tokens", input_estimate),
+            output=reported.get("output_tokens", done[1] + done[3]),
+            cache_read=reported.get("cache_read_tokens", 0),
+            cache_write=reported.get("cache_write_tokens", 0),
+            reasoning=reasoning,
+            estimated=not {"input_tokens", "output_tokens"} <= reported.keys(),
+        )
+
+
+@dataclass
+class _Live:
+    call: _Call
+    task: asyncio.Task | None
+    settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+# Calls this process is running, by usage row id (the sweep leaves them alone; a graceful
+# shutdown settles them). Shutting down: cancellations are the server's, not the caller's.
+_LIVE: dict[int, _Live] = {}
+_shutting_down = False
+
+
+def live_ids() -> frozenset[int]:
+    return frozenset(_LIVE)
 
 
 # --- Synchronous ends (one hop each) -------------------------------------------------------------
@@ -108,7 +206,15 @@ def _billed_team(user, credential: ProviderCredential, team) -> int | None:
 
 
 def _prepare(
-    user, credential_id, request: CompletionRequest, team, timeouts: Timeouts, egress
+    user,
+    credential_id,
+    request: CompletionRequest,
+    team,
+    timeouts: Timeouts,
+    egress,
+    feature: str = "api",
+    context: dict | None = None,
+    operation: str = "chat",
 ) -> _Prepared:
     credential = access.get_for(user, ProviderCredential.objects.all(), credential_id, Action.USE)
     team_id = _billed_team(user, credential, team)
@@ -134,6 +240,8 @@ def _prepare(
             egress_allow=egress.get("allow"),
             resolver=egress.get("resolver"),
         )
+        # Instant (no tokenizer): for the reservation and what a crash leaves on the row.
+        prepared.input_estimate = tokens.estimate_messages(prepared.request.all_messages())
         try:
             prepared.reservation = budgets.budget_reserve(
                 user=user,
@@ -142,15 +250,38 @@ def _prepare(
                 provider_id=credential.preset_row.price_provider or "",
                 model=prepared.request.model,
                 max_tokens=prepared.request.max_tokens,
+                input_tokens=prepared.input_estimate,
             )
         except budgets.BudgetExceeded as exc:
             raise ProviderError("budget_exceeded", str(exc)) from None
     except ProviderError as exc:
         prepared.error = exc
+        return prepared
     except BaseException:
         concurrency.call_slot_release(slot=prepared.slot)
         raise
+    preset = credential.preset_row
+    prepared.record = usage_open(
+        local=credential.is_local,
+        input_estimate=prepared.input_estimate,
+        user=user,
+        team_id=team_id,
+        credential=credential,
+        credential_name=credential.name,
+        preset=preset.key,
+        provider_id=preset.price_provider or "",
+        model=prepared.request.model,
+        operation=operation,
+        feature=feature,
+        context=context or {},
+    )
     return prepared
+
+
+def _checkpoint(pk: int, progress: Tokens, extra: Callable[[], object] | None) -> None:
+    usage_checkpoint(pk=pk, tokens=progress)
+    if extra is not None:
+        extra()
 
 
 def _finish(
@@ -163,95 +294,114 @@ def _finish(
     error: ProviderError | None,
     feature: str,
     context: dict,
+    counted: Tokens,
     operation: str = "chat",
-    embedding_tokens: int | None = None,
 ):
     concurrency.call_slot_release(slot=prepared.slot)
     credential = prepared.credential
     preset = credential.preset_row
     ended = time.perf_counter()
-    # Tokens: the provider's count when it sent one; otherwise counted locally (estimated).
-    # A call refused before anything reached the model costs nothing; a stopped or broken one
-    # is charged for what was sent and received.
-    if operation == "embedding":
-        estimated = embedding_tokens is None
-        input_tokens = (
-            embedding_tokens
-            if embedding_tokens is not None
-            else sum(tokens.count_text(m.content) for m in request.messages)
+    if prepared.record is None:
+        # Refused by our own checks: nothing reached a provider, nothing to charge.
+        record = usage_record(
+            user=user,
+            team_id=prepared.team_id,
+            credential=credential,
+            credential_name=credential.name,
+            preset=preset.key,
+            provider_id=preset.price_provider or "",
+            model=request.model,
+            operation=operation,
+            feature=feature,
+            status=status,
+            error_code=error.code if error else "",
+            error_message=(error.message[:500] if error else ""),
+            cost=0,
+            cost_source="local" if credential.is_local else "provider",
+            duration_ms=(ended - call.started) * 1000,
+            overhead_ms=(ended - call.started) * 1000,
+            context=context,
         )
-        output_tokens = 0
-        if status != CallStatus.OK:
-            input_tokens = 0
-    elif call.usage is not None:
-        input_tokens, output_tokens, estimated = (
-            call.usage.input_tokens,
-            call.usage.output_tokens,
-            call.usage.estimated,
-        )
-    elif call.parts or (status == CallStatus.STOPPED and call.adapter_started is not None):
-        input_tokens = tokens.count_messages(request.all_messages())
-        output_tokens = tokens.count_text(call.text)
-        estimated = True
     else:
-        input_tokens = output_tokens = 0
-        estimated = False
-    local = credential.is_local
-    cost = pricing.cost_for(
-        provider_id=preset.price_provider,
-        preset=preset.key,
-        model=request.model,
-        local=local,
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        estimated=estimated,
-    )
-    if input_tokens == output_tokens == 0 and cost.amount is not None:
-        cost = pricing.Cost(Decimal(0), cost.source, cost.snapshot)  # nothing reached the model
-    ttft_ms = (call.first_token_at - call.started) * 1000 if call.first_token_at else None
-    generating = ended - call.first_token_at if call.first_token_at else 0
-    tps = output_tokens / generating if generating > 0 and output_tokens > 1 else None
-    overhead_ms = ((call.adapter_started or ended) - call.started) * 1000
-    record = usage_record(
-        user=user,
-        team_id=prepared.team_id,
-        credential=credential,
-        credential_name=credential.name,
-        preset=preset.key,
-        provider_id=preset.price_provider or "",
-        model=request.model,
-        operation=operation,
-        feature=feature,
-        status=status,
-        error_code=error.code if error else "",
-        error_message=(error.message[:500] if error else ""),
-        attempts=max(call.attempts, 1),
-        input_tokens=input_tokens,
-        output_tokens=output_tokens,
-        tokens_estimated=estimated,
-        cost=cost.amount,
-        cost_source=cost.source,
-        price_snapshot=cost.snapshot,
-        ttft_ms=ttft_ms,
-        duration_ms=(ended - call.started) * 1000,
-        overhead_ms=overhead_ms,
-        tokens_per_second=tps,
-        context=context,
-    )
+        ttft_ms = (
+            max(0.0, (call.first_token_at - call.started - call.retry_wait) * 1000)
+            if call.first_token_at
+            else None
+        )
+        generating = ended - call.first_token_at if call.first_token_at else 0
+        tps = counted.output / generating if generating > 0 and counted.output > 1 else None
+        record, _ = usage_settle(
+            record=prepared.record,
+            status=status,
+            tokens=counted,
+            local=credential.is_local,
+            preset=preset.key,
+            error_code=error.code if error else "",
+            error_message=error.message if error else "",
+            finish_reason=(call.reason or "") if status == CallStatus.OK else "",
+            attempts=call.attempts,
+            ttft_ms=ttft_ms,
+            retry_wait_ms=call.retry_wait * 1000,
+            duration_ms=(ended - call.started) * 1000,
+            overhead_ms=((call.adapter_started or ended) - call.started) * 1000,
+            tokens_per_second=tps,
+        )
     if prepared.reservation is not None:
-        budgets.budget_settle(prepared.reservation, cost=cost.amount)
+        budgets.budget_settle(prepared.reservation, cost=record.cost)
     return record
 
 
-async def _record(*, call: _Call, error: ProviderError | None, **fields):
-    """Write the usage row (and settle the reservation). Shielded: a cancelled caller must not
-    cancel the ledger write. The error, if any, learns its row and the partial text."""
-    record = await asyncio.shield(
-        asyncio.ensure_future(connections.hop(_finish)(call=call, error=error, **fields))
+async def _count(request: CompletionRequest, call: _Call, status: str) -> Tokens:
+    """The call's tokens: provider-reported whenever reported, the rest counted locally (in the
+    counting thread, bounded) — charging what was sent and received (decisions.md). A call the
+    provider never answered (refused, unreachable, no reply) costs nothing."""
+    sent = call.reached or (
+        status in (CallStatus.STOPPED, CallStatus.DISCONNECTED, CallStatus.INTERRUPTED)
+        and call.adapter_started is not None
     )
+    if not sent:
+        return Tokens()
+    reported = call.reported
+    count_input = "input_tokens" not in reported
+    count_output = "output_tokens" not in reported
+    count_reasoning = "reasoning_tokens" not in reported and call.reasoning_parts
+    messages = request.all_messages()
+    input_count, text_count, reasoning_count = await tokens.acount_texts(
+        [
+            "\n".join(m.content for m in messages) if count_input else "",
+            call.text if count_output else "",
+            call.reasoning if count_reasoning or count_output else "",
+        ]
+    )
+    overhead = tokens.PER_MESSAGE * len(messages) + tokens.PER_REPLY
+    output = reported["output_tokens"] if not count_output else text_count + reasoning_count
+    reasoning = reported.get("reasoning_tokens", reasoning_count)
+    return Tokens(
+        input=reported["input_tokens"] if not count_input else input_count + overhead,
+        output=output,
+        cache_read=reported.get("cache_read_tokens", 0),
+        cache_write=reported.get("cache_write_tokens", 0),
+        reasoning=min(reasoning, output),
+        estimated=count_input or count_output or call.counted_locally,
+    )
+
+
+async def _record(*, call: _Call, error: ProviderError | None, request, status, **fields):
+    """Count (off the loop, bounded) and settle the usage row (and the reservation). Shielded:
+    a cancelled caller must not cancel the ledger write. The error, if any, learns its row and
+    the partial text."""
+
+    async def settle():
+        counted = await _count(request, call, status)
+        return await connections.hop(_finish)(
+            call=call, error=error, request=request, status=status, counted=counted, **fields
+        )
+
+    record = await asyncio.shield(asyncio.ensure_future(settle()))
     if error is not None:
         error.usage_id = record.pk
         error.partial_text = call.text
+        error.partial_reasoning = call.reasoning
     return record
 
 
@@ -272,6 +422,28 @@ def _backoff(attempt: int, error: ProviderError) -> float | None:
     return min(8.0, 0.25 * 2 ** (attempt - 1)) * random.uniform(0.8, 1.2)  # noqa: S311 - jitter
 
 
+def _cancelled_status(exc: BaseException, control: CallControl | None) -> str:
+    if _shutting_down:
+        return CallStatus.INTERRUPTED
+    if isinstance(exc, GeneratorExit) or (control is not None and control.stop_requested):
+        return CallStatus.STOPPED  # the caller stopped iterating, or pressed Stop
+    return CallStatus.DISCONNECTED  # the task was cancelled from outside: the caller went away
+
+
+async def _checkpointer(
+    pk: int, call: _Call, input_estimate: int, hook: Callable[[], Callable | None] | None
+) -> None:
+    """About once a second: the row's tokens so far and heartbeat, plus the caller's own
+    checkpoint (chat's partial text) in the same hop."""
+    save = connections.hop(_checkpoint)
+    while True:
+        await asyncio.sleep(CHECKPOINT_INTERVAL)
+        try:
+            await save(pk, call.progress(input_estimate), hook() if hook is not None else None)
+        except Exception:
+            logger.exception("Checkpoint of usage row %s failed", pk)
+
+
 async def completion_stream(
     *,
     user,
@@ -282,48 +454,86 @@ async def completion_stream(
     team=None,
     timeouts: Timeouts | None = None,
     egress: dict | None = None,
-) -> AsyncIterator[TextDelta | Finished]:
-    """Stream a completion: TextDelta events, then one Finished (after the usage row is written).
+    control: CallControl | None = None,
+    checkpoint: Callable[[], Callable | None] | None = None,
+) -> AsyncIterator[TextDelta | ReasoningDelta | Finished]:
+    """Stream a completion: TextDelta and ReasoningDelta events, then one Finished (after the
+    usage row is settled).
 
     Raises Http404/PermissionDenied (access), or ProviderError with a stable code — after the
-    usage row is written; `error.usage_id` and `error.partial_text` are set.
+    usage row is settled; `error.usage_id`, `error.partial_text` and `error.partial_reasoning`
+    are set. `checkpoint`, called on the event loop about once a second while the call runs,
+    may return sync work for the same database hop as the ledger's checkpoint.
     `team`: the team to bill a personal credential's call to, when the caller chose one.
     `egress` is for tests: {"allow": [...], "resolver": fn}.
     """
     call = _Call()
     timeouts = timeouts or default_timeouts()
     prepared = await connections.hop(_prepare)(
-        user, credential_id, request, team, timeouts, egress or {}
+        user, credential_id, request, team, timeouts, egress or {}, feature, context or {}
     )
     request = prepared.request or request
     status = None
     error: ProviderError | None = prepared.error
-    adapter = None
+    adapter = checkpointer = live = None
     keeper = _keep_slot(prepared)
     try:
         if error is not None:
             status = CallStatus.ERROR
             raise error
+        live = _LIVE[prepared.record.pk] = _Live(call, asyncio.current_task())
+        checkpointer = asyncio.create_task(
+            _checkpointer(prepared.record.pk, call, prepared.input_estimate, checkpoint)
+        )
         if prepared.reservation.max_tokens != request.max_tokens:
-            from dataclasses import replace
-
             request = replace(request, max_tokens=prepared.reservation.max_tokens)
         adapter = adapter_for(prepared.config)
+        max_tokens, max_chars = request.max_tokens, max_reply_chars()
         attempts = max_attempts()
         while True:
             call.attempts += 1
             call.adapter_started = call.adapter_started or time.perf_counter()
             try:
-                async for event in _guarded(adapter.stream(request), timeouts, call):
-                    if type(event) is TextDelta:
-                        if call.first_token_at is None:
-                            call.first_token_at = time.perf_counter()
-                        call.parts.append(event.text)
-                        yield event
-                    elif type(event) is Usage:
-                        call.usage = event
-                    elif type(event) is StopReason:
-                        call.reason = event.reason
+                async with contextlib.aclosing(
+                    _guarded(adapter.stream(request), timeouts, call)
+                ) as events:
+                    async for event in events:
+                        call.reached = True
+                        kind = type(event)
+                        if kind is TextDelta or kind is ReasoningDelta:
+                            if not event.text:
+                                continue
+                            over = call.chars + len(event.text) - max_chars
+                            if over > 0:
+                                event = kind(event.text[:-over])
+                            if event.text:
+                                call.add(event, time.perf_counter())
+                                yield event
+                            if over > 0:
+                                raise ProviderError(
+                                    "reply_too_large",
+                                    "The reply passed Workbench's maximum reply size "
+                                    f"({max_chars:,} characters); the text so far is kept.",
+                                )
+                            if max_tokens is not None and call.cheap_output_tokens() >= max_tokens:
+                                # An upstream that ignores max_tokens stops here; one that
+                                # honours it has said "length" by now (the count is a lower
+                                # bound of the real one).
+                                call.reason = call.reason or "length"
+                                break
+                        elif kind is Usage:
+                            call.reported.update(
+                                (name, value)
+                                for name, value in vars(event).items()
+                                if value is not None
+                            )
+                        elif kind is StopReason:
+                            call.reason = event.reason
+                if call.reason is None:
+                    raise ProviderError(
+                        "stream_interrupted",
+                        "The reply stream ended before the provider said it had finished.",
+                    )
                 break
             except ProviderError as exc:
                 if (
@@ -340,15 +550,18 @@ async def completion_stream(
                             exc.code,
                             wait,
                         )
+                        call.reported.clear()
+                        call.reached = False
                         await asyncio.sleep(wait)
+                        call.retry_wait += wait
                         continue
                 raise
         status = CallStatus.OK
     except ProviderError as exc:
         status, error = CallStatus.ERROR, exc
         raise
-    except (GeneratorExit, asyncio.CancelledError):
-        status = CallStatus.STOPPED
+    except (GeneratorExit, asyncio.CancelledError) as exc:
+        status = _cancelled_status(exc, control)
         raise
     except Exception as exc:
         logger.exception(
@@ -363,21 +576,32 @@ async def completion_stream(
     finally:
         if keeper is not None:
             keeper.cancel()
+        if checkpointer is not None:
+            checkpointer.cancel()
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:
-            record = await _record(
-                user=user,
-                prepared=prepared,
-                request=request,
-                call=call,
-                status=status or CallStatus.STOPPED,
-                error=error,
-                feature=feature,
-                context=context or {},
-            )
+            try:
+                record = await _record(
+                    user=user,
+                    prepared=prepared,
+                    request=request,
+                    call=call,
+                    status=status or CallStatus.STOPPED,
+                    error=error,
+                    feature=feature,
+                    context=context or {},
+                )
+            finally:
+                if live is not None:
+                    _LIVE.pop(prepared.record.pk, None)
+                    live.settled.set()
+    reasoning_ms = None
+    if call.first_reasoning_at is not None:
+        until = call.first_text_at if call.first_text_at is not None else time.perf_counter()
+        reasoning_ms = max(0.0, (until - call.first_reasoning_at) * 1000)
     yield Finished(
-        reason=call.reason,
+        reason=call.reason or "stop",
         usage_id=record.pk,
         input_tokens=record.input_tokens,
         output_tokens=record.output_tokens,
@@ -388,12 +612,18 @@ async def completion_stream(
         duration_ms=record.duration_ms,
         tokens_per_second=record.tokens_per_second,
         attempts=record.attempts,
+        cache_read_tokens=record.cache_read_tokens,
+        cache_write_tokens=record.cache_write_tokens,
+        reasoning_tokens=record.reasoning_tokens,
+        retry_wait_ms=record.retry_wait_ms,
+        reasoning_ms=reasoning_ms,
     )
 
 
 async def _guarded(events: AsyncIterator, timeouts: Timeouts, call: _Call) -> AsyncIterator:
     """Idle and total deadlines while waiting for the adapter — not while the caller handles an
-    event (a slow websocket must not look like a stalled provider). A timer per event, no task."""
+    event (a slow websocket must not look like a stalled provider). A timer per event, no task.
+    Every event counts as activity: reasoning deltas keep a thinking model's call alive."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeouts.total
     iterator = aiter(events)
@@ -405,15 +635,41 @@ async def _guarded(events: AsyncIterator, timeouts: Timeouts, call: _Call) -> As
             except StopAsyncIteration:
                 return
             except TimeoutError:
-                raise ProviderError(
-                    "timeout",
-                    "The provider stopped sending the reply."
-                    if call.first_token_at
-                    else "The provider did not answer in time.",
-                ) from None
+                if loop.time() >= deadline:
+                    message = (
+                        f"The reply took longer than the {timeouts.total:g} s Workbench allows "
+                        "for a whole call."
+                    )
+                elif call.first_token_at:
+                    message = (
+                        f"The provider stopped sending the reply (nothing for {timeouts.read:g} s)."
+                    )
+                else:
+                    message = "The provider did not answer in time."
+                raise ProviderError("timeout", message) from None
             yield event
     finally:
         await events.aclose()
+
+
+# --- Graceful shutdown -----------------------------------------------------------------------------
+
+
+async def shutdown(*, deadline: float = 8.0) -> int:
+    """The server is stopping: cancel the calls still running in this process and wait (up to
+    `deadline` seconds) until each has settled its usage row as `interrupted` with everything
+    received so far. Returns how many calls were cut."""
+    global _shutting_down
+    _shutting_down = True
+    live = list(_LIVE.values())
+    for entry in live:
+        if entry.task is not None and not entry.task.done():
+            entry.task.cancel()
+    if live:
+        await asyncio.wait(
+            [asyncio.ensure_future(entry.settled.wait()) for entry in live], timeout=deadline
+        )
+    return len(live)
 
 
 # --- Embeddings ------------------------------------------------------------------------------------
@@ -440,7 +696,7 @@ async def embedding_create(
         model=model, messages=tuple(Message("user", text) for text in inputs)
     )
     prepared = await connections.hop(_prepare)(
-        user, credential_id, pseudo, team, timeouts, egress or {}
+        user, credential_id, pseudo, team, timeouts, egress or {}, feature, context, "embedding"
     )
     status, error, result = CallStatus.ERROR, prepared.error, None
     adapter = None
@@ -468,16 +724,24 @@ async def embedding_create(
                     wait = _backoff(call.attempts, exc)
                     if wait is not None:
                         await asyncio.sleep(wait)
+                        call.retry_wait += wait
                         continue
                 raise
             except TimeoutError:
                 raise ProviderError("timeout") from None
         status = CallStatus.OK
+        call.reached = True
+        call.reason = "stop"
+        input_tokens = result.input_tokens
+        if input_tokens is None:  # counted locally, off the loop; no per-message framing
+            input_tokens = sum(await tokens.acount_texts(list(inputs)))
+            call.counted_locally = True
+        call.reported = {"input_tokens": input_tokens, "output_tokens": 0}
     except ProviderError as exc:
         error = exc
         raise
-    except asyncio.CancelledError:
-        status = CallStatus.STOPPED
+    except asyncio.CancelledError as exc:
+        status = _cancelled_status(exc, None)
         raise
     finally:
         if keeper is not None:
@@ -495,6 +759,5 @@ async def embedding_create(
                 feature=feature,
                 context=context or {},
                 operation="embedding",
-                embedding_tokens=result.input_tokens if result else None,
             )
     return result, record.pk

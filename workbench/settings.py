@@ -254,6 +254,10 @@ WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATT
 WORKBENCH_MAX_CONCURRENT_CALLS = int(os.environ.get("WORKBENCH_MAX_CONCURRENT_CALLS", "8"))
 # Streaming replies: deltas are coalesced into a websocket frame this often (milliseconds).
 WORKBENCH_STREAM_FRAME_MS = int(os.environ.get("WORKBENCH_STREAM_FRAME_MS", "40"))
+# The longest reply read from a provider (characters); past it the call ends `reply_too_large`.
+WORKBENCH_MAX_REPLY_CHARS = int(os.environ.get("WORKBENCH_MAX_REPLY_CHARS", "4000000"))
+# A usage row `running` without a heartbeat for this long belongs to a dead process (the sweep).
+WORKBENCH_LEDGER_STALE_SECONDS = float(os.environ.get("WORKBENCH_LEDGER_STALE_SECONDS", "15"))
 
 # --- Uploads and collections (RAG) ---------------------------------------------------------------
 # Limits are checked while a request is read (rag.uploads.LimitedUploadHandler), not after.

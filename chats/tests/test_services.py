@@ -371,7 +371,7 @@ def test_continue_extends_an_interrupted_reply_with_its_partial_text(alice, conv
 
     assert plan.message_id == a1.pk and plan.created == ()
     assert plan.prefix == "Once upon a"
-    assert plan.prior_cost == Decimal("0.001") and plan.prior_tokens == (3, 3)
+    assert plan.prior_cost == Decimal("0.001") and plan.prior_tokens == (3, 3, 0, 0, 0)
     assert list(plan.request.messages) == [
         Turn("user", "Tell a story"),
         Turn("assistant", "Once upon a"),

@@ -33,6 +33,7 @@ from chats.tests.test_consumers import (  # noqa: F401 - the fixture is used by 
     send_and_finish,
     wait_for_reply,
 )
+from providers import gate
 from tests.websocket import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -258,7 +259,7 @@ async def test_deltas_are_coalesced_into_few_frames_that_add_up_to_the_text(
 async def test_the_partial_text_is_checkpointed_while_streaming_as_the_heartbeat(
     alice, local_conversation, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 0.2)
+    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.2)
     fake_provider.configure(tokens_per_second=20, reply_tokens=30)  # 1.5 s
     async with connect(chat_path(local_conversation), user=alice) as (ws, _):
         await ws.receive_json_from(timeout=TIMEOUT)
@@ -287,7 +288,7 @@ async def test_the_partial_text_is_checkpointed_while_streaming_as_the_heartbeat
 async def test_a_reply_waiting_for_its_first_token_still_heartbeats(
     alice, local_conversation, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 0.15)
+    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.15)
     fake_provider.configure(ttft=0.8, reply=REPLY)
     async with connect(chat_path(local_conversation), user=alice) as (ws, _):
         await ws.receive_json_from(timeout=TIMEOUT)
@@ -306,7 +307,7 @@ async def test_a_reply_running_here_is_never_marked_stale_but_a_dead_one_is(
 ):
     # Every streaming reply looks stale at once, and nothing checkpoints during this reply.
     monkeypatch.setattr(replies, "STALE_AFTER", timedelta(0))
-    monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 60)
+    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 60)
     fake_provider.configure(tokens_per_second=40, reply_tokens=20)  # 0.5 s
 
     @sync_to_async
@@ -412,7 +413,7 @@ async def statements_for_one_reply(user, conversation_id, parent_id, counter) ->
 async def test_the_statements_per_reply_are_flat_in_history_and_reply_length(
     alice, make_credential, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 60)  # replies here are < 1 s
+    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 60)  # replies here are < 1 s
     credential = await sync_to_async(make_credential)(alice, "openai_compatible")
     counter = StatementCounter(monkeypatch)
     # Each on a conversation of its own, in the same state (the first reply writes the title).
@@ -438,7 +439,7 @@ async def test_the_statements_per_reply_are_flat_in_history_and_reply_length(
 async def test_checkpoints_are_about_one_per_interval_not_one_per_token(
     alice, make_credential, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(streaming, "CHECKPOINT_INTERVAL", 0.1)
+    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.1)
     credential = await sync_to_async(make_credential)(alice, "openai_compatible")
     counter = StatementCounter(monkeypatch)
     conversation_id, parent_id = await build_history(alice, credential, 0)

@@ -1,11 +1,13 @@
 """Anthropic Messages API, on the official `anthropic` SDK (an httpx2 client).
 
-System prompt is a top-level field, not a message; usage comes in `message_start` (input) and
-`message_delta` (output); there is no seed."""
+System prompt is a top-level field, not a message; usage comes in `message_start` (input, cache
+reads and writes) and `message_delta` (output); `thinking` blocks are reasoning; the stream is
+complete only at `message_stop`; there is no seed."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from typing import Any
 
 import anthropic
 
@@ -15,12 +17,19 @@ from providers.adapters.base import (
     CompletionRequest,
     Event,
     ModelInfo,
+    ReasoningDelta,
     StopReason,
     TextDelta,
     Usage,
 )
 from providers.adapters.clients import cached_client
-from providers.adapters.openai_compat import egress_client
+from providers.adapters.openai_compat import (
+    content_type,
+    egress_client,
+    field_of,
+    json_body,
+    not_a_stream,
+)
 
 # The Messages API requires max_tokens; used when the caller leaves it open.
 DEFAULT_MAX_TOKENS = 4096
@@ -79,40 +88,48 @@ class AnthropicAdapter(Adapter):
         return params
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
-        input_tokens = output_tokens = None
         try:
             stream = await self._sdk().messages.create(**self._params(request))
             async with stream:
+                kind = content_type(stream.response)
+                if kind == "application/json":
+                    # A server that ignored `stream: true`: the whole message at once.
+                    for event in _message_events(json_body(await stream.response.aread())):
+                        yield event
+                    return
+                if kind != "text/event-stream":
+                    raise not_a_stream(kind)
+                reason = None
                 async for event in stream:
                     kind = event.type
                     if kind == "content_block_delta":
-                        text = getattr(event.delta, "text", None)
-                        if text:
-                            yield TextDelta(text)
+                        delta = event.delta
+                        if delta.type == "thinking_delta":
+                            if delta.thinking:
+                                yield ReasoningDelta(delta.thinking)
+                        else:
+                            text = getattr(delta, "text", None)
+                            if text:
+                                yield TextDelta(text)
                     elif kind == "message_start":
-                        usage = getattr(event.message, "usage", None)
+                        usage = _usage_from(field_of(event.message, "usage"), start=True)
                         if usage is not None:
-                            input_tokens = usage.input_tokens
-                            output_tokens = usage.output_tokens or output_tokens
+                            yield usage
                     elif kind == "message_delta":
-                        usage = getattr(event, "usage", None)
-                        if usage is not None and usage.output_tokens is not None:
-                            output_tokens = usage.output_tokens
-                        reason = getattr(event.delta, "stop_reason", None)
-                        if reason:
-                            yield StopReason(STOP_REASONS.get(reason, reason))
+                        usage = _usage_from(field_of(event, "usage"), start=False)
+                        if usage is not None:
+                            yield usage
+                        reason = field_of(event.delta, "stop_reason") or reason
+                    elif kind == "message_stop":
+                        # Only now is the message complete (a stream cut after message_delta
+                        # is still cut).
+                        yield StopReason(STOP_REASONS.get(reason or "", reason or "stop"))
                     elif kind == "error":  # pragma: no cover - the SDK raises for these
                         raise errors.ProviderError(
                             "provider_error", "The provider reported an error mid-stream."
                         )
         except Exception as exc:
             raise errors.from_sdk(exc, api_key=self.config.api_key) from None
-        if (
-            input_tokens is not None
-            and output_tokens is not None
-            and (input_tokens or output_tokens)
-        ):
-            yield Usage(input_tokens, output_tokens)
 
     async def list_models(self) -> list[ModelInfo]:
         try:
@@ -129,6 +146,54 @@ class AnthropicAdapter(Adapter):
         if self._client is not None and not self.config.reuse_clients:
             await self._client.close()
         self._client = None  # otherwise it stays cached for the next call on this loop
+
+
+def _usage_from(usage: Any, *, start: bool) -> Usage | None:
+    """Anthropic counts cache reads and writes apart from `input_tokens`; ours (genai-prices')
+    input is the whole prompt. At message_start the output count is a placeholder (1): only
+    message_delta's is real. Zeros everywhere mean "not reported" (a host without usage)."""
+    if usage is None:
+        return None
+    uncached = field_of(usage, "input_tokens")
+    cache_read = field_of(usage, "cache_read_input_tokens")
+    cache_write = field_of(usage, "cache_creation_input_tokens")
+    output = None if start else field_of(usage, "output_tokens")
+    if not any((uncached, cache_read, cache_write, output)):
+        return None
+    fields: dict = {}
+    if uncached is not None or cache_read is not None or cache_write is not None:
+        fields = {
+            "input_tokens": (uncached or 0) + (cache_read or 0) + (cache_write or 0),
+            "cache_read_tokens": cache_read or 0,
+            "cache_write_tokens": cache_write or 0,
+        }
+        if not start and not uncached:
+            fields = {}  # message_delta without the input side: keep message_start's
+    if output is not None:
+        fields["output_tokens"] = output
+    return Usage(**fields) if fields else None
+
+
+def _message_events(data: dict) -> list[Event]:
+    events: list[Event] = []
+    for block in data.get("content") or []:
+        if not isinstance(block, dict):
+            continue
+        if block.get("type") == "thinking" and block.get("thinking"):
+            events.append(ReasoningDelta(block["thinking"]))
+        elif block.get("type") == "text" and block.get("text"):
+            events.append(TextDelta(block["text"]))
+    usage = data.get("usage")
+    if isinstance(usage, dict):
+        start = _usage_from(usage, start=True)
+        end = _usage_from(usage, start=False)
+        for part in (start, end):
+            if part is not None:
+                events.append(part)
+    reason = data.get("stop_reason")
+    if reason:
+        events.append(StopReason(STOP_REASONS.get(reason, reason)))
+    return events
 
 
 ADAPTER = AnthropicAdapter

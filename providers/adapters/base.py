@@ -47,16 +47,33 @@ class TextDelta:
 
 
 @dataclass(frozen=True)
+class ReasoningDelta:
+    """Text a reasoning model "thinks" before (or between) its answer. It keeps the call alive,
+    is stored and shown apart from the answer, and its tokens are output tokens."""
+
+    text: str
+    type: ClassVar[str] = "reasoning"
+
+
+@dataclass(frozen=True)
 class Usage:
-    input_tokens: int
-    output_tokens: int
-    estimated: bool = False
+    """What the provider reported, whenever it reports it. Fields left None were not reported
+    in this event; the gate merges events (a later value wins), so an adapter emits the input
+    side as soon as it is known (Anthropic's message_start) and the output side at the end.
+    Counts follow genai-prices: `input_tokens` includes cache reads and writes,
+    `output_tokens` includes reasoning."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
     type: ClassVar[str] = "usage"
 
 
 @dataclass(frozen=True)
 class Finished:
-    """The last event of a successful call, after the usage row is written."""
+    """The last event of a successful call, after the usage row is settled."""
 
     reason: str  # stop | length | …
     usage_id: int
@@ -65,10 +82,15 @@ class Finished:
     tokens_estimated: bool
     cost: str | None  # decimal string, None = unpriced
     cost_source: str
-    ttft_ms: float | None
+    ttft_ms: float | None  # first token (reasoning included), retry back-off waits excluded
     duration_ms: float
     tokens_per_second: float | None
     attempts: int
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
+    reasoning_tokens: int = 0
+    retry_wait_ms: float = 0  # ttft_ms + retry_wait_ms: what the caller waited
+    reasoning_ms: float | None = None  # first reasoning delta → first answer text ("thought for")
     type: ClassVar[str] = "finished"
 
 
@@ -80,7 +102,7 @@ class StopReason:
     type: ClassVar[str] = "stop_reason"
 
 
-Event = TextDelta | Usage | StopReason
+Event = TextDelta | ReasoningDelta | Usage | StopReason
 
 
 # --- Errors ------------------------------------------------------------------------------------------
@@ -102,6 +124,7 @@ ERROR_CODES = {
     "forbidden": "You may not use this credential.",
     "cancelled": "The call was cancelled.",
     "access_denied": "You may not use this credential.",
+    "reply_too_large": "The reply passed Workbench's maximum reply size.",
 }
 
 
@@ -123,7 +146,8 @@ class ProviderError(Exception):
         self.retry_after = retry_after
         self.status = status
         self.usage_id: int | None = None  # set by the gate once the usage row exists
-        self.partial_text: str = ""
+        self.partial_text: str = ""  # what arrived before the error (set by the gate)
+        self.partial_reasoning: str = ""
         super().__init__(self.message)
 
     def as_dict(self) -> dict:
@@ -189,7 +213,9 @@ class Adapter:
         return name in self.preset.quirks
 
     def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
-        """Yield TextDelta / Usage / StopReason events; raise ProviderError on failure."""
+        """Yield TextDelta / ReasoningDelta / Usage / StopReason events; raise ProviderError on
+        failure. A stream that ends without a StopReason was cut short (the gate makes it
+        `stream_interrupted`), so emit one only when the provider said it finished."""
         raise NotImplementedError
 
     async def list_models(self) -> list[ModelInfo]:

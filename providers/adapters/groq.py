@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import groq
 
-from providers.adapters.base import Usage
 from providers.adapters.clients import cached_client
-from providers.adapters.openai_compat import OpenAICompatAdapter, egress_client
+from providers.adapters.openai_compat import (
+    OpenAICompatAdapter,
+    egress_client,
+    field_of,
+    usage_from,
+)
 
 
 class GroqAdapter(OpenAICompatAdapter):
@@ -39,11 +43,7 @@ class GroqAdapter(OpenAICompatAdapter):
         usage = super()._usage_of(chunk)
         if usage is not None:
             return usage
-        x_groq = getattr(chunk, "x_groq", None)
-        groq_usage = getattr(x_groq, "usage", None) if x_groq is not None else None
-        if groq_usage is not None and getattr(groq_usage, "prompt_tokens", None) is not None:
-            return Usage(groq_usage.prompt_tokens or 0, groq_usage.completion_tokens or 0)
-        return None
+        return usage_from(field_of(field_of(chunk, "x_groq"), "usage"))
 
 
 ADAPTER = GroqAdapter

@@ -14,6 +14,7 @@ from providers.adapters.base import (
     Event,
     ModelInfo,
     ProviderError,
+    ReasoningDelta,
     StopReason,
     TextDelta,
     Usage,
@@ -102,12 +103,18 @@ class OllamaAdapter(Adapter):
                 stream=True,
             )
             async for part in parts:
+                thinking = part.message.thinking if part.message else None
+                if thinking:
+                    yield ReasoningDelta(thinking)
                 text = part.message.content if part.message else ""
                 if text:
                     yield TextDelta(text)
                 if part.done:
                     if part.prompt_eval_count is not None or part.eval_count is not None:
-                        yield Usage(part.prompt_eval_count or 0, part.eval_count or 0)
+                        yield Usage(
+                            input_tokens=part.prompt_eval_count or 0,
+                            output_tokens=part.eval_count or 0,
+                        )
                     yield StopReason(
                         STOP_REASONS.get(part.done_reason or "stop", part.done_reason or "stop")
                     )

@@ -4,7 +4,9 @@ OpenRouter, vLLM, LM Studio, llama.cpp…): hosts differ only in preset data and
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import openai
 
@@ -15,6 +17,8 @@ from providers.adapters.base import (
     EmbeddingResult,
     Event,
     ModelInfo,
+    ProviderError,
+    ReasoningDelta,
     StopReason,
     TextDelta,
     Usage,
@@ -23,6 +27,77 @@ from providers.adapters.clients import cached_client
 from workbench import egress
 
 EMBEDDING_HINTS = ("embed", "embedding")
+# Where OpenAI-compatible hosts put a reasoning model's thinking: DeepSeek, vLLM and llama.cpp
+# say `reasoning_content`; OpenRouter, Groq and Ollama's /v1 say `reasoning`.
+REASONING_FIELDS = ("reasoning_content", "reasoning")
+
+
+def field_of(obj: Any, name: str) -> Any:
+    """A field of an SDK object (declared or extra) or of a plain dict."""
+    if obj is None:
+        return None
+    if isinstance(obj, dict):
+        return obj.get(name)
+    value = getattr(obj, name, None)
+    if value is None:
+        extra = getattr(obj, "model_extra", None) or {}
+        value = extra.get(name)
+    return value
+
+
+def usage_from(usage: Any) -> Usage | None:
+    """OpenAI-shaped usage → Usage: cached prompt tokens (`prompt_tokens_details.cached_tokens`,
+    DeepSeek's `prompt_cache_hit_tokens`) and reasoning tokens
+    (`completion_tokens_details.reasoning_tokens`) are parts of prompt/completion tokens."""
+    prompt = field_of(usage, "prompt_tokens")
+    if prompt is None:
+        return None
+    cached = field_of(field_of(usage, "prompt_tokens_details"), "cached_tokens")
+    if cached is None:
+        cached = field_of(usage, "prompt_cache_hit_tokens")
+    reasoning = field_of(field_of(usage, "completion_tokens_details"), "reasoning_tokens")
+    return Usage(
+        input_tokens=int(prompt or 0),
+        output_tokens=int(field_of(usage, "completion_tokens") or 0),
+        cache_read_tokens=int(cached or 0),
+        reasoning_tokens=int(reasoning) if reasoning is not None else None,
+    )
+
+
+def reasoning_of(delta: Any) -> str | None:
+    for name in REASONING_FIELDS:
+        value = field_of(delta, name)
+        if isinstance(value, str) and value:
+            return value
+    return None
+
+
+def content_type(response: Any) -> str:
+    return (response.headers.get("content-type") or "").split(";")[0].strip().lower()
+
+
+def not_a_stream(kind: str) -> ProviderError:
+    shown = "an HTML page" if kind == "text/html" else f"“{kind or 'no content type'}”"
+    return ProviderError(
+        "provider_error",
+        f"The provider answered with {shown} instead of a reply stream (is the base URL right?).",
+    )
+
+
+def json_body(raw: bytes) -> dict:
+    """A whole JSON body that came instead of a stream; an `error` object in it is the
+    provider's error (scrubbed by the caller's mapping)."""
+    try:
+        data = json.loads(raw)
+    except ValueError:
+        raise ProviderError(
+            "provider_error", "The provider answered with malformed JSON instead of a stream."
+        ) from None
+    if not isinstance(data, dict):
+        raise ProviderError("provider_error", "The provider answered with unexpected JSON.")
+    if data.get("error"):
+        raise ProviderError("provider_error", "The provider answered with an error object.")
+    return data
 
 
 def egress_client(config, flavor: str):
@@ -83,25 +158,52 @@ class OpenAICompatAdapter(Adapter):
         return await self._sdk().chat.completions.create(**params)
 
     def _usage_of(self, chunk) -> Usage | None:
-        usage = getattr(chunk, "usage", None)
-        if usage is not None and getattr(usage, "prompt_tokens", None) is not None:
-            return Usage(usage.prompt_tokens or 0, usage.completion_tokens or 0)
-        return None
+        return usage_from(field_of(chunk, "usage"))
+
+    def _choice_events(self, choice: Any, part: str) -> list[Event]:
+        """Events of one choice: `part` is "delta" (a stream chunk) or "message" (a whole
+        completion)."""
+        events: list[Event] = []
+        body = field_of(choice, part)
+        reasoning = reasoning_of(body)
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+        text = field_of(body, "content")
+        if isinstance(text, str) and text:
+            events.append(TextDelta(text))
+        reason = field_of(choice, "finish_reason")
+        if reason:
+            events.append(StopReason(str(reason)))
+        return events
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
         try:
             stream = await self._create_stream(self._params(request))
             async with stream:
+                kind = content_type(stream.response)
+                if kind == "application/json":
+                    # A server that ignored `stream: true`: the whole completion at once.
+                    data = json_body(await stream.response.aread())
+                    for choice in (data.get("choices") or [])[:1]:
+                        for event in self._choice_events(choice, "message"):
+                            yield event
+                    usage = self._usage_of(data)
+                    if usage is not None:
+                        yield usage
+                    return
+                if kind == "text/html":
+                    raise not_a_stream(kind)
+                chunks = 0
                 async for chunk in stream:
+                    chunks += 1
                     usage = self._usage_of(chunk)
                     if usage is not None:
                         yield usage
-                    for choice in chunk.choices:
-                        text = choice.delta.content if choice.delta else None
-                        if text:
-                            yield TextDelta(text)
-                        if choice.finish_reason:
-                            yield StopReason(choice.finish_reason)
+                    for choice in chunk.choices or ():
+                        for event in self._choice_events(choice, "delta"):
+                            yield event
+                if not chunks and kind != "text/event-stream":
+                    raise not_a_stream(kind)
         except Exception as exc:
             raise errors.from_sdk(exc, api_key=self.config.api_key) from None
 

@@ -315,7 +315,7 @@ async def test_stopping_mid_stream_writes_one_stopped_row_charging_the_partial(
     assert fake_provider.disconnects == 1
 
 
-async def test_cancelling_the_task_that_iterates_writes_exactly_one_row(
+async def test_cancelling_the_task_that_iterates_settles_exactly_one_disconnected_row(
     fake_provider, make_credential, alice
 ):
     fake_provider.configure(reply_tokens=200, tokens_per_second=40)
@@ -342,11 +342,12 @@ async def test_cancelling_the_task_that_iterates_writes_exactly_one_row(
 
     # The ledger write is shielded from the cancellation; give it a moment if it still runs.
     for _ in range(50):
-        if await usage_rows():
+        rows = await usage_rows()
+        if rows and rows[0].status != "running":
             break
         await asyncio.sleep(0.05)
-    await asyncio.sleep(0.2)
     record = await the_row()
-    assert record.status == "stopped"
+    # A task cancelled from outside is a caller that went away (a Stop button says so itself).
+    assert record.status == "disconnected"
     assert record.output_tokens >= 2 and record.tokens_estimated is True
     assert record.cost > 0

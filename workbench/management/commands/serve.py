@@ -39,6 +39,14 @@ class Command(BaseCommand):
 
         if stale := replies_mark_stale():
             self.stdout.write(f"Marked {stale} reply(ies) interrupted by the last shutdown.")
+        # Likewise the calls they made: nothing of ours runs yet, so every `running` row is an
+        # orphan — settled from its last checkpoint.
+        from datetime import timedelta
+
+        from billing.services import usage_settle_stale
+
+        if orphans := usage_settle_stale(older_than=timedelta(0)):
+            self.stdout.write(f"Settled {orphans} call(s) the last shutdown left unfinished.")
         url = f"http://{host}:{port}/"
         if password:
             self.stdout.write(
