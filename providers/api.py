@@ -17,7 +17,14 @@ from rest_framework.response import Response
 from accounts.access import Action
 from billing import money
 from providers import concurrency, selectors, services
-from providers.adapters.base import CompletionRequest, Finished, Message, ProviderError, TextDelta
+from providers.adapters.base import (
+    CompletionRequest,
+    Finished,
+    Message,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+)
 from providers.serializers import (
     CompletionSerializer,
     CredentialCreateSerializer,
@@ -39,8 +46,13 @@ ERROR_STATUS = {
 }
 
 
-def provider_error_response(exc: ProviderError) -> Response:
-    body = error_body(exc.code, exc.message, usage_id=exc.usage_id, retry_after=exc.retry_after)
+def provider_error_response(exc: ProviderError, *, partial: bool = False) -> Response:
+    """Our error shape. With `partial` (a completion), what arrived before the error comes
+    along: `partial_text` and `partial_reasoning` (SSE and chat keep it too)."""
+    extra = {"usage_id": exc.usage_id, "retry_after": exc.retry_after}
+    if partial:
+        extra |= {"partial_text": exc.partial_text, "partial_reasoning": exc.partial_reasoning}
+    body = error_body(exc.code, exc.message, **extra)
     return Response(body, status=ERROR_STATUS.get(exc.code, 502))
 
 
@@ -136,13 +148,18 @@ def _request_from(data: dict) -> CompletionRequest:
     )
 
 
-def finished_payload(event: Finished, text: str | None = None) -> dict:
+def finished_payload(
+    event: Finished, text: str | None = None, reasoning: str | None = None
+) -> dict:
     payload = {
         "usage_id": event.usage_id,
         "finish_reason": event.reason,
         "usage": {
             "input_tokens": event.input_tokens,
             "output_tokens": event.output_tokens,
+            "cache_read_tokens": event.cache_read_tokens,
+            "cache_write_tokens": event.cache_write_tokens,
+            "reasoning_tokens": event.reasoning_tokens,
             "estimated": event.tokens_estimated,
         },
         "cost": {
@@ -152,13 +169,18 @@ def finished_payload(event: Finished, text: str | None = None) -> dict:
         },
         "timing": {
             "ttft_ms": event.ttft_ms,
+            "ttft_with_retries_ms": (
+                event.ttft_ms + event.retry_wait_ms if event.ttft_ms is not None else None
+            ),
+            "retry_wait_ms": event.retry_wait_ms,
+            "reasoning_ms": event.reasoning_ms,
             "duration_ms": event.duration_ms,
             "tokens_per_second": event.tokens_per_second,
         },
         "attempts": event.attempts,
     }
     if text is not None:
-        payload = {"text": text, **payload}
+        payload = {"text": text, "reasoning": reasoning or "", **payload}
     return payload
 
 
@@ -188,9 +210,12 @@ class CompletionView(generics.GenericAPIView):
         responses={
             200: OpenApiResponse(
                 OpenApiTypes.OBJECT,
-                description="JSON `{text, usage_id, finish_reason, usage, cost, timing, attempts}`; with "
-                "`stream: true` a `text/event-stream` of `delta` events (`{text}`), then one `finished` "
-                "(the same object without text) or `error` (`{code, message, usage_id}`).",
+                description="JSON `{text, reasoning, usage_id, finish_reason, usage, cost, timing, "
+                "attempts}`; an error is `{error: {code, message, usage_id, retry_after, partial_text, "
+                "partial_reasoning}}` (what arrived before it). With `stream: true` a "
+                "`text/event-stream` of `reasoning` (`{text}`, a thinking model's thoughts) and "
+                "`delta` events (`{text}`), then one `finished` (the same object without text) or "
+                "`error` (`{code, message, usage_id, retry_after}`).",
             )
         },
     )
@@ -219,21 +244,23 @@ class CompletionView(generics.GenericAPIView):
                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
             )
         try:
-            text, finished = async_to_sync(_collect)(kwargs)
+            text, reasoning, finished = async_to_sync(_collect)(kwargs)
         except ProviderError as exc:
-            return provider_error_response(exc)
-        return Response(finished_payload(finished, text))
+            return provider_error_response(exc, partial=True)
+        return Response(finished_payload(finished, text, reasoning))
 
 
-async def _collect(kwargs) -> tuple[str, Finished]:
-    parts, finished = [], None
+async def _collect(kwargs) -> tuple[str, str, Finished]:
+    parts, thoughts, finished = [], [], None
     async with aclosing(services.completion_stream(**kwargs)) as events:
         async for event in events:
             if type(event) is TextDelta:
                 parts.append(event.text)
+            elif type(event) is ReasoningDelta:
+                thoughts.append(event.text)
             elif type(event) is Finished:
                 finished = event
-    return "".join(parts), finished
+    return "".join(parts), "".join(thoughts), finished
 
 
 async def _event_stream(kwargs):
@@ -242,6 +269,8 @@ async def _event_stream(kwargs):
             async for event in events:
                 if type(event) is TextDelta:
                     yield _sse("delta", {"text": event.text})
+                elif type(event) is ReasoningDelta:
+                    yield _sse("reasoning", {"text": event.text})
                 elif type(event) is Finished:
                     yield _sse("finished", finished_payload(event))
     except ProviderError as exc:

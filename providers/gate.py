@@ -62,10 +62,13 @@ logger = logging.getLogger(__name__)
 RETRYABLE = {"rate_limited", "unreachable", "provider_error"}
 MAX_RETRY_AFTER = 30.0  # seconds; a longer Retry-After fails now and says when to retry
 CHECKPOINT_INTERVAL = 1.0  # seconds between checkpoints of a streaming call's usage row
-# The cheap count that enforces max_tokens must never exceed the real one (or a provider that
-# honours max_tokens would be cut short): every non-empty delta is at least one token, and no
-# real text averages more than 8 characters per token.
-CHARS_PER_TOKEN_AT_MOST = 8
+
+
+def _over_max_tokens(counted: int, max_tokens: int) -> bool:
+    """An upstream that ignores max_tokens is cut once it is clearly past it. The count is per
+    delta (tokens.count_delta: up to ~8 % high when deltas split words), and a provider that
+    honours max_tokens must not be cut before its own finish and usage arrive: hence 10 % + 2."""
+    return counted > max_tokens * 1.1 + 2
 
 
 def default_timeouts() -> Timeouts:
@@ -115,7 +118,7 @@ class _Call:
     parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
     chars: int = 0  # text + reasoning characters
-    deltas: int = 0  # non-empty text + reasoning deltas
+    counted: int = 0  # output tokens counted per delta (only when max_tokens is set)
     reported: dict[str, int] = field(default_factory=dict)  # provider-reported Usage fields
     reason: str | None = None  # the provider's finish reason; None = it never said
     reached: bool = False  # the provider answered this call with something
@@ -141,15 +144,10 @@ class _Call:
             self.first_reasoning_at = self.first_reasoning_at or now
             self.reasoning_parts.append(delta.text)
         self.chars += len(delta.text)
-        self.deltas += 1
 
     @property
     def reasoning(self) -> str:
         return "".join(self.reasoning_parts)
-
-    def cheap_output_tokens(self) -> int:
-        """A lower bound of the output tokens so far, in O(1)."""
-        return max(self.deltas, self.chars // CHARS_PER_TOKEN_AT_MOST)
 
     def progress(self, input_estimate: int) -> Tokens:
         """Tokens so far for a checkpoint: provider-reported where reported, else estimated
@@ -515,12 +513,11 @@ async def completion_stream(
                                     "The reply passed Workbench's maximum reply size "
                                     f"({max_chars:,} characters); the text so far is kept.",
                                 )
-                            if max_tokens is not None and call.cheap_output_tokens() >= max_tokens:
-                                # An upstream that ignores max_tokens stops here; one that
-                                # honours it has said "length" by now (the count is a lower
-                                # bound of the real one).
-                                call.reason = call.reason or "length"
-                                break
+                            if max_tokens is not None:
+                                call.counted += tokens.count_delta(event.text)
+                                if _over_max_tokens(call.counted, max_tokens):
+                                    call.reason = call.reason or "length"
+                                    break
                         elif kind is Usage:
                             call.reported.update(
                                 (name, value)

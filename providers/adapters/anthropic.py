@@ -99,7 +99,7 @@ class AnthropicAdapter(Adapter):
                     return
                 if kind != "text/event-stream":
                     raise not_a_stream(kind)
-                reason = None
+                reason, counts = None, {}
                 async for event in stream:
                     kind = event.type
                     if kind == "content_block_delta":
@@ -112,11 +112,11 @@ class AnthropicAdapter(Adapter):
                             if text:
                                 yield TextDelta(text)
                     elif kind == "message_start":
-                        usage = _usage_from(field_of(event.message, "usage"), start=True)
+                        usage = _usage_from(field_of(event.message, "usage"), counts, start=True)
                         if usage is not None:
                             yield usage
                     elif kind == "message_delta":
-                        usage = _usage_from(field_of(event, "usage"), start=False)
+                        usage = _usage_from(field_of(event, "usage"), counts, start=False)
                         if usage is not None:
                             yield usage
                         reason = field_of(event.delta, "stop_reason") or reason
@@ -148,29 +148,32 @@ class AnthropicAdapter(Adapter):
         self._client = None  # otherwise it stays cached for the next call on this loop
 
 
-def _usage_from(usage: Any, *, start: bool) -> Usage | None:
+def _usage_from(usage: Any, counts: dict, *, start: bool) -> Usage | None:
     """Anthropic counts cache reads and writes apart from `input_tokens`; ours (genai-prices')
-    input is the whole prompt. At message_start the output count is a placeholder (1): only
-    message_delta's is real. Zeros everywhere mean "not reported" (a host without usage)."""
+    input is the whole prompt. `counts` carries the parts across events (message_delta may
+    repeat some, all or none of message_start's). At message_start the output count is a
+    placeholder (1): only message_delta's is real. Zeros everywhere mean "not reported" (a host
+    without usage)."""
     if usage is None:
         return None
-    uncached = field_of(usage, "input_tokens")
-    cache_read = field_of(usage, "cache_read_input_tokens")
-    cache_write = field_of(usage, "cache_creation_input_tokens")
+    for ours, theirs in (
+        ("uncached", "input_tokens"),
+        ("read", "cache_read_input_tokens"),
+        ("write", "cache_creation_input_tokens"),
+    ):
+        value = field_of(usage, theirs)
+        if value is not None and (value or ours not in counts):
+            counts[ours] = value
     output = None if start else field_of(usage, "output_tokens")
-    if not any((uncached, cache_read, cache_write, output)):
+    if not any((*counts.values(), output)):
         return None
-    fields: dict = {}
-    if uncached is not None or cache_read is not None or cache_write is not None:
-        fields = {
-            "input_tokens": (uncached or 0) + (cache_read or 0) + (cache_write or 0),
-            "cache_read_tokens": cache_read or 0,
-            "cache_write_tokens": cache_write or 0,
+    fields: dict = {"output_tokens": output} if output is not None else {}
+    if any(counts.values()):
+        fields |= {
+            "input_tokens": sum(counts.values()),
+            "cache_read_tokens": counts.get("read", 0),
+            "cache_write_tokens": counts.get("write", 0),
         }
-        if not start and not uncached:
-            fields = {}  # message_delta without the input side: keep message_start's
-    if output is not None:
-        fields["output_tokens"] = output
     return Usage(**fields) if fields else None
 
 
@@ -185,11 +188,9 @@ def _message_events(data: dict) -> list[Event]:
             events.append(TextDelta(block["text"]))
     usage = data.get("usage")
     if isinstance(usage, dict):
-        start = _usage_from(usage, start=True)
-        end = _usage_from(usage, start=False)
-        for part in (start, end):
-            if part is not None:
-                events.append(part)
+        whole = _usage_from(usage, {}, start=False)
+        if whole is not None:
+            events.append(whole)
     reason = data.get("stop_reason")
     if reason:
         events.append(StopReason(STOP_REASONS.get(reason, reason)))

@@ -19,7 +19,8 @@ CREATED = 1_736_935_200  # 2025-01-15T10:00:00Z: model timestamps are fixed, so 
 
 
 def dumps(data: Any) -> bytes:
-    return json.dumps(data, separators=(",", ":")).encode()
+    # Raw UTF-8, as the real APIs send it (so `chunk_bytes` can split a character).
+    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
@@ -45,13 +46,20 @@ class Chat:
     id: str
     model: str
     tokens: list[str]  # what will be sent, already cut to max_tokens
-    prompt_tokens: int
+    prompt_tokens: int  # OpenAI: all of the prompt; Anthropic: the uncached part
     truncated: bool  # cut by max_tokens: finish reason "length"/"max_tokens"
     usage: bool  # the `usage` knob: report usage at all
     include_usage: bool  # OpenAI stream_options.include_usage
     started: float  # loop time the request arrived (Ollama reports durations)
     created: int = field(default_factory=lambda: int(time.time()))
     first_token_at: float | None = None
+    reasoning: list[str] = field(default_factory=list)  # thinking tokens, sent before `tokens`
+    reasoning_field: str = "reasoning_content"
+    cache_read: int = 0
+    cache_write: int = 0
+    reasoning_sent: int = 0  # of the tokens sent so far, how many were reasoning
+    opened: bool = False  # the first delta (of any kind) went out
+    text_started: bool = False
 
 
 class ChatFormat(Protocol):
@@ -65,6 +73,7 @@ class ChatFormat(Protocol):
     def error_body(self, status: int, message: str) -> dict[str, Any]: ...
     def stream_head(self, chat: Chat) -> bytes: ...
     def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes: ...
+    def stream_reasoning(self, chat: Chat, text: str) -> bytes: ...
     def stream_tail(self, chat: Chat, sent: int, now: float) -> bytes: ...
     def stream_malformed(self, chat: Chat) -> bytes: ...
     def stream_error(self, chat: Chat) -> bytes: ...
@@ -99,11 +108,18 @@ class OpenAIFormat:
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     def usage(self, chat: Chat, sent: int) -> dict[str, Any]:
-        return {
+        """`sent` counts reasoning tokens too (they are completion tokens); cached prompt tokens
+        are part of prompt_tokens."""
+        usage: dict[str, Any] = {
             "prompt_tokens": chat.prompt_tokens,
             "completion_tokens": sent,
             "total_tokens": chat.prompt_tokens + sent,
         }
+        if chat.cache_read:
+            usage["prompt_tokens_details"] = {"cached_tokens": chat.cache_read, "audio_tokens": 0}
+        if chat.reasoning:
+            usage["completion_tokens_details"] = {"reasoning_tokens": chat.reasoning_sent}
+        return usage
 
     def _chunk(self, chat: Chat, choices: list[dict[str, Any]]) -> dict[str, Any]:
         return {
@@ -118,13 +134,19 @@ class OpenAIFormat:
     def stream_head(self, chat: Chat) -> bytes:
         return b""
 
+    def _open(self, chat: Chat) -> bytes:
+        if chat.opened:
+            return b""
+        chat.opened = True  # real OpenAI opens with a role-only chunk when the first token is ready
+        role = {"role": "assistant", "content": "", "refusal": None}
+        return sse(self._chunk(chat, [self._choice(role)]))
+
     def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes:
-        delta: dict[str, Any] = {"content": text}
-        out = b""
-        if first:  # real OpenAI opens with a role-only chunk when the first token is ready
-            role = {"role": "assistant", "content": "", "refusal": None}
-            out = sse(self._chunk(chat, [self._choice(role)]))
-        return out + sse(self._chunk(chat, [self._choice(delta)]))
+        return self._open(chat) + sse(self._chunk(chat, [self._choice({"content": text})]))
+
+    def stream_reasoning(self, chat: Chat, text: str) -> bytes:
+        delta = {"content": None, chat.reasoning_field: text}
+        return self._open(chat) + sse(self._chunk(chat, [self._choice(delta)]))
 
     def _choice(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
@@ -168,8 +190,11 @@ class OpenAIFormat:
                 }
             ],
         }
+        if chat.reasoning:
+            reply["choices"][0]["message"][chat.reasoning_field] = "".join(chat.reasoning)
+        chat.reasoning_sent = len(chat.reasoning)
         if chat.usage:
-            reply["usage"] = self.usage(chat, len(chat.tokens))
+            reply["usage"] = self.usage(chat, len(chat.tokens) + len(chat.reasoning))
         return reply
 
     def model_list(self, knobs: Knobs) -> dict[str, Any]:
@@ -200,9 +225,14 @@ class OpenAIFormat:
 
 
 class GroqFormat(OpenAIFormat):
-    """Groq: OpenAI's format under /openai/v1, plus usage in `x_groq` on the finish chunk."""
+    """Groq: OpenAI's format under /openai/v1, plus usage in `x_groq` on the finish chunk;
+    reasoning models stream `delta.reasoning`."""
 
     name = "groq"
+
+    def stream_reasoning(self, chat: Chat, text: str) -> bytes:
+        chat.reasoning_field = "reasoning"
+        return super().stream_reasoning(chat, text)
 
     def usage(self, chat: Chat, sent: int) -> dict[str, Any]:
         return {
@@ -251,9 +281,17 @@ class AnthropicFormat:
         }.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
-    def _message(self, chat: Chat, content: list[Any], stop: str | None, out: int) -> dict:
+    def _usage(self, chat: Chat, out: int) -> dict[str, Any]:
         # The SDK types require `usage`; with usage off it is all zeros, i.e. "nothing reported".
-        usage_in = chat.prompt_tokens if chat.usage else 0
+        if not chat.usage:
+            return {"input_tokens": 0, "output_tokens": 0}
+        usage = {"input_tokens": chat.prompt_tokens, "output_tokens": out}
+        if chat.cache_read or chat.cache_write:
+            usage["cache_read_input_tokens"] = chat.cache_read
+            usage["cache_creation_input_tokens"] = chat.cache_write
+        return usage
+
+    def _message(self, chat: Chat, content: list[Any], stop: str | None, out: int) -> dict:
         return {
             "id": chat.id,
             "type": "message",
@@ -262,46 +300,69 @@ class AnthropicFormat:
             "content": content,
             "stop_reason": stop,
             "stop_sequence": None,
-            "usage": {"input_tokens": usage_in, "output_tokens": out if chat.usage else 0},
+            "usage": self._usage(chat, out),
         }
+
+    def _block(self, index: int, kind: str) -> bytes:
+        block = {"type": kind, kind: ""} if kind == "thinking" else {"type": kind, "text": ""}
+        if kind == "thinking":
+            block["signature"] = ""
+        start = {"type": "content_block_start", "index": index, "content_block": block}
+        return sse(start, "content_block_start")
 
     def stream_head(self, chat: Chat) -> bytes:
         # Like the real API: message_start (with input tokens and output_tokens=1) arrives before
         # the first token; measure time to first token at the first text delta.
         start = {"type": "message_start", "message": self._message(chat, [], None, 1)}
-        block = {
-            "type": "content_block_start",
-            "index": 0,
-            "content_block": {"type": "text", "text": ""},
-        }
         return (
             sse(start, "message_start")
-            + sse(block, "content_block_start")
+            + self._block(0, "thinking" if chat.reasoning else "text")
             + sse({"type": "ping"}, "ping")
         )
 
-    def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes:
+    def stream_reasoning(self, chat: Chat, text: str) -> bytes:
         delta = {
             "type": "content_block_delta",
             "index": 0,
-            "delta": {"type": "text_delta", "text": text},
+            "delta": {"type": "thinking_delta", "thinking": text},
         }
         return sse(delta, "content_block_delta")
 
+    def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes:
+        out = b""
+        index = 1 if chat.reasoning else 0
+        if chat.reasoning and not chat.text_started:
+            signature = {
+                "type": "content_block_delta",
+                "index": 0,
+                "delta": {"type": "signature_delta", "signature": "ZmFrZSBzaWduYXR1cmU="},
+            }
+            out = (
+                sse(signature, "content_block_delta")
+                + sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+                + self._block(1, "text")
+            )
+        chat.text_started = True
+        delta = {
+            "type": "content_block_delta",
+            "index": index,
+            "delta": {"type": "text_delta", "text": text},
+        }
+        return out + sse(delta, "content_block_delta")
+
     def stream_tail(self, chat: Chat, sent: int, now: float) -> bytes:
         stop = "max_tokens" if chat.truncated else "end_turn"
-        usage = {"output_tokens": sent}
-        if chat.usage:
-            usage["input_tokens"] = chat.prompt_tokens
-        else:
-            usage["output_tokens"] = 0
+        usage = {"output_tokens": sent if chat.usage else 0}
+        if chat.usage:  # today's API repeats the (cumulative) input side here
+            usage |= {k: v for k, v in self._usage(chat, sent).items() if k != "output_tokens"}
         delta = {
             "type": "message_delta",
             "delta": {"stop_reason": stop, "stop_sequence": None},
             "usage": usage,
         }
+        index = 1 if chat.reasoning and chat.text_started else 0
         return (
-            sse({"type": "content_block_stop", "index": 0}, "content_block_stop")
+            sse({"type": "content_block_stop", "index": index}, "content_block_stop")
             + sse(delta, "message_delta")
             + sse({"type": "message_stop"}, "message_stop")
         )
@@ -314,8 +375,12 @@ class AnthropicFormat:
 
     def completion(self, chat: Chat, now: float) -> dict[str, Any]:
         stop = "max_tokens" if chat.truncated else "end_turn"
-        content = [{"type": "text", "text": "".join(chat.tokens)}]
-        return self._message(chat, content, stop, len(chat.tokens))
+        content: list[dict[str, Any]] = []
+        if chat.reasoning:
+            thinking = "".join(chat.reasoning)
+            content.append({"type": "thinking", "thinking": thinking, "signature": "ZmFrZQ=="})
+        content.append({"type": "text", "text": "".join(chat.tokens)})
+        return self._message(chat, content, stop, len(chat.tokens) + len(chat.reasoning))
 
     def model_list(self, knobs: Knobs) -> dict[str, Any]:
         names = knobs.models_for(self.name)

@@ -75,7 +75,14 @@ DEFAULT_MODELS: dict[str, list[Any]] = {
 }
 
 # Faults that cut a stream short, in the order used to break a tie on the same chunk count.
-STREAM_FAULTS = ("stall_after", "disconnect_after", "malformed_after", "error_event_after")
+STREAM_FAULTS = (
+    "stall_after",
+    "disconnect_after",
+    "malformed_after",
+    "error_event_after",
+    "truncate_after",
+)
+REASONING_FIELDS = ("reasoning_content", "reasoning")
 
 
 @dataclass(frozen=True)
@@ -93,8 +100,26 @@ class Knobs:
     answers 307. The `*_after=k` faults send k content chunks (a chunk = `tokens_per_chunk` tokens;
     all of them if the reply is shorter) and then stall until the client leaves / close the socket
     with no terminating chunk / send a chunk that is not JSON / send an in-band error in the
-    format's style; the earliest one wins. On non-streaming requests k is ignored and the fault
-    replaces the response (hang, close, truncated JSON, or a 500 error body).
+    format's style / end the body cleanly with no finish reason, `[DONE]` or `message_stop`
+    (`truncate_after`); the earliest one wins. On non-streaming requests k is ignored and the
+    fault replaces the response (hang, close, truncated JSON, a 500 error body, or the JSON cut
+    to its content with no finish reason).
+
+    Wire quirks real providers have: `crlf` ends SSE lines with CRLF; `chunk_bytes=n` cuts the
+    body into HTTP chunks of n bytes (splitting UTF-8 characters and SSE events); `keepalive=s`
+    sends a keep-alive comment (Anthropic: a `ping` event) before every chunk and every s seconds
+    while waiting; `html_page` answers every chat request with a 200 HTML page; `ignore_stream`
+    answers `stream: true` with one JSON completion; `endless` streams lorem words until the client
+    leaves, ignoring max_tokens.
+
+    Reasoning models: `reasoning` (text) or `reasoning_tokens` (n lorem words) is streamed before
+    the reply, paced like it — OpenAI as `delta.<reasoning_field>` ("reasoning_content" like
+    DeepSeek/vLLM, or "reasoning" like OpenRouter; Groq always "reasoning"), Anthropic as a
+    `thinking` block, Ollama as `message.thinking` — and counted in the output tokens (OpenAI:
+    `completion_tokens_details.reasoning_tokens`). Prompt caching: `prompt_tokens` overrides the
+    counted prompt; `cache_read_tokens`/`cache_write_tokens` are reported OpenAI's way (cached
+    tokens are part of `prompt_tokens`) or Anthropic's (`cache_read_input_tokens`,
+    `cache_creation_input_tokens` beside `input_tokens`).
     """
 
     ttft: float = 0.0
@@ -112,7 +137,20 @@ class Knobs:
     disconnect_after: int | None = None
     malformed_after: int | None = None
     error_event_after: int | None = None
+    truncate_after: int | None = None
     redirect_to: str | None = None
+    crlf: bool = False
+    chunk_bytes: int | None = None
+    keepalive: float | None = None
+    html_page: bool = False
+    ignore_stream: bool = False
+    endless: bool = False
+    reasoning: str | None = None
+    reasoning_tokens: int | None = None
+    reasoning_field: str = "reasoning_content"
+    prompt_tokens: int | None = None
+    cache_read_tokens: int = 0
+    cache_write_tokens: int = 0
 
     def merged(self, **changes: Any) -> Knobs:
         """A copy with `changes` applied; unknown names or bad values raise ValueError."""
@@ -142,6 +180,18 @@ class Knobs:
             value = getattr(self, name)
             if value is not None and value < 0:
                 raise ValueError(f"{name} must be >= 0")
+        if self.chunk_bytes is not None and self.chunk_bytes < 1:
+            raise ValueError("chunk_bytes must be >= 1")
+        if self.keepalive is not None and self.keepalive <= 0:
+            raise ValueError("keepalive must be > 0 seconds")
+        if self.reasoning_field not in REASONING_FIELDS:
+            raise ValueError(f"reasoning_field must be one of {', '.join(REASONING_FIELDS)}")
+        for name in ("reasoning_tokens", "prompt_tokens"):
+            value = getattr(self, name)
+            if value is not None and value < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if self.cache_read_tokens < 0 or self.cache_write_tokens < 0:
+            raise ValueError("cache token counts must be >= 0")
 
     def models_for(self, fmt: str) -> list[Any]:
         return self.models.get(fmt, DEFAULT_MODELS[fmt])
@@ -159,8 +209,30 @@ class Knobs:
         if self.reply is not None:
             return self.reply
         if self.reply_tokens is not None:
-            return " ".join(LOREM[i % len(LOREM)] for i in range(self.reply_tokens))
+            return lorem(self.reply_tokens)
         return f"Hello from the fake {model or 'model'}! How can I help you today?"
+
+    def reasoning_text(self) -> str:
+        if self.reasoning is not None:
+            return self.reasoning
+        if self.reasoning_tokens is not None:
+            return lorem(self.reasoning_tokens)
+        return ""
+
+
+def lorem(n: int) -> str:
+    return " ".join(LOREM[i % len(LOREM)] for i in range(n))
+
+
+class Endless:
+    """Lorem tokens without end (the `endless` knob): sliceable like the list of a reply."""
+
+    def __len__(self) -> int:
+        return 10**12
+
+    def __getitem__(self, index: slice) -> list[str]:
+        start, stop, _ = index.indices(len(self))
+        return [LOREM[i % len(LOREM)] + " " for i in range(start, stop)]
 
 
 def tokenize(text: str) -> list[str]:

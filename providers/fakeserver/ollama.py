@@ -32,11 +32,14 @@ class OllamaFormat:
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         return {"error": message}
 
-    def _line(self, chat: Chat, text: str, done: bool) -> dict[str, Any]:
+    def _line(self, chat: Chat, text: str, done: bool, thinking: str = "") -> dict[str, Any]:
+        message = {"role": "assistant", "content": text}
+        if thinking:
+            message["thinking"] = thinking
         return {
             "model": chat.model,
             "created_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-            "message": {"role": "assistant", "content": text},
+            "message": message,
             "done": done,
         }
 
@@ -62,6 +65,9 @@ class OllamaFormat:
     def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes:
         return dumps(self._line(chat, text, False)) + b"\n"
 
+    def stream_reasoning(self, chat: Chat, text: str) -> bytes:
+        return dumps(self._line(chat, "", False, thinking=text)) + b"\n"
+
     def stream_tail(self, chat: Chat, sent: int, now: float) -> bytes:
         return dumps(self._done(chat, "", sent, now)) + b"\n"
 
@@ -72,7 +78,11 @@ class OllamaFormat:
         return dumps({"error": "an error was encountered while running the model (fake)"}) + b"\n"
 
     def completion(self, chat: Chat, now: float) -> dict[str, Any]:
-        return self._done(chat, "".join(chat.tokens), len(chat.tokens), now)
+        sent = len(chat.tokens) + len(chat.reasoning)
+        line = self._done(chat, "".join(chat.tokens), sent, now)
+        if chat.reasoning:
+            line["message"]["thinking"] = "".join(chat.reasoning)
+        return line
 
     def _entries(self, knobs: Knobs) -> list[dict[str, Any]]:
         entries = []

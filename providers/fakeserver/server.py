@@ -16,7 +16,7 @@ from typing import Any
 
 from .formats import ANTHROPIC, GROQ, OPENAI, Chat, ChatFormat
 from .http import BadRequest, ClientGone, Connection, Request, read_request
-from .knobs import Knobs, tokenize
+from .knobs import Endless, Knobs, tokenize
 from .ollama import OLLAMA
 
 logger = logging.getLogger(__name__)
@@ -275,63 +275,91 @@ class FakeProvider:
             await self._bad_request(conn, fmt, "The body must be a JSON object.")
             return
         params = fmt.parse_chat(body)
+        if knobs.html_page:
+            page = b"<!DOCTYPE html><html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>"
+            await conn.send(200, page, content_type="text/html; charset=utf-8")
+            return
         tokens = tokenize(knobs.reply_for(params.model))
+        reasoning = tokenize(knobs.reasoning_text())
         limit = params.max_tokens
-        truncated = isinstance(limit, int) and 0 <= limit < len(tokens)
+        truncated = isinstance(limit, int) and 0 <= limit < len(reasoning) + len(tokens)
+        if truncated:  # max_tokens counts the thinking too
+            reasoning, tokens = reasoning[:limit], tokens[: max(0, limit - len(reasoning))]
+        if knobs.endless and params.stream and not knobs.ignore_stream:
+            tokens, truncated = Endless(), False  # ignores max_tokens
         chat = Chat(
             id=f"{fmt.id_prefix}{next(self._ids)}",
             model=params.model,
-            tokens=tokens[:limit] if truncated else tokens,
-            prompt_tokens=params.prompt_tokens,
+            tokens=tokens,
+            prompt_tokens=(
+                knobs.prompt_tokens if knobs.prompt_tokens is not None else params.prompt_tokens
+            ),
             truncated=truncated,
             usage=knobs.usage,
             include_usage=params.include_usage,
             started=request.received_at,
+            reasoning=reasoning,
+            reasoning_field=knobs.reasoning_field,
+            cache_read=knobs.cache_read_tokens,
+            cache_write=knobs.cache_write_tokens,
         )
-        if params.stream:
+        if params.stream and not knobs.ignore_stream:
             await self._stream(conn, fmt, chat, knobs)
         else:
             chat.first_token_at = chat.started + knobs.ttft
             reply = lambda now: fmt.completion(chat, now)  # noqa: E731
-            await self._whole(conn, fmt, knobs, request, len(chat.tokens), reply)
+            n_tokens = len(chat.tokens) + len(chat.reasoning)
+            await self._whole(conn, fmt, knobs, request, n_tokens, reply)
 
     async def _stream(self, conn: Connection, fmt: ChatFormat, chat: Chat, knobs: Knobs) -> None:
-        """Write the reply chunk by chunk on an absolute schedule, or break it as a fault says."""
+        """Write the reply chunk by chunk on an absolute schedule (reasoning tokens first, then
+        the reply), with the wire quirks the knobs ask for, or break it as a fault says."""
         loop = asyncio.get_running_loop()
         first_due = chat.started + knobs.ttft
         tps, per_chunk = knobs.tokens_per_second, knobs.tokens_per_chunk
         fault = knobs.stream_fault()
+        wire = _Wire(conn, fmt, knobs)
+        thinking = len(chat.reasoning)
         self.active_streams += 1
         try:
             await conn.start_stream(200, fmt.stream_type, self._request_headers())
             if head := fmt.stream_head(chat):
-                await conn.write_chunk(head)
+                await wire.write(head)
             sent = chunks = 0
-            while sent < len(chat.tokens) and not (fault and chunks == fault[1]):
-                piece = chat.tokens[sent : sent + per_chunk]
+            while sent < thinking + len(chat.tokens) and not (fault and chunks == fault[1]):
+                # A chunk is all reasoning or all reply.
+                if sent < thinking:
+                    piece = chat.reasoning[sent : min(sent + per_chunk, thinking)]
+                else:
+                    piece = chat.tokens[sent - thinking : sent - thinking + per_chunk]
                 # A chunk leaves when its last token is "generated": token i is due at ttft + i/tps.
                 due = first_due + ((sent + len(piece) - 1) / tps if tps else 0.0)
-                await asyncio.sleep(max(0.0, due - loop.time()))  # sleep(0) still yields
+                await wire.wait_until(due)
                 if chat.first_token_at is None:
                     chat.first_token_at = loop.time()
-                await conn.write_chunk(fmt.stream_delta(chat, "".join(piece), first=sent == 0))
+                text = "".join(piece)
+                if sent < thinking:
+                    await wire.write(fmt.stream_reasoning(chat, text), keepalive=True)
+                    chat.reasoning_sent += len(piece)
+                else:
+                    await wire.write(fmt.stream_delta(chat, text, first=sent == 0), keepalive=True)
                 sent += len(piece)
                 chunks += 1
             if sent == 0:
-                await asyncio.sleep(max(0.0, first_due - loop.time()))
+                await wire.wait_until(first_due)
             if fault is None:
-                await conn.write_chunk(fmt.stream_tail(chat, sent, loop.time()))
+                await wire.write(fmt.stream_tail(chat, sent, loop.time()))
                 await conn.end_stream()
             elif fault[0] == "stall":
                 await conn.wait_until_gone()
                 raise ClientGone
             elif fault[0] == "disconnect":
                 await conn.close()  # no terminating chunk: the body ends early
+            elif fault[0] == "truncate":
+                await conn.end_stream()  # a clean end, but no finish reason / [DONE] / message_stop
             else:
                 broken = fault[0] == "malformed"
-                await conn.write_chunk(
-                    fmt.stream_malformed(chat) if broken else fmt.stream_error(chat)
-                )
+                await wire.write(fmt.stream_malformed(chat) if broken else fmt.stream_error(chat))
                 await conn.end_stream()
         except (ClientGone, ConnectionError):
             self.disconnects += 1
@@ -365,6 +393,8 @@ class FakeProvider:
             await conn.close()
         elif fault[0] == "malformed":
             await conn.send(200, b'{"id":"broken","object":', headers=headers)
+        elif fault[0] == "truncate":
+            await conn.send_json(200, _without_finish(make_body(loop.time())), headers)
         else:
             message = "The fake server had an error (knob `error_event_after`)."
             await conn.send_json(500, fmt.error_body(500, message), headers)
@@ -430,6 +460,54 @@ class FakeProvider:
             "active_streams": self.active_streams,
             "disconnects": self.disconnects,
         }
+
+
+def _without_finish(body: dict[str, Any]) -> dict[str, Any]:
+    """A whole completion cut short: no finish reason, no usage (the `truncate_after` fault)."""
+    body = dict(body)
+    body.pop("usage", None)
+    for key in ("stop_reason", "done_reason"):
+        if key in body:
+            body[key] = None
+    if "done" in body:
+        body["done"] = False
+    if isinstance(body.get("choices"), list):
+        body["choices"] = [{**choice, "finish_reason": None} for choice in body["choices"]]
+    return body
+
+
+class _Wire:
+    """Writes a stream the way the knobs say real providers do: CRLF line ends, HTTP chunks cut
+    every n bytes (mid-character), keep-alive comments before chunks and while waiting."""
+
+    def __init__(self, conn: Connection, fmt: Any, knobs: Knobs) -> None:
+        self.conn, self.knobs = conn, knobs
+        self.ping = {
+            "openai": b": keep-alive\n\n",
+            "groq": b": keep-alive\n\n",
+            "anthropic": b'event: ping\ndata: {"type":"ping"}\n\n',
+        }.get(fmt.name, b"")
+
+    async def write(self, data: bytes, *, keepalive: bool = False) -> None:
+        if keepalive and self.knobs.keepalive is not None:
+            data = self.ping + data
+        if self.knobs.crlf:
+            data = data.replace(b"\n", b"\r\n")
+        size = self.knobs.chunk_bytes
+        if size is None:
+            await self.conn.write_chunk(data)
+            return
+        for start in range(0, len(data), size):
+            await self.conn.write_chunk(data[start : start + size])
+
+    async def wait_until(self, due: float) -> None:
+        """Sleep until `due` (loop time) — sending keep-alive comments meanwhile if asked."""
+        loop = asyncio.get_running_loop()
+        interval = self.knobs.keepalive
+        while interval is not None and self.ping and due - loop.time() > interval:
+            await asyncio.sleep(interval)
+            await self.write(self.ping)
+        await asyncio.sleep(max(0.0, due - loop.time()))  # sleep(0) still yields
 
 
 def run_forever(

@@ -835,3 +835,80 @@ def test_usage_is_paginated(alice, api_for, make_credential, fake_provider):
     assert len(second["results"]) == 1
     ids = [row["id"] for row in first["results"] + second["results"]]
     assert ids == sorted(ids, reverse=True)  # newest first
+
+
+# --- Broken and thinking completions (issue 8) -------------------------------------------------------
+
+LOREM_20 = "lorem ipsum dolor sit amet consectetur adipiscing elit sed do eiusmod tempor"
+
+
+def test_a_json_completion_that_breaks_off_returns_its_partial_text_with_the_error(
+    alice, api_for, make_credential, fake_provider
+):
+    credential = make_credential(alice, "openai")
+    fake_provider.enqueue(reply_tokens=20, disconnect_after=3)
+
+    error = assert_error(
+        api_for(alice).post("/api/completions", completion_body(credential)),
+        502,
+        "stream_interrupted",
+    )
+
+    assert error["partial_text"] == "lorem ipsum dolor "
+    assert error["partial_reasoning"] == ""
+    row = UsageRecord.objects.get(pk=error["usage_id"])
+    assert row.output_tokens > 0 and row.tokens_estimated
+
+
+def test_a_json_completion_that_stalls_returns_its_partial_text_with_the_timeout(
+    alice, api_for, make_credential, fake_provider, settings
+):
+    settings.WORKBENCH_PROVIDER_TIMEOUTS = {"connect": 2.0, "read": 0.5, "total": 20.0}
+    credential = make_credential(alice, "openai")
+    fake_provider.enqueue(reply_tokens=20, reasoning="Hmm.", stall_after=3)
+
+    error = assert_error(
+        api_for(alice).post("/api/completions", completion_body(credential)), 504, "timeout"
+    )
+
+    assert error["partial_reasoning"] == "Hmm."
+    assert error["partial_text"] == "lorem ipsum "
+    assert error["message"].startswith("The provider stopped sending the reply")
+
+
+def test_a_json_completion_returns_reasoning_and_every_kind_of_token(
+    alice, api_for, make_credential, fake_provider
+):
+    credential = make_credential(alice, "openai")
+    fake_provider.enqueue(
+        reasoning="Let me think. ", reply="Forty-two.", prompt_tokens=1200, cache_read_tokens=1000
+    )
+
+    body = api_for(alice).post("/api/completions", completion_body(credential)).json()
+
+    assert (body["reasoning"], body["text"]) == ("Let me think. ", "Forty-two.")
+    usage = body["usage"]
+    assert (usage["input_tokens"], usage["cache_read_tokens"]) == (1200, 1000)
+    assert (usage["output_tokens"], usage["reasoning_tokens"]) == (4, 3)
+    assert body["timing"]["reasoning_ms"] is not None
+    assert body["timing"]["ttft_with_retries_ms"] == body["timing"]["ttft_ms"]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_streamed_completion_sends_reasoning_events_before_the_deltas(
+    alice, token_for, make_credential, fake_provider, close_thread_connections
+):
+    credential = await sync_to_async(make_credential)(alice, "anthropic")
+    fake_provider.enqueue(reasoning="First, a thought. ", reply="Then an answer.")
+
+    _, raw, _ = await stream_completion(
+        alice, token_for, completion_body(credential, model="claude-3-5-haiku-latest", stream=True)
+    )
+
+    events = parse_sse(raw)
+    names = [name for name, _ in events]
+    assert names[0] == "reasoning" and names[-1] == "finished"
+    assert names.index("delta") > max(i for i, n in enumerate(names) if n == "reasoning")
+    assert "".join(d["text"] for n, d in events if n == "reasoning") == "First, a thought. "
+    assert "".join(d["text"] for n, d in events if n == "delta") == "Then an answer."
+    assert events[-1][1]["usage"]["reasoning_tokens"] > 0

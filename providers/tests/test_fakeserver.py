@@ -563,3 +563,121 @@ def test_manage_py_fakeprovider_prints_urls_and_stops_on_ctrl_c():
     assert f"OpenAI-compatible  {url}/v1" in output
     assert "stopped" in output
     assert process.returncode == 0
+
+
+# --- Wire quirks and broken answers (issue 8) ---------------------------------------------------------
+
+
+def raw_chat(fake, path="/v1/chat/completions", **body) -> tuple[http.client.HTTPResponse, bytes]:
+    """One chat request over a plain socket: the bytes as the server wrote them."""
+    body = {"model": "gpt-4o-mini", "messages": PROMPT, "stream": True, **body}
+    connection = http.client.HTTPConnection("127.0.0.1", fake.port, timeout=5)
+    connection.request("POST", path, json.dumps(body), {"content-type": "application/json"})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response, data
+
+
+def test_crlf_keepalive_comments_and_byte_chunks_are_on_the_wire(fake):
+    fake.configure(reply="Grüße 😀", crlf=True, keepalive=10, chunk_bytes=3)
+    response, data = raw_chat(fake, stream_options={"include_usage": True})
+    assert response.headers["transfer-encoding"] == "chunked"
+    text = data.decode()
+    assert ": keep-alive\r\n\r\n" in text
+    assert "\n" not in text.replace("\r\n", "")  # every line ends with CRLF
+    assert text.endswith("data: [DONE]\r\n\r\n")
+    assert "Grüße " in text and "😀" in text  # whole again once the chunks are joined
+
+
+def test_keepalive_comments_are_sent_while_the_first_token_is_awaited(fake):
+    fake.configure(ttft=0.5, keepalive=0.1)
+    _, data = raw_chat(fake)
+    assert data.decode().count(": keep-alive") >= 3
+
+
+def test_the_html_page_and_the_ignored_stream_answer_200_with_the_wrong_body(fake):
+    fake.configure(html_page=True)
+    response, data = raw_chat(fake)
+    assert response.status == 200 and response.headers["content-type"].startswith("text/html")
+    assert data.startswith(b"<!DOCTYPE html>")
+    fake.configure(html_page=False, ignore_stream=True)
+    response, data = raw_chat(fake)
+    assert response.headers["content-type"] == "application/json"
+    assert json.loads(data)["object"] == "chat.completion"
+
+
+@pytest.mark.parametrize(
+    ("path", "model", "last_word"),
+    [
+        ("/v1/chat/completions", "gpt-4o-mini", "[DONE]"),
+        ("/v1/messages", CLAUDE, "message_stop"),
+        ("/api/chat", "llama3.2:3b", '"done":true'),
+    ],
+)
+def test_a_truncated_stream_ends_cleanly_without_its_finish(fake, path, model, last_word):
+    fake.configure(reply_tokens=10, truncate_after=3)
+    response, data = raw_chat(fake, path=path, model=model, max_tokens=100)
+    assert response.status == 200
+    text = data.decode()
+    assert "lorem" in text and "dolor" in text and "sit" not in text
+    assert last_word not in text
+    assert 'finish_reason":"stop' not in text and "end_turn" not in text
+
+
+def test_reasoning_streams_before_the_reply_in_each_format(fake):
+    fake.configure(reasoning="Think first. ", reply="Answer.")
+    _, data = raw_chat(fake, stream_options={"include_usage": True})
+    text = data.decode()
+    assert text.index('"reasoning_content":"Think ') < text.index('"content":"Answer."')
+    assert '"completion_tokens_details":{"reasoning_tokens":2}' in text
+    _, data = raw_chat(fake, path="/v1/messages", model=CLAUDE, max_tokens=100)
+    text = data.decode()
+    assert '"type":"thinking_delta","thinking":"Think ' in text
+    assert text.index("thinking_delta") < text.index('"text":"Answer."')
+    _, data = raw_chat(fake, path="/api/chat", model="llama3.2:3b")
+    assert '"thinking":"Think ' in data.decode()
+
+
+def test_cache_tokens_are_reported_the_openai_way_and_the_anthropic_way(fake):
+    fake.configure(prompt_tokens=1200, cache_read_tokens=1000, cache_write_tokens=500)
+    _, data = raw_chat(fake, stream=False)
+    usage = json.loads(data)["usage"]
+    assert usage["prompt_tokens"] == 1200
+    assert usage["prompt_tokens_details"]["cached_tokens"] == 1000
+    _, data = raw_chat(fake, path="/v1/messages", model=CLAUDE, max_tokens=100, stream=False)
+    usage = json.loads(data)["usage"]
+    assert usage["input_tokens"] == 1200
+    assert (usage["cache_read_input_tokens"], usage["cache_creation_input_tokens"]) == (1000, 500)
+
+
+async def test_an_endless_stream_ignores_max_tokens_until_the_client_leaves(fake):
+    fake.configure(endless=True, tokens_per_chunk=5)
+    client = openai_client(fake)
+    stream = await openai_stream(client, max_tokens=10)
+    words = 0
+    async for chunk in stream:
+        for choice in chunk.choices:
+            words += len((choice.delta.content or "").split())
+        if words >= 500:
+            break
+    await stream.close()
+    await client.close()
+    assert words >= 500
+    for _ in range(40):
+        if fake.disconnects:
+            break
+        await asyncio.sleep(0.05)
+    assert fake.disconnects == 1
+
+
+def test_new_knobs_are_checked(fake):
+    for knobs in (
+        {"chunk_bytes": 0},
+        {"keepalive": 0},
+        {"reasoning_field": "thoughts"},
+        {"cache_read_tokens": -1},
+        {"truncate_after": -1},
+    ):
+        with pytest.raises(ValueError):
+            fake.configure(**knobs)

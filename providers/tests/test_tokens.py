@@ -144,3 +144,12 @@ async def test_a_count_past_its_deadline_answers_with_the_estimate_at_once(monke
     assert counts == [25]  # the estimate
     assert time.monotonic() - started < 2
     await asyncio.sleep(0.05)
+
+
+@pytest.mark.parametrize("spaces", ["leading", "trailing"])
+def test_counting_delta_by_delta_stays_within_a_few_percent_of_the_whole(spaces):
+    words = (ENGLISH * 10).split()
+    deltas = [" " + w for w in words] if spaces == "leading" else [w + " " for w in words]
+    whole = tokens.count_text("".join(deltas))
+    assert sum(tokens.count_delta(d) for d in deltas) == pytest.approx(whole, rel=0.05)
+    assert tokens.count_delta("  \n") == 0
