@@ -500,11 +500,25 @@ def test_a_completion_returns_text_usage_cost_and_timing(
     body = response.json()
     assert body["text"] == FAKE_REPLY
     assert body["finish_reason"] == "stop"
-    assert body["usage"] == {"input_tokens": 4, "output_tokens": 11, "estimated": False}
+    assert body["usage"] == {
+        "input_tokens": 4,
+        "output_tokens": 11,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "reasoning_tokens": 0,
+        "estimated": False,
+    }
     assert body["cost"]["source"] == "provider"
     assert body["cost"]["usd"] == "0.0000072"  # (4 × $0.15 + 11 × $0.60) / 1M, a plain decimal
     assert body["cost"]["display"] == "$0.0000072"
-    assert set(body["timing"]) == {"ttft_ms", "duration_ms", "tokens_per_second"}
+    assert set(body["timing"]) == {
+        "ttft_ms",
+        "ttft_with_retries_ms",
+        "retry_wait_ms",
+        "reasoning_ms",
+        "duration_ms",
+        "tokens_per_second",
+    }
     assert body["timing"]["duration_ms"] > 0
     assert body["attempts"] == 1
     row = UsageRecord.objects.get(pk=body["usage_id"])
