@@ -85,9 +85,10 @@ def call_slot_acquire(*, user_id: int) -> Slot:
         row = cursor.fetchone()
         if row is None:  # all taken, or this user's rows don't exist yet (or the cap grew)
             cursor.execute(_CREATE, params)
-            if cursor.rowcount:
-                cursor.execute(_TAKE, params)
-                row = cursor.fetchone()
+            # Take again even when this INSERT added nothing: a concurrent first call of the
+            # same user may have created the rows between our two statements.
+            cursor.execute(_TAKE, params)
+            row = cursor.fetchone()
     if row is None:
         raise TooManyCalls(limit)
     return Slot(row[0], holder)

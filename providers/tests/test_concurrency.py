@@ -234,3 +234,45 @@ async def test_a_chat_reply_at_the_cap_ends_with_a_clear_error(
         for running in list(streaming.RUNNING.values()):
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(asyncio.shield(running.task), 5)
+
+
+@pytest.mark.django_db
+def test_a_first_call_finds_a_slot_when_a_concurrent_first_call_created_the_rows(
+    bob_teammate, monkeypatch
+):
+    """BUG (seen in tests/test_pool.py under load): seven first calls of one user at once —
+    each found no slot rows, one created them, the others' INSERT … DO NOTHING added none and
+    they gave up with too_many_calls although seven of eight slots were free."""
+    from django.db import connection
+
+    real_cursor = connection.cursor
+
+    class Cursor:
+        """The user's rows appear right after this caller's first (empty) take, as when a
+        concurrent first call creates them in between."""
+
+        def __init__(self):
+            self.cursor, self.takes = real_cursor(), 0
+
+        def __enter__(self):
+            self.cursor.__enter__()
+            return self
+
+        def __exit__(self, *exc):
+            return self.cursor.__exit__(*exc)
+
+        def execute(self, sql, params):
+            self.cursor.execute(sql, params)
+            if sql is concurrency._TAKE and self.takes == 0:
+                self.takes += 1
+                CallSlot.objects.bulk_create(
+                    CallSlot(user_id=params["user"], n=n, holder="") for n in range(params["limit"])
+                )
+
+        def __getattr__(self, name):
+            return getattr(self.cursor, name)
+
+    monkeypatch.setattr(connection, "cursor", Cursor)
+    slot = concurrency.call_slot_acquire(user_id=bob_teammate.pk)
+    monkeypatch.undo()
+    assert CallSlot.objects.get(pk=slot.id).holder == slot.holder
