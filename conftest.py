@@ -202,6 +202,17 @@ def _fresh_price_overrides():
     overrides_changed()
 
 
+@pytest.fixture(autouse=True)
+def _fresh_egress_allowlist():
+    """The app's egress allowlist is cached per process for a few seconds; a rolled-back test
+    must not leave an entry behind."""
+    from providers.egress_allow import _forget
+
+    _forget()
+    yield
+    _forget()
+
+
 @pytest.fixture
 def fresh_cache(db):
     """The failed-token throttle counts in the (database) cache; start from zero."""

@@ -79,6 +79,8 @@ class MeView(generics.GenericAPIView):
                     services.user_change_email(
                         user=user, email=data["email"], password=data.get("current_password", "")
                     )
+                if "time_zone" in data:
+                    services.user_set_time_zone(user=user, time_zone=data["time_zone"])
         except DjangoValidationError as exc:
             if attempt and "current_password" not in getattr(exc, "error_dict", {}):
                 attempt.succeeded()

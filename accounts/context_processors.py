@@ -1,5 +1,3 @@
-from django.conf import settings
-
 from accounts import selectors
 
 
@@ -7,7 +5,9 @@ def workbench(request):
     """What the base layout needs: the team switcher, the count of invitations waiting for an
     answer, and whether sign-up is open."""
     user = getattr(request, "user", None)
-    context = {"signup_enabled": settings.WORKBENCH_SIGNUP}
+    from accounts.services import signup_mode
+
+    context = {"signup_enabled": signup_mode() != "closed"}
     if user is not None and user.is_authenticated:
         context["current_team"] = getattr(request, "team", None)
         context["my_teams"] = list(selectors.teams_for_user(user=user))

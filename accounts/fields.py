@@ -59,5 +59,15 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data):
+        from django.http import Http404
+        from rest_framework.exceptions import NotFound
+
         user = self.context["request"].user
-        return access.get_for(user, self.get_queryset(), data, self.action)
+        try:
+            return access.get_for(user, self.get_queryset(), data, self.action)
+        except Http404:
+            # Still a 404 (ids reveal nothing), but one that says which field held the id.
+            noun = self.get_queryset().model._meta.verbose_name
+            raise NotFound(
+                {self.field_name: f"No {noun} with the id {str(data)[:40]!s} that you can see."}
+            ) from None

@@ -2,8 +2,10 @@ from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.forms import UserCreationForm
+from django.utils import timezone
 
 from accounts import signin
+from accounts.middleware import time_zone_names
 from accounts.models import Role, TokenScope, User
 from accounts.services import unique_email
 
@@ -29,12 +31,26 @@ class SignupForm(UserCreationForm):
 
 
 class ProfileForm(forms.ModelForm):
-    """Display names only. The email has its own form (it controls password resets, so it takes
-    the current password), so a post without an email can never clear it."""
+    """Display names and the time zone. The email has its own form (it controls password
+    resets, so it takes the current password), so a post without an email can never clear it."""
+
+    time_zone = forms.ChoiceField(
+        label="Time zone",
+        required=False,
+        help_text="Every time shown and entered — token expiry included — is in this zone.",
+    )
 
     class Meta:
         model = User
-        fields = ["first_name", "last_name"]
+        fields = ["first_name", "last_name", "time_zone"]
+
+    def __init__(self, *args, browser_time_zone: str = "", **kwargs):
+        super().__init__(*args, **kwargs)
+        browser = f" (now {browser_time_zone})" if browser_time_zone else ""
+        self.fields["time_zone"].choices = [
+            ("", f"Your browser’s time zone{browser}"),
+            *((name, name.replace("_", " ")) for name in sorted(time_zone_names())),
+        ]
 
 
 class EmailChangeForm(forms.Form):
@@ -77,9 +93,16 @@ class TokenForm(forms.Form):
     expires_at = forms.DateTimeField(
         required=False,
         label="Expires",
-        help_text="Optional. Leave empty for a token that never expires.",
         widget=forms.DateTimeInput(attrs={"type": "datetime-local"}),
     )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        # Django reads the entered time in the active zone (the viewer's): say which it is.
+        self.fields["expires_at"].help_text = (
+            f"Optional, in your time zone ({timezone.get_current_timezone_name()}). "
+            "Leave empty for a token that never expires."
+        )
 
 
 class _CountsPasswordAttempts:
@@ -95,7 +118,26 @@ class _CountsPasswordAttempts:
         return cleaned
 
 
-class SignInForm(_CountsPasswordAttempts, auth_forms.AuthenticationForm):
+class _TellsWaitingAccounts:
+    """One honest answer: the right password for an account that waits for approval (sign-up
+    mode `approve`) says so — only someone who knows the password learns the account exists,
+    the same as logging in would tell them."""
+
+    def clean(self):
+        try:
+            return super().clean()
+        except forms.ValidationError:
+            username = self.cleaned_data.get("username") or ""
+            password = self.cleaned_data.get("password") or ""
+            waiting = User.objects.filter(username=username, awaiting_approval=True).first()
+            if waiting is not None and waiting.check_password(password):
+                raise forms.ValidationError(
+                    "Your account is waiting for an administrator’s approval.", code="waiting"
+                ) from None
+            raise
+
+
+class SignInForm(_CountsPasswordAttempts, _TellsWaitingAccounts, auth_forms.AuthenticationForm):
     pass
 
 

@@ -19,6 +19,14 @@ class User(AbstractUser):
             )
         ]
 
+    # An IANA name ("Europe/Paris"); empty: the browser's zone (sent in a cookie), else the
+    # server's TIME_ZONE. Every time shown or entered uses it (accounts.middleware).
+    time_zone = models.CharField(max_length=64, blank=True)
+    # Sign-up mode `approve`: the account exists but can't log in until a superuser approves it.
+    awaiting_approval = models.BooleanField(default=False)
+    # The first-run checklist on the home page, once its owner hid it.
+    checklist_hidden = models.BooleanField(default=False)
+
     @property
     def display_name(self) -> str:
         return self.get_full_name() or self.username

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.models import (
@@ -41,6 +42,7 @@ class MeSerializer(serializers.ModelSerializer):
             "email",
             "first_name",
             "last_name",
+            "time_zone",
             "is_staff",
             "teams",
             "token_scope",
@@ -58,6 +60,15 @@ class MeSerializer(serializers.ModelSerializer):
         except forms.ValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
 
+    def validate_time_zone(self, value):
+        from accounts.middleware import time_zone_names
+
+        if value and value not in time_zone_names():
+            raise serializers.ValidationError(
+                "An IANA time zone name like “Europe/Paris”, or empty for the browser's."
+            )
+        return value
+
     def get_teams(self, user) -> list[dict]:
         return MyTeamSerializer(self.context["teams"], many=True).data
 
@@ -66,6 +77,9 @@ class MeSerializer(serializers.ModelSerializer):
         return auth.scope if isinstance(auth, ApiToken) else None
 
 
+@extend_schema_serializer(
+    examples=[OpenApiExample("A team", value={"name": "Research"}, request_only=True)]
+)
 class TeamWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
 
@@ -95,6 +109,15 @@ class MembershipSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "role", "created_at"]
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Invite a member",
+            value={"user": "bob@example.com", "role": "member"},
+            request_only=True,
+        )
+    ]
+)
 class InvitationCreateSerializer(serializers.Serializer):
     user = serializers.CharField(
         max_length=254,
@@ -164,6 +187,15 @@ class TokenSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A read-only token for a dashboard",
+            value={"name": "Grafana", "scope": "read", "expires_at": "2027-06-30T18:00:00+02:00"},
+            request_only=True,
+        )
+    ]
+)
 class TokenCreateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100)
     scope = serializers.ChoiceField(choices=TokenScope.choices, default=TokenScope.READ)

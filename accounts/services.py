@@ -31,6 +31,18 @@ TOKEN_PREFIX = "wb_"
 # --- Users ---------------------------------------------------------------------------------------
 
 
+def signup_mode() -> str:
+    """`open`, `approve` or `closed` (settings.WORKBENCH_SIGNUP; booleans as open/closed)."""
+    from django.conf import settings
+
+    mode = settings.WORKBENCH_SIGNUP
+    if mode is True:
+        return "open"
+    if mode is False or mode not in {"open", "approve", "closed"}:
+        return "closed"
+    return mode
+
+
 def user_signup(*, username: str, email: str, password: str) -> User:
     user = User(username=username, email=email)
     validate_password(password, user)
@@ -55,6 +67,17 @@ def user_update_names(*, user: User, first_name: str, last_name: str) -> User:
     user.last_name = last_name
     user.full_clean(exclude=["password"])
     user.save(update_fields=["first_name", "last_name"])
+    return user
+
+
+def user_set_time_zone(*, user: User, time_zone: str) -> User:
+    """The zone every time is shown and entered in; empty: the browser's."""
+    from accounts.middleware import time_zone_names
+
+    if time_zone and time_zone not in time_zone_names():
+        raise ValidationError({"time_zone": "Pick a time zone from the list."})
+    user.time_zone = time_zone
+    user.save(update_fields=["time_zone"])
     return user
 
 

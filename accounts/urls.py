@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path, reverse_lazy
 
-from accounts import views
+from accounts import instance_views, views
 
 app_name = "accounts"
 
@@ -77,6 +77,16 @@ urlpatterns = [
     ),
     path("teams/<int:pk>/switch/", views.team_switch, name="team_switch"),
     path("teams/personal/switch/", views.personal_switch, name="personal_switch"),
+    path("settings/users/", instance_views.user_list, name="user_list"),
+    path("settings/users/<int:pk>/approve/", instance_views.user_approve, name="user_approve"),
+    path("settings/users/<int:pk>/disable/", instance_views.user_disable, name="user_disable"),
+    path("settings/users/<int:pk>/enable/", instance_views.user_enable, name="user_enable"),
+    path(
+        "settings/users/<int:pk>/password-reset/",
+        instance_views.user_password_reset,
+        name="user_password_reset",
+    ),
+    path("checklist/hide/", views.checklist_hide, name="checklist_hide"),
     path("settings/tokens/", views.token_list, name="token_list"),
     path("settings/tokens/<int:pk>/revoke/", views.token_revoke, name="token_revoke"),
 ]

@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from accounts import access, selectors, services, signin
+from accounts import access, administration, selectors, services, signin
 from accounts.access import Action
 from accounts.forms import (
     EmailChangeForm,
@@ -43,22 +43,30 @@ def _form_errors(form, exc: ValidationError) -> None:
 
 
 def signup(request):
-    if not settings.WORKBENCH_SIGNUP:
+    mode = services.signup_mode()
+    if mode == "closed":
         raise Http404("Sign-up is closed on this instance.")
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         user = form.save()
+        if mode == "approve":
+            administration.user_hold_for_approval(user=user)
+            return render(request, "accounts/signup_waiting.html", {"waiting": user})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}! Your account is ready.")
         return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form})
+    return render(request, "accounts/signup.html", {"form": form, "signup_mode": mode})
 
 
 def _profile_page(request, *, form=None, email_form=None, status=200):
     context = {
-        "form": form or ProfileForm(instance=request.user),
+        "form": form
+        or ProfileForm(
+            instance=request.user,
+            browser_time_zone=getattr(request, "browser_time_zone", ""),
+        ),
         "email_form": email_form or EmailChangeForm(),
         "tab": "profile",
     }
@@ -69,13 +77,18 @@ def _profile_page(request, *, form=None, email_form=None, status=200):
 def profile(request):
     if request.method != "POST":
         return _profile_page(request)
-    form = ProfileForm(request.POST, instance=request.user)
+    form = ProfileForm(
+        request.POST,
+        instance=request.user,
+        browser_time_zone=getattr(request, "browser_time_zone", ""),
+    )
     if form.is_valid():
         services.user_update_names(
             user=request.user,
             first_name=form.cleaned_data["first_name"],
             last_name=form.cleaned_data["last_name"],
         )
+        services.user_set_time_zone(user=request.user, time_zone=form.cleaned_data["time_zone"])
         messages.success(request, "Profile saved.")
         return redirect("accounts:profile")
     return _profile_page(request, form=form, status=400)
@@ -114,6 +127,15 @@ def email_change(request):
     return _profile_page(request, email_form=form, status=400)
 
 
+@login_required
+@require_POST
+def checklist_hide(request):
+    """Hide the home page's first-run checklist for good."""
+    request.user.checklist_hidden = True
+    request.user.save(update_fields=["checklist_hidden"])
+    return redirect("home")
+
+
 # --- Teams ---------------------------------------------------------------------------------------
 
 
@@ -144,6 +166,9 @@ def _team_page(request, team, *, invite_form=None, rename_form=None, status=200)
         "my_role": my_role,
         "can_manage": can_manage,
         "is_owner": my_role == Role.OWNER,
+        # The last owner can't leave: say so up front instead of confirming, then refusing.
+        "sole_owner": my_role == Role.OWNER
+        and not team.memberships.filter(role=Role.OWNER).exclude(user_id=request.user.pk).exists(),
         "roles": Role.choices,
         "invite_form": invite_form or InviteForm(),
         "rename_form": rename_form or TeamForm(initial={"name": team.name}),

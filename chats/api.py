@@ -6,13 +6,15 @@ even if the HTTP client goes away."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from asgiref.sync import async_to_sync
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
@@ -29,6 +31,15 @@ from chats.serializers import (
 )
 from providers.api import EventStreamNegotiation
 from workbench import connections
+
+
+@contextlib.contextmanager
+def _not_found_names(field: str):
+    """A message id that isn't in this conversation is a 404 that names the payload field."""
+    try:
+        yield
+    except Http404:
+        raise NotFound({field: "No message with this id in this conversation."}) from None
 
 
 def _changes(data: dict) -> dict:
@@ -153,12 +164,13 @@ class MessageListView(generics.GenericAPIView):
         parent_id = data.validated_data.get("parent_id", "leaf")
         if parent_id == "leaf":
             parent_id = selectors.conversation_view(conversation=conversation).leaf_id
-        plan = services.message_send(
-            actor=request.user,
-            conversation=conversation,
-            parent_id=parent_id,
-            content=data.validated_data["content"],
-        )
+        with _not_found_names("parent_id"):
+            plan = services.message_send(
+                actor=request.user,
+                conversation=conversation,
+                parent_id=parent_id,
+                content=data.validated_data["content"],
+            )
         if data.validated_data["stream"]:
             return StreamingHttpResponse(
                 _reply_events(plan),
@@ -233,9 +245,10 @@ class ForkView(generics.GenericAPIView):
         )
         data = ForkSerializer(data=request.data)
         data.is_valid(raise_exception=True)
-        fork = services.conversation_fork(
-            actor=request.user,
-            conversation=conversation,
-            message_id=data.validated_data["message_id"],
-        )
+        with _not_found_names("message_id"):
+            fork = services.conversation_fork(
+                actor=request.user,
+                conversation=conversation,
+                message_id=data.validated_data["message_id"],
+            )
         return Response(ConversationSerializer(fork).data, status=status.HTTP_201_CREATED)

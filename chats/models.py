@@ -157,3 +157,83 @@ class Message(models.Model):
         if self.html_version == RENDER_VERSION and (self.content_html or not self.content):
             return mark_safe(self.content_html)  # noqa: S308 - produced by render_markdown
         return render_markdown(self.content)
+
+
+# --- Organisation: per-user pins, archive and folders; read-only share links ----------------------
+
+
+class Folder(Owned):
+    """A folder for conversations. Folders are personal (owned by their user): they organise
+    one person's list, and may hold team chats too."""
+
+    name = models.CharField(max_length=100)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(Owned.Meta):
+        ordering = ["name", "id"]
+        indexes = [models.Index(fields=["owner_user", "name"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ConversationMark(models.Model):
+    """One user's organisation of one conversation: pinned, archived, in a folder. Per user, so
+    a team chat one member archives stays in the others' lists. No row: not organised."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="marks")
+    pinned_at = models.DateTimeField(null=True, blank=True)
+    archived_at = models.DateTimeField(null=True, blank=True)
+    folder = models.ForeignKey(
+        Folder, null=True, blank=True, on_delete=models.SET_NULL, related_name="marks"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "conversation"], name="chats_mark_unique")
+        ]
+        indexes = [
+            models.Index(fields=["user", "folder"]),
+            models.Index(
+                fields=["user", "archived_at"],
+                condition=models.Q(archived_at__isnull=False),
+                name="chats_mark_archived",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} → {self.conversation_id}"
+
+
+class ShareLink(models.Model):
+    """A read-only link to a conversation's visible path. The token is the only key (anyone with
+    the link can read, no account needed); revoking ends it at once. Costs and the names of the
+    credentials (keys) that answered stay hidden unless the owner opts in."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="shares")
+    token = models.CharField(max_length=64, unique=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    show_costs = models.BooleanField(default=False)
+    show_key_names = models.BooleanField(default=False)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["conversation"],
+                condition=models.Q(revoked_at__isnull=True),
+                name="chats_share_active",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Share of {self.conversation_id}{' (revoked)' if self.revoked_at else ''}"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None

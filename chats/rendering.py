@@ -60,7 +60,7 @@ __all__ = [
 MAX_HIGHLIGHT_CHARS = 100_000
 # Bump when the output changes: stored renderings (Message.content_html) older than this are
 # rendered again when shown.
-RENDER_VERSION = 1
+RENDER_VERSION = 2
 LIGHT_STYLE = "default"
 DARK_STYLE = "github-dark"
 
@@ -238,7 +238,8 @@ def _add_code_chrome(html: str, labels: list[str]) -> str:
             '<div class="code-block"><div class="code-head">'
             f'<span class="code-lang">{label}</span>'
             '<button type="button" class="code-copy" data-copy-code>Copy</button>'
-            f'</div><pre class="code">{match[1]}</pre></div>'
+            # Focusable: a long line scrolls sideways, and keyboard users must reach it.
+            f'</div><pre class="code" tabindex="0">{match[1]}</pre></div>'
         )
 
     html = _MARKED_PRE.sub(wrap, html)

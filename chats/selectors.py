@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Upper
 
 from accounts import access
@@ -14,10 +14,19 @@ from chats import tree
 from chats.models import Conversation, Message
 
 
-def conversations_for_user(*, user, team=None, q: str = "") -> QuerySet[Conversation]:
-    """The list: the user's own conversations plus the current team's, newest activity first;
+def conversations_for_user(
+    *, user, team=None, q: str = "", started_by_me: bool = False
+) -> QuerySet[Conversation]:
+    """The list: the user's own conversations plus the current team's (and team chats they
+    started), newest activity first;
     `q` searches titles and message text (trigram indexes on both)."""
     conversations = access.in_view(Conversation.objects.select_related("owner_team"), user, team)
+    if started_by_me and user.is_authenticated:
+        # The chat page also lists team chats you started yourself, whatever the current team
+        # (one started from the new-chat page while working in Personal must not vanish).
+        conversations |= Conversation.objects.select_related("owner_team").filter(
+            created_by_id=user.pk, owner_team_id__in=access.team_ids_for(user)
+        )
     q = (q or "").strip()
     if q:
         needle = q.upper()
@@ -28,6 +37,27 @@ def conversations_for_user(*, user, team=None, q: str = "") -> QuerySet[Conversa
             Q(u_title__contains=needle) | Exists(in_messages)
         )
     return conversations.order_by("-updated_at", "-id")
+
+
+def with_match(conversations: QuerySet[Conversation], *, q: str) -> QuerySet[Conversation]:
+    """Annotate `match_text`: the first message text matching `q`, for a search snippet (one
+    subquery per listed row, on the trigram index)."""
+    needle = (q or "").strip().upper()
+    first = (
+        Message.objects.annotate(u=Upper("content"))
+        .filter(conversation_id=OuterRef("pk"), u__contains=needle)
+        .order_by("created_at", "id")
+        .values("content")[:1]
+    )
+    return conversations.annotate(match_text=Subquery(first))
+
+
+def audience(*, conversation: Conversation) -> str:
+    """Who can see a conversation, as its header says it: personal, or the team's head count."""
+    if conversation.owner_team_id is None:
+        return "Personal — only you can see it"
+    count = conversation.owner_team.memberships.count()
+    return f"Team chat — visible to {count} member{'' if count == 1 else 's'} of “{conversation.owner_team.name}”"
 
 
 def conversation_for_user(*, user, pk, action: Action = Action.READ) -> Conversation:

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.access import Action
@@ -45,6 +46,18 @@ class ParamsSerializer(serializers.Serializer):
     seed = serializers.IntegerField(required=False, allow_null=True)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Rename and set parameters",
+            value={
+                "title": "Trip ideas (Japan)",
+                "params": {"temperature": 0.7, "max_tokens": 800},
+            },
+            request_only=True,
+        )
+    ]
+)
 class ConversationWriteSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
     credential = ScopedPrimaryKeyRelatedField(
@@ -58,6 +71,20 @@ class ConversationWriteSerializer(serializers.Serializer):
     params = ParamsSerializer(required=False)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A personal conversation with Echo",
+            value={
+                "title": "Trip ideas",
+                "model": "echo",
+                "system_prompt": "You are a concise travel guide.",
+                "owner_team": None,
+            },
+            request_only=True,
+        )
+    ]
+)
 class ConversationCreateSerializer(ConversationWriteSerializer):
     owner_team = ScopedPrimaryKeyRelatedField(
         queryset=Team.objects.all(),
@@ -95,6 +122,15 @@ class MessageSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Continue the visible path",
+            value={"content": "What should I pack for a week in Kyoto?", "stream": False},
+            request_only=True,
+        )
+    ]
+)
 class MessagePostSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=False, max_length=200_000)
     parent_id = serializers.IntegerField(
@@ -106,4 +142,7 @@ class MessagePostSerializer(serializers.Serializer):
 
 
 class ForkSerializer(serializers.Serializer):
-    message_id = serializers.IntegerField(help_text="The last message the new conversation keeps.")
+    message_id = serializers.IntegerField(
+        help_text="The last message the new conversation keeps: an id from "
+        "GET /api/conversations/{id}/messages/."
+    )

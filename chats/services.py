@@ -160,6 +160,22 @@ def conversation_start(
     return conversation
 
 
+@transaction.atomic
+def conversation_begin(
+    *, actor, owner_team=None, credential=None, model: str = "", content: str
+) -> ReplyPlan:
+    """A new conversation with its first message and the reply's placeholder, in one
+    transaction: nothing is created unless the message is (no empty conversations)."""
+    _check_content(content)
+    conversation = conversation_start(
+        actor=actor, owner_team=owner_team, credential=credential, model=model
+    )
+    # Titled from the question at once: the list and the page never show "New conversation".
+    conversation.title = title_from_text(content)
+    conversation.save(update_fields=["title"])
+    return message_send(actor=actor, conversation=conversation, parent_id=None, content=content)
+
+
 def conversation_update(*, actor, conversation: Conversation, **changes) -> Conversation:
     """Title, system prompt, parameters, and the model new replies use."""
     access.require(actor, conversation, Action.WRITE)

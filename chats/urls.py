@@ -1,6 +1,6 @@
 from django.urls import path, re_path
 
-from chats import views
+from chats import list_views, share_views, views
 
 app_name = "chats"
 
@@ -14,5 +14,16 @@ urlpatterns = [
     path("<int:pk>/title/", views.conversation_title, name="title"),
     path("<int:pk>/delete/", views.conversation_delete, name="delete"),
     path("<int:pk>/fork/", views.conversation_fork, name="fork"),
+    path("<int:pk>/pin/", list_views.conversation_pin, name="pin"),
+    path("<int:pk>/archive/", list_views.conversation_archive, name="archive"),
+    path("<int:pk>/move/", list_views.conversation_move, name="move"),
+    path("<int:pk>/list-rename/", list_views.conversation_list_rename, name="list_rename"),
+    path("bulk/", list_views.conversations_bulk, name="bulk"),
+    path("folders/", list_views.folder_create, name="folder_create"),
+    path("folders/<int:pk>/rename/", list_views.folder_rename, name="folder_rename"),
+    path("folders/<int:pk>/delete/", list_views.folder_delete, name="folder_delete"),
+    path("<int:pk>/share/", share_views.conversation_share, name="share"),
+    path("<int:pk>/share/revoke/", share_views.share_revoke, name="share_revoke"),
+    path("shared/<str:token>/", share_views.shared, name="shared"),
     re_path(r"^(?P<pk>[0-9]+)/export\.(?P<fmt>md|json)$", views.conversation_export, name="export"),
 ]

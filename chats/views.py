@@ -3,9 +3,13 @@ over the websocket (consumers.py); these views render and change the conversatio
 
 from __future__ import annotations
 
+import asyncio
+import contextvars
 import json
+import threading
+from urllib.parse import urlencode
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -17,9 +21,10 @@ from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
 
 from accounts import access
+from accounts import selectors as account_selectors
 from accounts.access import Action
 from accounts.views import _form_errors
-from chats import exports, replies, selectors, services, streaming, titles
+from chats import exports, frames, organisation, replies, selectors, services, streaming, titles
 from chats.forms import NewConversationForm, RenameForm, SettingsForm
 from chats.models import Conversation
 from chats.rendering import pygments_css
@@ -34,12 +39,72 @@ def _owner_team(request):
     return team if team is not None and access.allows(request.user, team, Action.USE) else None
 
 
-def _list_context(request, current=None) -> dict:
-    q = request.GET.get("q", "")
-    page = Paginator(
-        selectors.conversations_for_user(user=request.user, team=request.team, q=q), PAGE_SIZE
-    ).get_page(request.GET.get("page"))
-    return {"page": page, "q": q, "current": current, "nav_active": "chat"}
+def list_context(request, current=None) -> dict:
+    """The conversation list as the request asks for it: search, page, the inbox / archive /
+    a folder (its id goes through the access rules), and which conversation is open. Read from
+    the query string, or from the form an htmx list action posted."""
+    if request.method == "POST":  # a list action: the list's state rides in `list_*` fields
+        data = {
+            key.removeprefix("list_"): value
+            for key, value in request.POST.items()
+            if key.startswith("list_") or key in {"current", "next"}
+        }
+    else:
+        data = request.GET
+    q = data.get("q", "")[:200]
+    view = (
+        organisation.View.ARCHIVED
+        if data.get("view") == organisation.View.ARCHIVED
+        else organisation.View.INBOX
+    )
+    folder = (
+        organisation.folder_for_user(user=request.user, pk=data["folder"])
+        if data.get("folder")
+        else None
+    )
+    if current is None and request.method == "POST" and str(data.get("current", "")).isdigit():
+        current = Conversation(pk=int(data["current"]))
+    conversations = organisation.in_view(
+        selectors.conversations_for_user(
+            user=request.user, team=request.team, q=q, started_by_me=True
+        ),
+        user=request.user,
+        view=view,
+        folder=folder,
+    )
+    if q.strip():
+        conversations = selectors.with_match(conversations, q=q)
+    page = Paginator(conversations, PAGE_SIZE).get_page(data.get("page"))
+    roles = {t.pk: t.my_role for t in account_selectors.teams_for_user(user=request.user)}
+
+    def may(conversation, action) -> bool:
+        if conversation.owner_team_id is None:
+            return conversation.owner_user_id == request.user.pk
+        return access.role_allows(roles.get(conversation.owner_team_id), action)
+
+    query = {
+        key: value
+        for key, value in (("q", q), ("view", view), ("folder", folder.pk if folder else ""))
+        if value and value != organisation.View.INBOX
+    }
+    next_url = data.get("next", "") if request.method == "POST" else request.get_full_path()
+    return {
+        "page": page,
+        "q": q,
+        "list_query": urlencode(query) + "&" if query else "",
+        "list_next": next_url if next_url.startswith("/") and not next_url.startswith("//") else "",
+        "writable_ids": {c.pk for c in page.object_list if may(c, Action.WRITE)},
+        "manageable_ids": {
+            c.pk
+            for c in page.object_list
+            if may(c, Action.MANAGE if c.owner_team_id else Action.WRITE)
+        },
+        "list_view": view,
+        "folder": folder,
+        "folders": list(organisation.folders_for_user(user=request.user)),
+        "current": current,
+        "nav_active": "chat",
+    }
 
 
 def picker_groups(user, team=None) -> list[dict]:
@@ -54,14 +119,42 @@ def picker_groups(user, team=None) -> list[dict]:
     return groups
 
 
+def _new_chat_context(request, form=None) -> dict:
+    """The new-chat composer: where it will be visible (personal or a team the user may post
+    in, the current team first chosen) and the model."""
+    teams = [
+        team
+        for team in account_selectors.teams_for_user(user=request.user)
+        if access.role_allows(team.my_role, Action.USE)
+    ]
+    if form is None:
+        default = _owner_team(request)
+        form = NewConversationForm(
+            user=request.user, initial={"owner_team": default.pk if default else ""}
+        )
+    chosen = str(form["owner_team"].value() or "")
+    # The models each possible owner may run on (a team chat runs on the team's credentials,
+    # a personal one on yours): the picker shows those of the owner chosen above it.
+    owners = [{"key": "", "groups": picker_groups(request.user)}]
+    for team in teams:
+        provider_services.credentials_ensure_echo(user=request.user, team=team)
+        owners.append({"key": str(team.pk), "groups": picker_groups(request.user, team)})
+    return {
+        **list_context(request),
+        "owners": owners,
+        "groups": [group for owner in owners for group in owner["groups"]],
+        "new_form": form,
+        "teams": teams,
+        "chosen_owner": chosen,
+    }
+
+
 @login_required
 def index(request):
     provider_services.credentials_ensure_echo(user=request.user)
-    context = _list_context(request)
-    context["groups"] = picker_groups(request.user, _owner_team(request))
     if request.htmx and request.GET.get("partial") == "list":
-        return render(request, "chats/index.html#conversation_list", context)
-    return render(request, "chats/index.html", context)
+        return render(request, "chats/index.html#conversation_list", list_context(request))
+    return render(request, "chats/index.html", _new_chat_context(request))
 
 
 def _default_model(user, team=None) -> tuple | None:
@@ -84,25 +177,51 @@ def _default_model(user, team=None) -> tuple | None:
     return None
 
 
+def _begin_new(request):
+    """Validate the new-chat form and write the conversation with its first message: the plan
+    and its `started` frame, or the page to show again with the errors (nothing saved)."""
+    form = NewConversationForm(request.POST, user=request.user)
+    if form.is_valid():
+        owner_team = form.cleaned_data["owner_team"]
+        provider_services.credentials_ensure_echo(user=request.user, team=owner_team)
+        choice = form.cleaned_data["model_choice"] or _default_model(request.user, owner_team)
+        credential, model = choice if choice else (None, "")
+        try:
+            plan = services.conversation_begin(
+                actor=request.user,
+                owner_team=owner_team,
+                credential=credential,
+                model=model,
+                content=form.cleaned_data["content"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            return plan, frames.started_frame(plan)
+    return None, render(request, "chats/index.html", _new_chat_context(request, form), status=400)
+
+
 @login_required
 @require_POST
-def conversation_new(request):
-    owner_team = _owner_team(request)
-    provider_services.credentials_ensure_echo(user=request.user, team=owner_team)
-    form = NewConversationForm(request.POST, user=request.user)
-    if not form.is_valid():
-        messages.error(request, "; ".join(e for errors in form.errors.values() for e in errors))
-        return redirect("chats:index")
-    choice = form.cleaned_data["model_choice"] or _default_model(request.user, owner_team)
-    credential, model = choice if choice else (None, "")
-    try:
-        conversation = services.conversation_start(
-            actor=request.user, owner_team=owner_team, credential=credential, model=model
-        )
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("chats:index")
-    return redirect("chats:detail", pk=conversation.pk)
+async def conversation_new(request):
+    """A new chat starts with its first message: the conversation, the message and the reply
+    are created together, the reply starts on this process's loop (like one sent over the
+    websocket), and the browser goes to the conversation, which picks up the stream."""
+    plan, result = await sync_to_async(_begin_new)(request)
+    if plan is None:
+        return result
+    # The reply outlives this request: start it in a fresh context, so it doesn't inherit the
+    # request's (asgiref's per-request executor ends with the response).
+    reply = await asyncio.get_running_loop().create_task(
+        streaming.begin(plan, started=result, render=frames.final_fields),
+        context=contextvars.Context(),
+    )
+    if threading.current_thread() is not threading.main_thread():
+        # Not the server's loop (Daphne runs its loop in the main thread) but asgiref's
+        # per-call one for a synchronous caller, which closes with this response: finish the
+        # reply first, as the REST API does without `stream`.
+        await asyncio.shield(reply.task)
+    return redirect("chats:detail", pk=plan.conversation_id)
 
 
 @login_required
@@ -129,7 +248,7 @@ def conversation_detail(request, pk):
         },
     )
     context = {
-        **_list_context(request, current=conversation),
+        **list_context(request, current=conversation),
         "conversation": conversation,
         "view": view,
         "can_use": can_use,
@@ -150,6 +269,7 @@ def conversation_detail(request, pk):
         if conversation.credential_id
         else None,
         "settings_form": settings_form,
+        "audience": selectors.audience(conversation=conversation),
     }
     return render(request, "chats/conversation.html", context)
 

@@ -53,3 +53,13 @@ class CredentialEditForm(forms.Form):
     organization = forms.CharField(max_length=200, required=False)
     is_local = forms.BooleanField(label="Local (calls cost $0)", required=False)
     is_active = forms.BooleanField(label="Active", required=False)
+
+
+class EgressEntryForm(forms.Form):
+    host_port = forms.CharField(
+        label="Host and port",
+        max_length=300,
+        widget=forms.TextInput(attrs={"placeholder": "gpu-box.lan:8000"}),
+        help_text="An internal host:port models or webhooks may reach (loopback, LAN, …).",
+    )
+    note = forms.CharField(max_length=200, required=False, help_text="Optional: what it is.")

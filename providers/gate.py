@@ -56,6 +56,7 @@ from providers.keys import KeyUnreadable, readable_key
 from providers.models import ProviderCredential
 from providers.validation import validate_request
 from workbench import connections
+from workbench import egress as egress_guard
 
 logger = logging.getLogger(__name__)
 
@@ -235,7 +236,11 @@ def _prepare(
             api_key=key,
             organization=credential.organization,
             timeouts=timeouts,
-            egress_allow=egress.get("allow"),
+            # The instance allowlist read now (one cached lookup), so an entry a superuser just
+            # added applies to the next call.
+            egress_allow=egress["allow"]
+            if "allow" in egress
+            else egress_guard.instance_allowlist(),
             resolver=egress.get("resolver"),
         )
         # Instant (no tokenizer): for the reservation and what a crash leaves on the row.

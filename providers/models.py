@@ -109,3 +109,22 @@ class CallSlot(models.Model):
 
     def __str__(self) -> str:
         return f"call slot {self.n} of user {self.user_id}"
+
+
+class EgressAllowEntry(models.Model):
+    """A `host:port` a superuser let through the egress guard although it is internal (a GPU
+    box on the LAN). Adds to WORKBENCH_EGRESS_ALLOW, which stays the base and can't be removed
+    here."""
+
+    host_port = models.CharField(max_length=300, unique=True)
+    note = models.CharField(max_length=200, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["host_port"]
+
+    def __str__(self) -> str:
+        return self.host_port

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts import access
@@ -57,6 +58,20 @@ class CredentialSerializer(serializers.ModelSerializer):
         return bool(request) and access.allows(request.user, obj, Action.MANAGE)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "A personal OpenAI key",
+            value={
+                "preset": "openai",
+                "name": "Work OpenAI",
+                "api_key": "sk-proj-…",
+                "owner_team": None,
+            },
+            request_only=True,
+        )
+    ]
+)
 class CredentialCreateSerializer(serializers.Serializer):
     preset = serializers.ChoiceField(choices=presets.CHOICES)
     name = serializers.CharField(
@@ -81,6 +96,13 @@ class CredentialCreateSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Rename and keep the key", value={"name": "Work OpenAI (EU)"}, request_only=True
+        )
+    ]
+)
 class CredentialUpdateSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=100, required=False)
     api_key = serializers.CharField(
@@ -123,9 +145,27 @@ class MessageSerializer(serializers.Serializer):
     content = serializers.CharField(allow_blank=True, trim_whitespace=False, max_length=1_000_000)
 
 
+@extend_schema_serializer(
+    examples=[
+        OpenApiExample(
+            "Ask Echo (your own local, free credential)",
+            value={
+                "credential": 1,
+                "model": "echo",
+                "messages": [{"role": "user", "content": "Say hello in five words."}],
+                "max_tokens": 200,
+                "stream": False,
+            },
+            request_only=True,
+        )
+    ]
+)
 class CompletionSerializer(serializers.Serializer):
     credential = ScopedPrimaryKeyRelatedField(
-        queryset=ProviderCredential.objects.all(), action=Action.USE
+        queryset=ProviderCredential.objects.all(),
+        action=Action.USE,
+        help_text="An id from GET /api/credentials/ (everyone has an Echo credential: model "
+        "`echo`, local and free).",
     )
     model = serializers.CharField(max_length=200)
     messages = MessageSerializer(many=True, allow_empty=False, max_length=5000)

@@ -6,6 +6,7 @@ feature calls a model."""
 from __future__ import annotations
 
 import time
+from urllib.parse import urlsplit
 
 import httpx
 from asgiref.sync import async_to_sync
@@ -58,6 +59,25 @@ def _check_base_url(preset: presets.Preset, base_url: str) -> str:
     return base_url
 
 
+def same_endpoint(preset: presets.Preset, old: str, new: str) -> bool:
+    """Do two base URLs (empty = the preset's default) name the same endpoint? Scheme and host
+    case, a default port, a trailing slash and surrounding spaces don't make a new endpoint — so
+    they must not clear the key (it is only cleared when it would go to another host)."""
+    return _endpoint(preset, old) == _endpoint(preset, new)
+
+
+def _endpoint(preset: presets.Preset, url: str) -> tuple | str:
+    url = (url or "").strip() or preset.default_base_url
+    if not url:
+        return ""
+    try:
+        target = egress.parse_url(url)
+    except egress.EgressError:
+        return url
+    path = urlsplit(url).path.rstrip("/")
+    return (target.scheme, target.host, target.port, path)
+
+
 def _check_owner(actor, owner_team: Team | None) -> None:
     if owner_team is not None:
         access.require(actor, owner_team, Action.MANAGE)
@@ -103,22 +123,32 @@ def credential_create(
 @transaction.atomic
 def credential_update(*, actor, credential: ProviderCredential, **changes) -> ProviderCredential:
     """Change fields. A new base URL clears the key (it was meant for another host) unless a new
-    key comes with it. An empty `api_key` keeps the stored one: keys are write-only."""
+    key comes with it; the same URL spelled differently is not new (`same_endpoint`). An empty
+    `api_key` keeps the stored one: keys are write-only. Sets `credential.key_cleared` so the
+    caller can say so at once."""
     access.require(actor, credential, Action.MANAGE)
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise ValidationError(f"Can't change {', '.join(sorted(unknown))}.")
     row = credential.preset_row
+    credential.key_cleared = False
+    connection_changed = False
     if "base_url" in changes:
         new_url = _check_base_url(row, changes["base_url"])
-        if new_url != credential.base_url:
-            credential.base_url = new_url
-            if not (changes.get("api_key") or "").strip():
+        if not same_endpoint(row, credential.base_url, new_url):
+            connection_changed = True
+            if not (changes.get("api_key") or "").strip() and credential.api_key:
                 credential.api_key = ""
-                credential.last_test_ok = None
+                credential.key_cleared = True
+        credential.base_url = new_url
     if (changes.get("api_key") or "").strip():
         credential.api_key = changes["api_key"].strip()
+        connection_changed = True
+    if connection_changed:
+        # The last test was of another connection: neither its verdict nor its message holds.
         credential.last_test_ok = None
+        credential.last_test_message = ""
+        credential.last_tested_at = None
     for field in ("name", "organization"):
         if field in changes and changes[field] is not None:
             setattr(credential, field, changes[field].strip())
@@ -190,7 +220,9 @@ def _adapter_config(
         api_key=key,
         organization=credential.organization,
         timeouts=default_timeouts(),
-        egress_allow=egress_options.get("allow"),
+        egress_allow=egress_options["allow"]
+        if "allow" in egress_options
+        else egress.instance_allowlist(),
         resolver=egress_options.get("resolver"),
         reuse_clients=False,  # run from sync code: the event loop ends with the call
     )

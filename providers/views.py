@@ -11,9 +11,9 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import Action
 from accounts.views import _form_errors
-from providers import presets, selectors, services
+from providers import egress_allow, presets, selectors, services
 from providers.adapters.base import ProviderError
-from providers.forms import CredentialEditForm, CredentialForm
+from providers.forms import CredentialEditForm, CredentialForm, EgressEntryForm
 from providers.keys import mask
 
 
@@ -106,7 +106,15 @@ def credential_edit(request, pk):
         except ValidationError as exc:
             _form_errors(form, exc)
         else:
-            messages.success(request, f"Saved “{credential.name}”.")
+            if credential.key_cleared:
+                messages.warning(
+                    request,
+                    f"Saved “{credential.name}”. The base URL points at another endpoint, so the "
+                    "stored API key was cleared (it was meant for the old one). Enter the key for "
+                    "the new endpoint under Edit.",
+                )
+            else:
+                messages.success(request, f"Saved “{credential.name}”.")
             return redirect("providers:detail", pk=credential.pk)
     return render(
         request,
@@ -127,8 +135,16 @@ def credential_test(request, pk):
     credential = selectors.credential_for_user(user=request.user, pk=pk, action=Action.USE)
     ok, message = services.credential_test(actor=request.user, credential=credential)
     if request.htmx:
+        # The test lists the models too: the catalogue card comes along (out of band), so the
+        # page never says "No models listed" next to "connected".
         return render(
-            request, "providers/credential_detail.html#test_result", {"credential": credential}
+            request,
+            "providers/credential_detail.html#test_result",
+            {
+                "credential": credential,
+                "catalogue": selectors.catalogue_for(user=request.user, credential=credential),
+                "oob": True,
+            },
         )
     (messages.success if ok else messages.error)(request, message)
     return redirect("providers:detail", pk=credential.pk)
@@ -171,3 +187,42 @@ def credential_delete(request, pk):
     return render(
         request, "providers/credential_delete.html", {"credential": credential, "tab": "providers"}
     )
+
+
+# --- The egress allowlist (superusers) ------------------------------------------------------------
+
+
+@login_required
+def egress_allowlist(request):
+    """Settings → Egress allowlist: the environment's base entries (read-only) and the ones
+    added here."""
+    entries = egress_allow.entries_for_admin(actor=request.user)
+    form = EgressEntryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            entry = egress_allow.entry_add(actor=request.user, **form.cleaned_data)
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            messages.success(request, f"{entry.host_port} is allowed now.")
+            return redirect("providers:egress")
+    return render(
+        request,
+        "providers/egress.html",
+        {
+            "form": form,
+            "entries": entries,
+            "base": egress_allow.base_entries(),
+            "tab": "egress",
+        },
+        status=400 if request.method == "POST" else 200,
+    )
+
+
+@login_required
+@require_POST
+def egress_entry_delete(request, pk):
+    entry = egress_allow.entry_for_admin(actor=request.user, pk=pk)
+    egress_allow.entry_delete(actor=request.user, entry=entry)
+    messages.success(request, f"{entry.host_port} is no longer allowed.")
+    return redirect("providers:egress")

@@ -474,7 +474,14 @@ team_conv = lambda **kw: team_rule(**kw)  # noqa: E731
 
 CASES += [
     Case("chats:highlight_css", PUBLIC),
-    Case("chats:new", everyone_gets(302), method="POST"),
+    Case(
+        "chats:new",
+        everyone_gets(302),
+        method="POST",
+        data=lambda w: {"content": "hello"},
+        note="created with its first message",
+    ),
+    Case("chats:new", everyone_gets(400), method="POST", note="no message: nothing is created"),
     Case("chats:detail", team_rule(alice=200, bob=200, vera=200), kwargs=conv_kw),
     Case(
         "chats:settings",
@@ -587,6 +594,124 @@ CASES += [
     ),
 ]
 
+# --- chats: organising the list, share links (issue 9) ----------------------------------------
+folder_kw = lambda w: {"pk": w["alice_folder"].pk}  # noqa: E731
+
+CASES += [
+    Case(
+        "chats:index",
+        only_alice(200),
+        query=lambda w: {"folder": w["alice_folder"].pk},
+        note="a folder by query id: folders are personal",
+    ),
+    Case("chats:pin", team_rule(alice=302, bob=302, vera=302), method="POST", kwargs=conv_kw),
+    Case(
+        "chats:archive",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        kwargs=conv_kw,
+        note="organising your own list needs only read",
+    ),
+    Case(
+        "chats:move",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"folder": ""},
+    ),
+    Case(
+        "chats:list_rename",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"title": "From the list"},
+    ),
+    Case(
+        "chats:bulk",
+        everyone_gets(302),
+        method="POST",
+        data=lambda w: {"conversation_id": [w["conversation"].pk], "action": "archive"},
+        note="each id is checked on its own; unseen ones count as not found",
+    ),
+    Case("chats:folder_create", everyone_gets(302), method="POST", data=lambda w: {"name": "Mine"}),
+    Case(
+        "chats:folder_rename",
+        only_alice(302),
+        method="POST",
+        kwargs=folder_kw,
+        data=lambda w: {"name": "Renamed"},
+    ),
+    Case("chats:folder_delete", only_alice(302), method="POST", kwargs=folder_kw),
+    Case("chats:share", team_rule(alice=200, bob=403, vera=403), kwargs=conv_kw),
+    Case("chats:share", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=conv_kw),
+    Case(
+        "chats:share_revoke", team_rule(alice=302, bob=403, vera=403), method="POST", kwargs=conv_kw
+    ),
+    Case(
+        "chats:shared",
+        PUBLIC,
+        kwargs=lambda w: {"token": w["share_link"].token},
+        note="the token is the only key: anyone with it reads, no account needed",
+    ),
+    Case(
+        "chats:shared",
+        {p: 404 for p in PERSONAS},
+        kwargs=lambda w: {"token": w["revoked_link"].token},
+        note="a revoked link is gone for everyone, its creator included",
+    ),
+]
+
+# --- running the instance: superusers only (no persona is one: 404 for all) --------------------
+user_kw = lambda w: {"pk": w["bob_teammate"].pk}  # noqa: E731
+NOBODY = everyone_gets(404)
+
+CASES += [
+    Case("accounts:user_list", NOBODY, note="superusers only: see test_administration"),
+    *(
+        Case(f"accounts:{name}", NOBODY, method="POST", kwargs=user_kw)
+        for name in ("user_approve", "user_disable", "user_enable", "user_password_reset")
+    ),
+    Case("accounts:checklist_hide", everyone_gets(302), method="POST"),
+    Case("providers:egress", NOBODY, note="superusers only: see test_egress_allowlist"),
+    Case(
+        "providers:egress",
+        NOBODY,
+        method="POST",
+        data=lambda w: {"host_port": "evil.lan:22"},
+        note="adding",
+    ),
+    Case(
+        "providers:egress_delete",
+        NOBODY,
+        method="POST",
+        kwargs=lambda w: {"pk": w["egress_entry"].pk},
+    ),
+]
+
+FIELD_CASES += [
+    FieldCase(
+        "chats.forms.MoveForm.folder",
+        Case(
+            "chats:move",
+            team_rule(alice=302, bob=404, vera=404),
+            method="POST",
+            kwargs=conv_kw,
+            data=lambda w: {"folder": w["alice_folder"].pk},
+            note="alice's folder",
+        ),
+    ),
+    FieldCase(
+        "chats.forms.BulkForm.conversation_id",
+        Case(
+            "chats:bulk",
+            everyone_gets(302),
+            method="POST",
+            data=lambda w: {"conversation_id": [w["conversation"].pk], "action": "delete"},
+            note="delete: only alice's request deletes (test_organisation checks which)",
+        ),
+    ),
+]
+
 FIELD_CASES += [
     FieldCase(
         "chats.forms.SettingsForm.model_choice",
@@ -611,8 +736,18 @@ FIELD_CASES += [
                 "charlie_outsider": 404,
             },
             method="POST",
-            data=lambda w: {"model_choice": f"{w['alice_credential'].pk}|echo"},
+            data=lambda w: {"model_choice": f"{w['alice_credential'].pk}|echo", "content": "hi"},
             note="alice's personal credential",
+        ),
+    ),
+    FieldCase(
+        "chats.forms.NewConversationForm.owner_team",
+        Case(
+            "chats:new",
+            team_rule(alice=302, bob=302, vera=403),
+            method="POST",
+            data=lambda w: {"owner_team": w["team"].pk, "content": "hi"},
+            note="owner_team",
         ),
     ),
     FieldCase(
@@ -802,6 +937,15 @@ def build_world() -> dict:
     foreign = Message.objects.create(
         conversation=elsewhere, role="user", content="private", author=alice
     )
+    from chats import organisation, sharing
+
+    alice_folder = organisation.folder_create(actor=alice, name="Alice's folder")
+    revoked_link = sharing.share_link_create(actor=alice, conversation=elsewhere)
+    sharing.share_link_revoke(actor=alice, conversation=elsewhere)
+    share_link = sharing.share_link_create(actor=alice, conversation=conversation)
+    from providers.models import EgressAllowEntry
+
+    egress_entry = EgressAllowEntry.objects.create(host_port="gpu.lan:8000")
     world = {
         "alice": alice,
         "bob_teammate": bob,
@@ -818,6 +962,10 @@ def build_world() -> dict:
         "question": question,
         "answer": answer,
         "foreign_message": foreign,
+        "alice_folder": alice_folder,
+        "share_link": share_link,
+        "revoked_link": revoked_link,
+        "egress_entry": egress_entry,
     }
     world.update(rag_world(world))
     return world

@@ -61,6 +61,10 @@ def exception_handler(exc, context):
         response.data = error_body("invalid", _first_message(fields), fields=fields)
     else:
         code = exc.get_codes() if isinstance(exc, exceptions.APIException) else "error"
+        if isinstance(code, dict) and code:  # a detail per field (a 404 naming its field)
+            code = next(iter(code.values()))
+        if isinstance(code, list) and code:
+            code = code[0]
         if not isinstance(code, str):
             code = "error"
         detail = exc.detail if isinstance(exc, exceptions.APIException) else str(exc)

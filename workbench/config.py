@@ -33,6 +33,22 @@ def env_bool(name: str, default: bool) -> bool:
     )
 
 
+def signup_mode(name: str, default: str = "open") -> str:
+    """`open` (anyone signs up and logs in), `approve` (accounts wait for a superuser) or
+    `closed` (no sign-up page). The old booleans still work: 1/true = open, 0/false = closed."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in {"open", "approve", "closed"}:
+        return value
+    if value in TRUE:
+        return "open"
+    if value in FALSE:
+        return "closed"
+    raise ImproperlyConfigured(f"{name} must be open, approve or closed; got {raw!r}")
+
+
 def proxy_count(name: str) -> int:
     """How many reverse proxies in front of us append to X-Forwarded-For: `0` (not behind a
     proxy), a number, or a boolean (`1`/true = one proxy, as the setting used to be)."""

@@ -22,7 +22,7 @@ FIELD_ENCRYPTION_KEY = config.field_encryption_keys(
 
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = config.env_list("CSRF_TRUSTED_ORIGINS", [])
-WORKBENCH_SIGNUP = config.env_bool("WORKBENCH_SIGNUP", True)
+WORKBENCH_SIGNUP = config.signup_mode("WORKBENCH_SIGNUP")  # open | approve | closed
 # Where people reach the site: links in emails are built from it, never from a request's Host.
 WORKBENCH_SITE_URL = config.site_url(
     os.environ.get("WORKBENCH_SITE_URL"),
@@ -70,6 +70,7 @@ MIDDLEWARE = [
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "accounts.middleware.CurrentTeamMiddleware",
+    "accounts.middleware.TimeZoneMiddleware",
 ]
 
 ROOT_URLCONF = "workbench.urls"

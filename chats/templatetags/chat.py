@@ -23,3 +23,11 @@ def ms(value) -> str:
     if value is None:
         return ""
     return f"{value / 1000:.1f} s" if value >= 10_000 else f"{value:.0f} ms"
+
+
+@register.filter
+def snippet(text: str, needle: str):
+    """A search hit in context, the match in <mark> (escaped: chats.organisation.snippet)."""
+    from chats.organisation import snippet as make
+
+    return make(text or "", (needle or "").strip())

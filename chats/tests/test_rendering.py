@@ -115,7 +115,7 @@ def test_a_python_fence_is_highlighted_with_classes_and_gets_the_header_and_copy
     assert html.startswith(
         '<div class="code-block"><div class="code-head"><span class="code-lang">python</span>'
         '<button type="button" class="code-copy" data-copy-code>Copy</button></div>'
-        '<pre class="code"><code class="language-python">'
+        '<pre class="code" tabindex="0"><code class="language-python">'
     )
     assert '<span class="k">def</span>' in html
     assert '<span class="nf">f</span>' in html
@@ -134,7 +134,9 @@ def test_a_fence_alias_uses_the_canonical_language_class_and_shows_the_written_n
 def test_an_unknown_language_is_plain_escaped_text_without_guessing():
     html = render("```mermaid\ngraph TD; A-->B; <x>\n```")
     assert '<span class="code-lang">mermaid</span>' in html
-    assert '<pre class="code"><code>graph TD; A--&gt;B; &lt;x&gt;\n</code></pre>' in html
+    assert (
+        '<pre class="code" tabindex="0"><code>graph TD; A--&gt;B; &lt;x&gt;\n</code></pre>' in html
+    )
     assert not tags(html, "span")[1:]  # only the language label
 
 
@@ -146,7 +148,7 @@ def test_a_fence_without_language_is_plain_and_labelled_text():
 
 def test_an_indented_code_block_gets_the_same_chrome():
     html = render("para\n\n    indented <code>\n")
-    assert '<pre class="code"><code>indented &lt;code&gt;\n</code></pre>' in html
+    assert '<pre class="code" tabindex="0"><code>indented &lt;code&gt;\n</code></pre>' in html
     assert len(tags(html, "button")) == 1
 
 

@@ -74,51 +74,138 @@ def add_models(credential, *model_ids: str) -> None:
 # --- The list and new conversations ----------------------------------------------------------------
 
 
-def test_the_chat_page_shows_the_empty_state_and_a_picker_with_the_automatic_echo_model(
-    alice, client_for
+def test_the_chat_page_is_a_new_chat_composer_with_visibility_and_the_automatic_echo_model(
+    alice, team, client_for
 ):
     response = client_for(alice).get("/chat/")
 
     assert response.status_code == 200
     html = response.content.decode()
     assert "No conversations yet." in html
-    assert "Chat with any model" in html
+    assert "New chat" in html
+    assert "The chat is saved when you send the first message." in html
     echo = ProviderCredential.objects.get(owner_user=alice)  # made by the visit
     assert echo.preset == "echo"
-    picker = re.search(r'<select name="model_choice" id="new-model">(.*?)</select>', html, re.S)
-    assert picker, "no model picker on the empty page"
+    picker = re.search(
+        r'<select name="model_choice" id="new-model"[^>]*>(.*?)</select>', html, re.S
+    )
+    assert picker, "no model picker on the new-chat page"
     assert f'<option value="{echo.pk}|echo">echo</option>' in picker.group(1)
-    assert "(local)" in picker.group(1)
+    assert "(local) (local)" not in picker.group(1)
+    visibility = re.search(r'data-testid="visibility">(.*?)</fieldset>', html, re.S).group(1)
+    assert re.search(r'value="" checked>.*Personal', visibility, re.S)
+    assert f'value="{team.pk}">' in visibility
+    assert "Team “Acme”" in visibility and "visible to 1 member" in visibility
 
 
-def test_a_new_conversation_takes_the_first_usable_model_and_opens_its_page(alice, client_for):
+def test_the_current_team_is_the_default_visibility_of_a_new_chat(
+    alice, team, bob_teammate, client_for
+):
+    """BUG 10: after creating a team every new chat silently became a team chat. The choice is
+    now on the page, with the current team preselected and its audience spelled out."""
+    client = client_for(alice)
+    client.post(f"/teams/{team.pk}/switch/")
+
+    html = client.get("/chat/").content.decode()
+
+    assert re.search(rf'value="{team.pk}" checked>.*visible to 2 members', html, re.S)
+
+
+def test_posting_without_a_message_creates_nothing(alice, client_for):
+    """BUG 13: "New chat" created an empty conversation on every click."""
     client = client_for(alice)
     client.get("/chat/")
 
-    response = client.post("/chat/new/")
+    response = client.post("/chat/new/", {"content": "   "})
 
-    conversation = Conversation.objects.get()
+    assert response.status_code == 400
+    assert "Write a message first." in response.content.decode()
+    assert not Conversation.objects.exists()
+
+
+async def _new_chat(client, **data):
+    from chats import streaming
+
+    response = await client.post("/chat/new/", data)
+    for reply in list(streaming.RUNNING.values()):
+        await reply.task
+    return response
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_the_first_message_creates_the_conversation_and_its_reply_streams_on(
+    alice, async_client
+):
+    from asgiref.sync import sync_to_async
+
+    await async_client.aforce_login(alice)
+    await async_client.get("/chat/")
+
+    response = await _new_chat(async_client, content="Hello **there**")
+
+    conversation = await Conversation.objects.aget()
     assert response.status_code == 302
     assert response["Location"] == f"/chat/{conversation.pk}/"
-    assert conversation.owner_user == alice
-    assert (conversation.credential.preset, conversation.model) == ("echo", "echo")
-    html = page(client, conversation)
-    assert "New conversation" in html
-    assert 'id="composer"' in html
-    assert "Ask anything." in html
+    assert conversation.owner_user_id == alice.pk
+    messages = await sync_to_async(list)(conversation.messages.order_by("id"))
+    assert [(m.role, m.status) for m in messages] == [
+        ("user", "complete"),
+        ("assistant", "complete"),
+    ]
+    assert "Hello **there**" in messages[1].content  # Echo answers with what it received
+    assert conversation.title == "Hello there"
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_new_chat_can_be_a_team_chat_and_says_so_in_its_header(
+    alice, team, bob_teammate, async_client
+):
+    from asgiref.sync import sync_to_async
+
+    await async_client.aforce_login(alice)
+    await async_client.get("/chat/")
+
+    await _new_chat(async_client, content="For the team", owner_team=str(team.pk))
+
+    conversation = await Conversation.objects.aget()
+    assert conversation.owner_team_id == team.pk
+    html = (await async_client.get(f"/chat/{conversation.pk}/")).content.decode()
+    audience = await sync_to_async(
+        lambda: re.search(r'data-testid="audience">(.*?)</span>', html, re.S)
+    )()
+    assert "Team chat — visible to 2 members of “Acme”" in audience.group(1)
+
+
+def test_a_personal_chat_header_says_only_you_can_see_it(alice, client_for):
+    conversation = start(alice)
+
+    html = page(client_for(alice), conversation)
+
+    assert "Personal — only you can see it" in html
+
+
+def test_a_viewer_cannot_start_a_team_chat(alice, team, vera_viewer, client_for):
+    client = client_for(vera_viewer)
+    client.get("/chat/")
+
+    response = client.post("/chat/new/", {"content": "hi", "owner_team": team.pk})
+
+    assert response.status_code == 403
+    assert not Conversation.objects.filter(owner_team=team).exists()
+    html = client.get("/chat/").content.decode()
+    assert "Team “Acme”" not in html  # only teams she may post in are offered
 
 
 def test_a_new_conversation_gets_echo_even_before_the_chat_page_was_visited(
     alice, team, bob_teammate, client_for
 ):
     """BUG: Echo is only created by the list page. Someone who opens a team conversation from a
-    link and presses "New chat" there (the list partial is on every conversation page) gets a
-    conversation with no model at all ("Pick a model…")."""
+    link and starts a new chat from there has no model at all."""
     conversation = services.conversation_start(actor=alice, owner_team=team)
     client = client_for(bob_teammate)
     page(client, conversation)
 
-    client.post("/chat/new/")
+    client.post("/chat/new/", {"content": "hello"})
 
     new = Conversation.objects.get(owner_user=bob_teammate)
     assert new.credential is not None
@@ -131,8 +218,8 @@ def test_a_new_conversation_defaults_to_the_last_used_model(alice, client_for, m
     openai = make_credential(alice, "openai", name="Work OpenAI")
     add_models(openai, "gpt-4o", "gpt-4o-mini")
 
-    client.post("/chat/new/", {"model_choice": f"{openai.pk}|gpt-4o"})
-    client.post("/chat/new/")
+    client.post("/chat/new/", {"model_choice": f"{openai.pk}|gpt-4o", "content": "one"})
+    client.post("/chat/new/", {"content": "two"})
 
     first, second = Conversation.objects.order_by("id")
     assert (first.credential, first.model) == (openai, "gpt-4o")
@@ -638,9 +725,10 @@ def test_a_new_conversation_belongs_to_the_current_team_and_the_list_shows_its_c
     session = client.session
     session["current_team_id"] = team.pk
     session.save()
-    client.get("/chat/")
+    html = client.get("/chat/").content.decode()
+    assert re.search(rf'value="{team.pk}" checked>', html)  # the page preselects the team
 
-    client.post("/chat/new/")
+    client.post("/chat/new/", {"content": "hi", "owner_team": team.pk})
 
     conversation = Conversation.objects.get()
     assert conversation.owner_team == team
@@ -652,7 +740,8 @@ def test_a_new_conversation_belongs_to_the_current_team_and_the_list_shows_its_c
     session = viewer.session
     session["current_team_id"] = team.pk
     session.save()
-    viewer.get("/chat/")
-    viewer.post("/chat/new/")
+    html = viewer.get("/chat/").content.decode()
+    assert 'value="" checked>' in html and f'value="{team.pk}"' not in html
+    viewer.post("/chat/new/", {"content": "hi", "owner_team": ""})
     assert Conversation.objects.get(owner_user=vera_viewer).owner_team is None
     assert f'id="conversation-{conversation.pk}"' in viewer.get("/chat/").content.decode()

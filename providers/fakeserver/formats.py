@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -388,7 +389,7 @@ class AnthropicFormat:
             {
                 "type": "model",
                 "id": name,
-                "display_name": name.replace("-", " ").title(),
+                "display_name": anthropic_display_name(name),
                 "created_at": "2025-01-15T10:00:00Z",
                 "lifecycle": "active",
                 "max_input_tokens": 200000,
@@ -407,3 +408,11 @@ class AnthropicFormat:
 OPENAI = OpenAIFormat()
 GROQ = GroqFormat()
 ANTHROPIC = AnthropicFormat()
+
+
+def anthropic_display_name(model_id: str) -> str:
+    """A display name the way Anthropic writes them: "claude-3-5-haiku-20241022" →
+    "Claude 3.5 Haiku" (version digits keep their dot; the date suffix is dropped)."""
+    name = re.sub(r"-(\d{8}|latest)$", "", model_id)
+    name = re.sub(r"(?<=\d)-(?=\d(?:\D|$))", ".", name)
+    return " ".join(word[:1].upper() + word[1:] for word in name.split("-"))

@@ -681,3 +681,12 @@ def test_new_knobs_are_checked(fake):
     ):
         with pytest.raises(ValueError):
             fake.configure(**knobs)
+
+
+def test_anthropic_display_names_keep_the_dots_of_versions():
+    """BUG 21: "Claude 3 5 Haiku"."""
+    from providers.fakeserver.formats import anthropic_display_name
+
+    assert anthropic_display_name("claude-3-5-haiku-20241022") == "Claude 3.5 Haiku"
+    assert anthropic_display_name("claude-sonnet-4-5") == "Claude Sonnet 4.5"
+    assert anthropic_display_name("claude-3-opus-20240229") == "Claude 3 Opus"

@@ -396,6 +396,24 @@ def test_the_detail_page_has_test_refresh_edit_delete_and_try_for_the_owner(
     assert "Not listed yet." in page
 
 
+def test_the_htmx_connection_test_also_refreshes_the_models_table(
+    alice, client_for, make_credential, fake_provider
+):
+    """BUG 14: after a successful test the models table still said "No models listed" until a
+    reload. The test response carries the catalogue card too (swapped out of band)."""
+    credential = make_credential(alice, "openai")
+    client = client_for(alice)
+    assert "No models listed." in html(client.get(f"/settings/providers/{credential.pk}/"))
+
+    ok = client.post(f"/settings/providers/{credential.pk}/test/", headers={"HX-Request": "true"})
+
+    body = html(ok)
+    assert '<div class="card" id="catalogue" hx-swap-oob="true">' in body
+    assert "<code>gpt-4o-mini</code>" in body
+    assert "Listed just now." in body
+    assert "No models listed" not in body
+
+
 def test_the_htmx_connection_test_returns_only_the_result_partial(
     alice, client_for, make_credential, fake_provider
 ):
@@ -405,6 +423,7 @@ def test_the_htmx_connection_test_returns_only_the_result_partial(
     ok = client.post(f"/settings/providers/{credential.pk}/test/", headers={"HX-Request": "true"})
     assert ok.status_code == 200
     assert html(ok).startswith('<span id="test-result">')
+    assert html(ok).count("<html") == 0
     assert '<span class="badge active">connected</span>' in html(ok)
     assert "3 models available." in html(ok)
     assert "<html" not in html(ok)
@@ -568,3 +587,81 @@ def test_a_ten_dollar_price_reads_ten_dollars_never_1e_plus_1(
     models = client.get(f"/api/credentials/{credential.pk}/models/").json()
     gpt_4o = next(m for m in models if m["id"] == "gpt-4o")
     assert (gpt_4o["input_per_mtok"], gpt_4o["output_per_mtok"]) == ("10", "30")
+
+
+# --- Base URLs: the same endpoint spelled differently keeps the key (bug 9) -------------------
+
+
+def edit(client, credential, **fields):
+    return client.post(
+        f"/settings/providers/{credential.pk}/edit/",
+        {"name": credential.name, "api_key": "", "is_active": "on", **fields},
+        follow=True,
+    )
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "{url}/v1/",  # a trailing slash
+        " {url}/v1 ",  # spaces around it
+        "{URL}/v1",  # scheme and host in capitals
+    ],
+)
+def test_the_same_base_url_spelled_differently_keeps_the_key(
+    spelling, alice, client_for, make_credential, fake_provider
+):
+    credential = make_credential(alice, "openai_compatible", name="Box")
+    credential.last_test_ok, credential.last_test_message = True, "Connected in 5 ms"
+    credential.save()
+    url = fake_provider.url
+    typed = spelling.format(url=url, URL=url.upper().replace("HTTP://", "HTTP://"))
+
+    response = edit(client_for(alice), credential, base_url=typed)
+
+    credential.refresh_from_db()
+    assert credential.api_key == KEY
+    assert credential.last_test_ok is True  # same endpoint: the last test still holds
+    assert ("success", "Saved “Box”.") in messages_shown(response)
+
+
+def test_a_default_url_typed_out_is_the_same_endpoint(alice, client_for, make_credential):
+    credential = make_credential(alice, "openai", name="Work", base_url="")
+
+    edit(client_for(alice), credential, base_url="https://api.openai.com/v1/")
+
+    credential.refresh_from_db()
+    assert credential.api_key == KEY
+
+
+def test_a_really_new_endpoint_says_at_once_that_the_key_was_cleared(
+    alice, client_for, make_credential
+):
+    credential = make_credential(alice, "openai", name="Work")
+    credential.last_test_ok, credential.last_test_message = True, "Connected in 5 ms"
+    credential.save()
+
+    response = edit(client_for(alice), credential, base_url="https://proxy.example.com/v1")
+
+    credential.refresh_from_db()
+    assert credential.api_key == ""
+    level, text = messages_shown(response)[0]
+    assert level == "warning"
+    assert "the stored API key was cleared" in text
+    # And the page doesn't contradict itself: untested, with no old "Connected…" next to it.
+    page = html(response)
+    assert '<span class="badge">untested</span>' in page
+    assert "Connected in 5 ms" not in page
+    assert '<span class="badge error">missing</span>' in page
+
+
+def test_a_new_key_resets_the_connection_status_and_its_message(alice, client_for, make_credential):
+    credential = make_credential(alice, "openai", name="Work")
+    credential.last_test_ok, credential.last_test_message = False, "auth_failed: bad key"
+    credential.save()
+
+    response = edit(client_for(alice), credential, api_key="sk-a-new-key-424242")
+
+    credential.refresh_from_db()
+    assert (credential.last_test_ok, credential.last_test_message) == (None, "")
+    assert "auth_failed" not in html(response)

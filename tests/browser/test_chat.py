@@ -89,25 +89,25 @@ def test_alice_streams_stops_regenerates_switches_branches_forks_and_reloads(
     fake_provider.configure(tokens_per_second=25, reply_tokens=60)
     login(page, alice)
 
-    # Chat → start a conversation with a fake-server model from the picker.
+    # Chat → a new chat with a fake-server model from the picker: the first message creates
+    # the conversation, and its page picks up the reply as it streams.
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Chat").click()
     page.select_option("#new-model", f"{fake_a.pk}|gpt-4o-mini")
-    page.get_by_role("button", name="Start a conversation").click()
+    screenshot(page, "chat-new")
+    page.fill("#new-content", "Tell me a long story.")
+    page.get_by_test_id("new-chat-send").click()
     page.wait_for_url(re.compile(r"/chat/\d+/$"))
     conversation = Conversation.objects.get(owner_user=alice)
     conversation_url = page.url
     assert (conversation.credential_id, conversation.model) == (fake_a.pk, "gpt-4o-mini")
     expect(page.get_by_test_id("model-picker")).to_have_value(f"{fake_a.pk}|gpt-4o-mini")
     expect(page.locator("#connection")).to_have_text("Live")
-    screenshot(page, "chat-new")
 
     messages = page.locator("#messages")
     articles = messages.locator("article.msg")
     send, stop = page.get_by_test_id("send"), page.get_by_test_id("stop")
 
-    # Send, and watch the reply stream in.
-    page.fill("#composer-input", "Tell me a long story.")
-    send.click()
+    # Watch the reply stream in.
     streaming = messages.locator("article.msg.role-assistant.status-streaming")
     expect(streaming).to_have_count(1)
     expect(stop).to_be_visible()

@@ -24,7 +24,10 @@ def test_alice_logs_in_switches_team_and_sees_every_area(
         page.get_by_role("navigation", name="Main navigation").get_by_role(
             "link", name=label
         ).click()
-        expect(page.get_by_test_id("empty-state")).to_be_visible()
+        if label == "Chat":  # a new-chat composer, not an empty state
+            expect(page.get_by_role("heading", name="New chat")).to_be_visible()
+        else:
+            expect(page.get_by_test_id("empty-state")).to_be_visible()
         # The team choice sticks across pages.
         expect(page.get_by_test_id("current-team")).to_have_text("Acme")
     screenshot(page, "area-empty-state")

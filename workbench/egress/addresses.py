@@ -7,7 +7,7 @@ import ipaddress
 import logging
 import re
 import socket
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from urllib.parse import urlsplit
 
@@ -230,15 +230,47 @@ def _addresses_of_sync(target: Target, resolver: Resolver | None) -> list[str]:
 Allowlist = frozenset[tuple[str, int]]
 
 
+# Entries added in the app (providers registers the superusers' list); the environment
+# variable stays the base. `instance_allowlist()` reads them (sync code: it may query the
+# database) and remembers the result for `allowlist(None)`, which async transports call.
+_allow_sources: list[Callable[[], Iterable[str]]] = []
+_last_extra: tuple[str, ...] = ()
+
+
+def register_allow_source(source: Callable[[], Iterable[str]]) -> None:
+    if source not in _allow_sources:
+        _allow_sources.append(source)
+
+
+def _base_allow() -> Iterable[str]:
+    from django.conf import settings
+
+    if settings.configured:
+        return getattr(settings, "WORKBENCH_EGRESS_ALLOW", DEFAULT_ALLOW)
+    return DEFAULT_ALLOW
+
+
+def instance_allowlist() -> tuple[str, ...]:
+    """The instance allowlist now: WORKBENCH_EGRESS_ALLOW plus the entries added in the app.
+    Call it from sync code (before the event loop work) and pass it on as `allow`."""
+    global _last_extra
+    extra: list[str] = []
+    for source in _allow_sources:
+        extra += list(source())
+    _last_extra = tuple(extra)
+    base = _base_allow()
+    base = base.split(",") if isinstance(base, str) else list(base)
+    return tuple(dict.fromkeys([*base, *extra]))
+
+
 def allowlist(allow: Iterable[str] | None = None) -> Allowlist:
-    """(host, port) pairs from "host:port" strings; None: `settings.WORKBENCH_EGRESS_ALLOW`.
+    """(host, port) pairs from "host:port" strings; None: `settings.WORKBENCH_EGRESS_ALLOW` plus
+    the app's entries as last read by `instance_allowlist()`.
     An IP entry also matches other spellings of that IP ("127.0.0.1:80" covers 2130706433:80)."""
     if allow is None:
-        from django.conf import settings
-
-        allow = DEFAULT_ALLOW
-        if settings.configured:
-            allow = getattr(settings, "WORKBENCH_EGRESS_ALLOW", DEFAULT_ALLOW)
+        base = _base_allow()
+        base = base.split(",") if isinstance(base, str) else list(base)
+        allow = [*base, *_last_extra]
     pairs: set[tuple[str, int]] = set()
     for entry in (e.strip() for e in (allow.split(",") if isinstance(allow, str) else allow)):
         if not entry:
@@ -256,6 +288,12 @@ def allowlist(allow: Iterable[str] | None = None) -> Allowlist:
     return frozenset(pairs)
 
 
+HOW_TO_ALLOW = (
+    "To allow it, a superuser adds {} under Settings → Egress allowlist (or the operator "
+    "adds it to WORKBENCH_EGRESS_ALLOW)."
+)
+
+
 def _decide(target: Target, ips: list[str], allowed: Allowlist) -> None:
     """Pass if the allowlist names the target, else refuse (egress_denied) if any address is
     forbidden. Allowlisted hosts skip the address check only: they are still connected by IP."""
@@ -270,7 +308,7 @@ def _decide(target: Target, ips: list[str], allowed: Allowlist) -> None:
             )
             raise EgressError(
                 f"Refusing to connect to {target.authority}: it resolves to a {reason} address "
-                "and is not on the egress allowlist.",
+                f"and is not on the egress allowlist. {HOW_TO_ALLOW.format(target.authority)}",
                 code="egress_denied",
                 host=target.host,
                 port=target.port,

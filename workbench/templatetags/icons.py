@@ -22,6 +22,13 @@ PATHS = {
     "key": '<circle cx="8" cy="15" r="4"/><path d="M11 12l9-9M17 6l3 3M15 8l2 2"/>',
     "theme": '<circle cx="12" cy="12" r="9"/><path d="M12 3a9 9 0 0 0 0 18z" fill="currentColor"/>',
     "home": '<path d="M3 11l9-8 9 8M5 10v10h14V10"/>',
+    "menu": '<path d="M4 6h16M4 12h16M4 18h16"/>',
+    "pin": '<path d="M9 3h6l-1 6 4 4H6l4-4zM12 13v8"/>',
+    "archive": '<path d="M3 5h18v4H3zM5 9v11h14V9M10 13h4"/>',
+    "folder": '<path d="M3 6h6l2 2h10v11H3z"/>',
+    "share": '<circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="6" r="2.5"/><circle cx="18" cy="18" r="2.5"/><path d="M8.2 11l7.6-3.8M8.2 13l7.6 3.8"/>',
+    "close": '<path d="M6 6l12 12M18 6L6 18"/>',
+    "check": '<path d="M5 12l5 5 9-10"/>',
     "plug": '<path d="M9 2v6M15 2v6M6 8h12v4a6 6 0 0 1-12 0zM12 18v4"/>',
 }
 

@@ -84,6 +84,12 @@ if (chat) {
     return template.content;
   }
 
+  // Screen readers hear that a reply started and ended, not every streamed frame.
+  const announcer = document.getElementById("chat-announcer");
+  function announce(text) {
+    if (announcer) announcer.textContent = text;
+  }
+
   function showError(text) {
     if (!errorBox) return;
     errorBox.textContent = text;
@@ -139,6 +145,10 @@ if (chat) {
   const handlers = {
     hello(frame) {
       frame.snapshots.forEach((snapshot) => handlers.snapshot(snapshot));
+      // A reply on this page that is still streaming (the first one of a new chat starts
+      // before the page opens): Stop acts on it.
+      const onPage = frame.snapshots.find((snapshot) => article(snapshot.id));
+      if (onPage && canUse && myReply === null) setStreaming(onPage.id);
       // A reply this page shows as streaming but the server no longer runs ended while we were
       // (re)connecting: catch up with the saved version.
       const live = new Set(frame.snapshots.map((snapshot) => String(snapshot.id)));
@@ -160,6 +170,7 @@ if (chat) {
       const cut = frame.after === null ? 0 : all.findIndex((el) => el.dataset.id === String(frame.after)) + 1;
       if (frame.after === null || cut > 0) all.slice(cut).forEach((el) => el.remove());
       messages.append(fromHTML(frame.html));
+      announce("Reply started.");
       const asked = frame.ref && pending.get(frame.ref);
       if (asked) {
         pending.delete(frame.ref);
@@ -201,6 +212,9 @@ if (chat) {
         if (listed && frame.conversation.title) listed.textContent = frame.conversation.title;
       }
       if (myReply === frame.id) setStreaming(null);
+      const finished = article(frame.id);
+      const state = finished ? finished.dataset.status : "complete";
+      announce(state === "complete" ? "Reply finished." : `Reply ${state}.`);
       updatePathCost();
       scrollDown(false);
     },

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -86,10 +87,15 @@ class Command(BaseCommand):
                     env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
                 )
             )
-        self.stdout.write(self.style.SUCCESS(f"Workbench is running at {url}  (Ctrl-C stops it)"))
         # A SIGTERM (systemd, timeout, kill) stops everything just like Ctrl-C.
         signal.signal(signal.SIGTERM, _raise_keyboard_interrupt)
         try:
+            # Say "running" only once Daphne accepts connections (it takes seconds to import the
+            # app): a click on the printed URL before that would fail.
+            if wait_until_listening(host, port, children[0]):
+                self.stdout.write(
+                    self.style.SUCCESS(f"Workbench is running at {url}  (Ctrl-C stops it)")
+                )
             while all(child.poll() is None for child in children):
                 time.sleep(0.5)
             self.stderr.write("A process exited; stopping the others.")
@@ -111,6 +117,21 @@ class Command(BaseCommand):
         if not os.environ.get("DATABASE_URL"):
             embedded_db.stop(settings.DATA_DIR)
             self.stdout.write("Stopped the embedded PostgreSQL server.")
+
+
+def wait_until_listening(
+    host: str, port: int, process: subprocess.Popen, timeout: float = 60
+) -> bool:
+    """True once something accepts connections on host:port; False if `process` exits first or
+    nothing listens within `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and process.poll() is None:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.1)
+    return False
 
 
 def _raise_keyboard_interrupt(signum, frame):
