@@ -8,7 +8,8 @@ from django import template
 from django.urls import reverse
 
 from accounts import access
-from accounts.models import Membership
+from accounts.access import Action
+from accounts.models import Invitation, Membership, Team
 from billing.models import UsageRecord
 from providers.models import ProviderCredential
 
@@ -21,6 +22,15 @@ def checklist_for(user) -> list[dict]:
     my_teams = Membership.objects.filter(user_id=user.pk).values("team_id")
     has_teammates = (
         Membership.objects.filter(team_id__in=my_teams).exclude(user_id=user.pk).exists()
+        or Invitation.objects.filter(invited_by_id=user.pk).exists()
+    )
+    # Invitations are sent from a team's page: the first team the user manages, else the list
+    # (where they create one).
+    team = access.scope(Team.objects.all(), user, Action.MANAGE).order_by("name", "pk").first()
+    invite_url = (
+        reverse("accounts:team_detail", args=[team.pk]) + "#invite-member"
+        if team
+        else reverse("accounts:team_list")
     )
     return [
         {
@@ -42,8 +52,8 @@ def checklist_for(user) -> list[dict]:
             "done": has_teammates,
             "title": "Invite your team",
             "text": "Teams share credentials, chats and budgets; viewers only read.",
-            "url": reverse("accounts:team_list"),
-            "action": "Set up a team",
+            "url": invite_url,
+            "action": "Invite people" if team else "Create a team",
         },
     ]
 
