@@ -116,6 +116,10 @@ def test_the_phone_layout_has_a_labelled_menu_and_a_conversation_drawer(
               .map(([r, el]) => el.outerHTML.slice(0, 80))"""
         )
         assert not small, small
+        # Pages with tables scroll the table, never the page sideways.
+        for url in ("/settings/teams/", "/settings/tokens/", "/settings/providers/"):
+            page.goto(url)
+            assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"], url
     finally:
         context.close()
     assert not errors, errors
