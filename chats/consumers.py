@@ -146,9 +146,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         try:
             await handler(content)
         except Http404:
+            fields = self.ID_FIELDS.get(kind, ())
             await self._error(
                 "not_found",
-                "That conversation or message does not exist, or you can't see it.",
+                # The field that held the id, when the message has one (ids reveal nothing else).
+                f"{fields[0]}: no such message in this conversation, or you can't see it."
+                if len(fields) == 1 and content.get(fields[0]) is not None
+                else "That conversation or message does not exist, or you can't see it.",
                 content,
             )
         except PermissionDenied:

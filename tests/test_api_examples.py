@@ -92,3 +92,21 @@ def test_a_parent_from_another_conversation_is_a_404_that_names_parent_id(alice,
 
     assert assert_error(response, 404, "not_found")["message"].startswith("parent_id: ")
     assert assert_error(fork, 404, "not_found")["message"].startswith("message_id: ")
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_foreign_message_id_in_a_websocket_frame_names_its_field():
+    from asgiref.sync import sync_to_async
+
+    from tests.test_access_matrix import build_world
+    from tests.websocket import connect
+
+    world = await sync_to_async(build_world)()
+    path = f"/ws/chat/{world['conversation'].pk}/"
+    async with connect(path, user=world["alice"]) as (ws, connected):
+        assert connected
+        await ws.receive_json_from(timeout=3)  # hello
+        await ws.send_json_to({"type": "switch", "message_id": world["foreign_message"].pk})
+        frame = await ws.receive_json_from(timeout=3)
+    assert frame["code"] == "not_found"
+    assert frame["message"].startswith("message_id: no such message in this conversation")
