@@ -922,6 +922,10 @@ def build_world() -> dict:
     alice_credential = provider_services.credential_create(
         actor=alice, preset="echo", name="alice echo"
     )
+    from providers.models import ProviderModel
+
+    for credential in (team_credential, alice_credential):  # listed, as a connection test would
+        ProviderModel.objects.create(credential=credential, model_id="echo", kind="chat")
     conversation = chat_services.conversation_start(
         actor=alice, owner_team=team, credential=team_credential, model="echo"
     )
