@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from django.conf import settings
 from django.contrib.auth.forms import PasswordResetForm
 from django.core.exceptions import ValidationError
 from django.core.mail import send_mail
@@ -144,5 +145,7 @@ def user_force_password_reset(*, actor, user: User, request=None) -> bool:
             use_https=bool(request and request.is_secure()),
             email_template_name="accounts/password_reset_email.txt",
             subject_template_name="accounts/password_reset_subject.txt",
+            # The configured address, never one taken from the request (as the reset page does).
+            extra_email_context={"site_url": settings.WORKBENCH_SITE_URL},
         )
     return True
