@@ -7,11 +7,14 @@ from __future__ import annotations
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django.http import Http404
 from django.template.loader import render_to_string
 
 from accounts.access import Action
 from chats import frames, replies, selectors, services, streaming
+from chats.forms import SettingsForm
+from chats.progressive import ProgressiveRender
 from workbench.realtime import session_group, user_group
 
 MUTATIONS = {"send", "edit", "regenerate", "retry", "continue", "stop", "fork"}
@@ -21,10 +24,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # Ids read from each message type: every one must be a message of this conversation (the
     # access matrix has a case for each).
     ID_FIELDS = {
-        "send": ("parent_id",),
-        "edit": ("message_id",),
-        "regenerate": ("message_id",),
-        "retry": ("message_id",),
+        "send": ("parent_id", "settings.model_choice"),
+        "edit": ("message_id", "settings.model_choice"),
+        "regenerate": ("message_id", "settings.model_choice"),
+        "retry": ("message_id", "settings.model_choice"),
         "continue": ("message_id",),
         "stop": ("message_id",),
         "switch": ("message_id",),
@@ -87,8 +90,16 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         streaming_elsewhere = Message.objects.filter(
             conversation_id=self.conversation_id, status=MessageStatus.STREAMING
         ).exclude(pk__in=running_here)
+        # Their checkpointed text, rendered here; the frames that follow from the process that
+        # runs them (through the channel layer) carry its renderings.
         return [
-            {"type": "snapshot", "id": m.pk, "text": m.content, "offset": len(m.content)}
+            {
+                "type": "snapshot",
+                "id": m.pk,
+                "text": m.content,
+                "offset": len(m.content),
+                "html": ProgressiveRender().update(m.content),
+            }
             for m in streaming_elsewhere
         ]
 
@@ -173,10 +184,13 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
         plan, started = await database_sync_to_async(self._begin)(action, content)
         await streaming.begin(plan, started=started, render=frames.final_fields)
 
+    @transaction.atomic
     def _begin(self, action: str, content: dict):
         conversation = selectors.conversation_for_user(
             user=self.user, pk=self.conversation_id, action=Action.USE
         )
+        if action != "continue" and content.get("settings") is not None:
+            self._apply_settings(conversation, content["settings"])
         if action == "send":
             plan = services.message_send(
                 actor=self.user,
@@ -200,6 +214,31 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
                 actor=self.user, conversation=conversation, message_id=_id(content, "message_id")
             )
         return plan, frames.started_frame(plan, ref=content.get("ref"))
+
+    def _apply_settings(self, conversation, settings) -> None:
+        """What the page's settings panel shows but hasn't saved yet (system prompt, parameters,
+        a model just picked) applies to this reply and is saved with it — or nothing happens."""
+        if not isinstance(settings, dict):
+            raise ValidationError({"settings": "settings must be an object."})
+        fields = ("model_choice", "system_prompt", *services.PARAM_KEYS)
+        form = SettingsForm(
+            {key: settings[key] for key in fields if isinstance(settings.get(key), str)},
+            user=self.user,
+        )
+        if not form.is_valid():
+            raise ValidationError(
+                "Settings not applied: "
+                + "; ".join(f"{key}: {' '.join(errors)}" for key, errors in form.errors.items())
+            )
+        data = form.cleaned_data
+        changes = {}
+        if "system_prompt" in settings:
+            changes["system_prompt"] = data["system_prompt"]
+        if any(key in settings for key in services.PARAM_KEYS):
+            changes["params"] = {key: data.get(key) for key in services.PARAM_KEYS}
+        if data.get("model_choice"):
+            changes["credential"], changes["model"] = data["model_choice"]
+        services.conversation_update(actor=self.user, conversation=conversation, **changes)
 
     async def do_send(self, content):
         await self._start("send", content)

@@ -23,6 +23,14 @@ Contract and decisions:
 - Fenced (and indented) code is highlighted by Pygments into CSS classes, only for a language
   named in the fence and known to Pygments (no guessing); otherwise plain escaped text. Blocks
   over ``MAX_HIGHLIGHT_CHARS`` stay plain (highlighting cost is per character).
+- Math: ``$…$``, ``$$…$$``, ``\\(…\\)`` and ``\\[…\\]`` become MathML on the server
+  (latex2mathml; browsers display it natively, no script). The TeX is taken before Markdown
+  sees it, so its backslashes and underscores survive; a dollar followed by a digit is money,
+  not math. latex2mathml copies ``\\text{…}`` into the output as is, so its MathML goes through
+  nh3 like everything else (MathML elements and presentation attributes only: no ``href``).
+  TeX that doesn't convert (or is longer than ``MAX_MATH_CHARS``) is shown as code.
+- Task lists (``- [x] done``) get disabled checkboxes inside a ``<label>``; nh3 forces every
+  ``<input>`` to ``type="checkbox" disabled`` (raw HTML can't produce one anyway).
 - The copy button is added after sanitizing, so nh3 never allows ``<button>``. The fence
   renderer marks its ``<pre>`` with a class holding a per-process random nonce; nh3 allows that
   one class on ``<pre>`` and no other, and only ``<pre>``s carrying it are wrapped (the nonce is
@@ -35,13 +43,18 @@ from __future__ import annotations
 import functools
 import re
 import secrets
+from xml.etree import ElementTree
 
+import latex2mathml.converter
 import nh3
 from django.utils.html import escape, linebreaks
 from django.utils.safestring import SafeString, mark_safe
 from markdown_it import MarkdownIt
 from markdown_it.common.utils import escapeHtml, unescapeAll
 from markdown_it.rules_core import StateCore
+from mdit_py_plugins.dollarmath import dollarmath_plugin
+from mdit_py_plugins.tasklists import tasklists_plugin
+from mdit_py_plugins.texmath import texmath_plugin
 from pygments import highlight
 from pygments.formatters import HtmlFormatter
 from pygments.lexers import get_all_lexers, get_lexer_by_name
@@ -50,7 +63,9 @@ from pygments.token import STANDARD_TYPES
 
 __all__ = [
     "MAX_HIGHLIGHT_CHARS",
+    "MAX_MATH_CHARS",
     "RENDER_VERSION",
+    "block_starts",
     "pygments_css",
     "render_markdown",
     "render_plain",
@@ -58,9 +73,11 @@ __all__ = [
 
 # A code block longer than this is shown plain: Pygments is fast, but not free.
 MAX_HIGHLIGHT_CHARS = 100_000
+# A formula longer than this is shown as TeX source (conversion cost grows with it).
+MAX_MATH_CHARS = 5_000
 # Bump when the output changes: stored renderings (Message.content_html) older than this are
 # rendered again when shown.
-RENDER_VERSION = 2
+RENDER_VERSION = 3
 LIGHT_STYLE = "default"
 DARK_STYLE = "github-dark"
 
@@ -91,10 +108,10 @@ def _lexer(canonical: str):
     return get_lexer_by_name(canonical, stripnl=False)
 
 
-def _highlight(code: str, lang: str) -> tuple[str, str | None]:
+def _highlight(code: str, lang: str, *, plain: bool = False) -> tuple[str, str | None]:
     """(inner HTML, canonical language or None). Unknown language → escaped text."""
     canonical = _ALIASES.get(lang.lower()) if lang else None
-    if canonical is None or len(code) > MAX_HIGHLIGHT_CHARS:
+    if canonical is None or plain or len(code) > MAX_HIGHLIGHT_CHARS:
         return escapeHtml(code), canonical
     return highlight(code, _lexer(canonical), _FORMATTER), canonical
 
@@ -152,7 +169,7 @@ def _render_image(self, tokens, idx, options, env) -> str:
 
 
 def _render_code(code: str, lang: str, env: dict) -> str:
-    inner, canonical = _highlight(code, lang)
+    inner, canonical = _highlight(code, lang, plain=env.get("plain_code", False))
     env.setdefault("code_labels", []).append(lang[:_LANG_LABEL_MAX] or "text")
     code_class = f' class="language-{escapeHtml(canonical)}"' if canonical else ""
     return f'<pre class="{_PRE_MARKER}"><code{code_class}>{inner}</code></pre>\n'
@@ -169,11 +186,58 @@ def _render_code_block(self, tokens, idx, options, env) -> str:
     return _render_code(tokens[idx].content, "", env)
 
 
+def _math(tex: str, *, display: bool) -> str:
+    """TeX → MathML (sanitized with the rest of the page), or the TeX as code if it won't go."""
+    source = tex.strip()
+    if source and len(source) <= MAX_MATH_CHARS:
+        try:
+            mathml = latex2mathml.converter.convert(
+                source, display="block" if display else "inline"
+            )
+        except Exception:  # any TeX the converter can't take is shown as code
+            mathml = None
+        if mathml is not None and _is_plain_mathml(mathml):
+            return mathml
+    delimiter = "$$" if display else "$"
+    code = f'<code class="math-source">{escapeHtml(delimiter + source + delimiter)}</code>'
+    return f"<p>{code}</p>\n" if display else code
+
+
+def _is_plain_mathml(mathml: str) -> bool:
+    """Whether the converter's output is well-formed MathML made of MathML elements only.
+    `\\text{<b>…}` comes out as raw markup; rather than let the sanitizer tidy a half-parsed
+    formula into something else, such a formula is shown as its TeX."""
+    if "<!" in mathml or "<?" in mathml:  # no doctype, entity declarations or instructions
+        return False
+    try:
+        root = ElementTree.fromstring(mathml)  # noqa: S314 - no DTD (checked above), our own output
+    except ElementTree.ParseError:
+        return False
+    return all(element.tag.rpartition("}")[2] in MATH_TAGS for element in root.iter())
+
+
+def _render_math_inline(self, tokens, idx, options, env) -> str:
+    return _math(tokens[idx].content, display=False)
+
+
+def _render_math_block(self, tokens, idx, options, env) -> str:
+    return f'<div class="math-block">{_math(tokens[idx].content, display=True)}</div>\n'
+
+
 def _build_markdown() -> MarkdownIt:
     md = MarkdownIt(
         "commonmark",
         {"html": False, "linkify": False, "breaks": True, "typographer": False},
     ).enable(["table", "strikethrough"])
+    # Math first, so TeX reaches the converter untouched by Markdown's escapes and emphasis.
+    # `$5 and $10` is money: a dollar followed by a digit never opens math.
+    md.use(dollarmath_plugin, allow_space=True, allow_digits=False, double_inline=True)
+    md.use(texmath_plugin, delimiters="brackets")
+    md.use(tasklists_plugin, enabled=False, label=True)
+    for rule in ("math_inline", "math_inline_double", "math_single"):
+        md.add_render_rule(rule, _render_math_inline)
+    for rule in ("math_block", "math_block_label", "math_block_eqno"):
+        md.add_render_rule(rule, _render_math_block)
     # markdown-it's own check refuses some schemes and leaves "[x](javascript:…)" as literal
     # source text; we parse every link and let _safe_inline decide, so the text survives
     # without its anchor. nh3 checks again below.
@@ -190,22 +254,51 @@ _MD = _build_markdown()
 # ---------------------------------------------------------------------------------------------
 # nh3: explicit allowlists, built once.
 
-ALLOWED_TAGS = frozenset(
+# MathML as latex2mathml writes it: presentation elements and attributes, nothing that links,
+# loads or runs (no href, no maction, no annotation-xml).
+MATH_TAGS = frozenset(
     {
-        "p", "br", "hr", "blockquote",
-        "h3", "h4", "h5", "h6",
-        "strong", "em", "s", "code", "pre", "span", "a",
-        "ul", "ol", "li",
-        "table", "thead", "tbody", "tr", "th", "td",
+        "math", "mrow", "mi", "mn", "mo", "ms", "mtext", "mspace", "mfrac", "msqrt", "mroot",
+        "msub", "msup", "msubsup", "munder", "mover", "munderover", "mtable", "mtr", "mtd",
+        "mstyle", "mpadded", "mphantom", "menclose",
     }
 )  # fmt: skip
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}, "ol": {"start"}}
+MATH_ATTRIBUTES = frozenset(
+    {
+        "display", "mathvariant", "mathcolor", "mathbackground", "mathsize", "stretchy",
+        "fence", "separator", "form", "lspace", "rspace", "largeop", "movablelimits", "minsize",
+        "maxsize", "symmetric", "accent", "accentunder", "columnalign", "columnlines",
+        "columnspacing", "rowalign", "rowlines", "rowspacing", "linethickness", "notation",
+        "width", "height", "depth", "voffset", "displaystyle", "scriptlevel",
+    }
+)  # fmt: skip
+ALLOWED_TAGS = frozenset(
+    {
+        "p", "br", "hr", "blockquote", "div",
+        "h3", "h4", "h5", "h6",
+        "strong", "em", "s", "code", "pre", "span", "a",
+        "ul", "ol", "li", "label", "input",
+        "table", "thead", "tbody", "tr", "th", "td",
+    }
+    | MATH_TAGS
+)  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "ol": {"start"},
+    "input": {"type", "checked", "disabled"},
+    **{tag: set(MATH_ATTRIBUTES) for tag in MATH_TAGS},
+}
 ALLOWED_URL_SCHEMES = frozenset({"http", "https", "mailto"})
 _PYGMENTS_CLASSES = frozenset(c for c in STANDARD_TYPES.values() if c)
 _ALIGN_CLASSES = frozenset({"align-left", "align-center", "align-right"})
 ALLOWED_CLASSES = {
     "pre": {_PRE_MARKER},
-    "code": {f"language-{canonical}" for canonical in set(_ALIASES.values())},
+    "code": {f"language-{canonical}" for canonical in set(_ALIASES.values())} | {"math-source"},
+    "div": {"math-block"},
+    "ul": {"contains-task-list"},
+    "ol": {"contains-task-list"},
+    "li": {"task-list-item"},
+    "input": {"task-list-item-checkbox"},
     "span": set(_PYGMENTS_CLASSES),
     "th": set(_ALIGN_CLASSES),
     "td": set(_ALIGN_CLASSES),
@@ -213,13 +306,17 @@ ALLOWED_CLASSES = {
 
 _CLEANER = nh3.Cleaner(
     tags=set(ALLOWED_TAGS),
-    clean_content_tags={"script", "style", "iframe", "svg", "math", "template", "noscript"},
+    clean_content_tags={"script", "style", "iframe", "svg", "template", "noscript"},
     attributes={tag: set(attrs) for tag, attrs in ALLOWED_ATTRIBUTES.items()},
     allowed_classes=ALLOWED_CLASSES,
     url_schemes=set(ALLOWED_URL_SCHEMES),
     url_relative="deny",
     link_rel="noopener noreferrer nofollow",
-    set_tag_attribute_values={"a": {"target": "_blank"}},
+    set_tag_attribute_values={
+        "a": {"target": "_blank"},
+        "input": {"type": "checkbox", "disabled": "disabled"},
+        "div": {"tabindex": "0"},  # only `.math-block` (wide formulas scroll: keyboard too)
+    },
     strip_comments=True,
 )
 
@@ -237,8 +334,9 @@ def _add_code_chrome(html: str, labels: list[str]) -> str:
         return (
             '<div class="code-block"><div class="code-head">'
             f'<span class="code-lang">{label}</span>'
-            '<button type="button" class="code-copy" data-copy-code>Copy</button>'
             # Focusable: a long line scrolls sideways, and keyboard users must reach it.
+            '<button type="button" class="code-copy" data-copy-code>'
+            'Copy<span class="sr-only"> code</span></button>'
             f'</div><pre class="code" tabindex="0">{match[1]}</pre></div>'
         )
 
@@ -247,15 +345,27 @@ def _add_code_chrome(html: str, labels: list[str]) -> str:
     return html.replace(_PRE_MARKER, "code") if _PRE_MARKER in html else html
 
 
-def render_markdown(text: str) -> SafeString:
-    """Markdown (model or user text) → sanitized HTML, safe to put in a page as is."""
+def render_markdown(text: str, *, highlight: bool = True) -> SafeString:
+    """Markdown (model or user text) → sanitized HTML, safe to put in a page as is.
+    `highlight=False` leaves code plain (a reply's unfinished code block while it streams)."""
     if not text:
         return SafeString("")
-    env: dict = {}
+    env: dict = {} if highlight else {"plain_code": True}
     html = _MD.render(text, env)
     html = _CLEANER.clean(html)
     html = _add_code_chrome(html, env.get("code_labels", []))
     return mark_safe(html)  # noqa: S308 - markdown-it (html=False) → nh3 allowlist → our own markup
+
+
+def block_starts(text: str) -> list[int]:
+    """The line numbers where the top-level blocks of `text` start (block parsing only)."""
+    tokens: list = []
+    _MD.block.parse(text, _MD, {}, tokens)
+    return [
+        token.map[0]
+        for token in tokens
+        if token.level == 0 and token.nesting >= 0 and token.map is not None
+    ]
 
 
 def render_plain(text: str) -> SafeString:

@@ -9,6 +9,9 @@
 - The partial text is checkpointed about once a second (one UPDATE, also the heartbeat), in
   the same database hop as the gate's checkpoint of the call's usage row.
 - Reasoning (a thinking model's deltas) streams as `reasoning` frames and is saved apart.
+- Progressive kinds (chat) also send the reply's Markdown rendered so far with a frame's text
+  (chats.progressive: finished blocks once, the growing last block each time), rendered off the
+  event loop and never more often than its cost allows; the final frame's HTML is authoritative.
 - Every reply ends `complete`, `stopped`, `interrupted` (partial text kept) or `error`; a
   graceful server stop (`shutdown`) saves every live reply with all its text as `interrupted`.
 """
@@ -35,6 +38,7 @@ from django.http import Http404
 
 from chats import replies, services
 from chats.models import MessageStatus
+from chats.progressive import ProgressiveRender
 from providers.adapters.base import Finished, ProviderError, ReasoningDelta, TextDelta
 from providers.gate import CallControl
 from workbench import connections
@@ -122,6 +126,13 @@ class Reply:
     error: ProviderError | None = None
     started: float = field(default_factory=time.monotonic)
     kind: Kind | None = None  # None: a chat message (CHAT)
+    # Progressive rendering: the renderer (used off the loop only), the latest payload as a
+    # whole (for watchers connecting mid-reply), and when the next rendering may run.
+    renderer: ProgressiveRender = field(default_factory=ProgressiveRender)
+    rendered: dict | None = None
+    render_due: float = 0.0
+    render_behind: bool = False
+    whole_sent_at: float = field(default_factory=time.monotonic)
 
     def __post_init__(self):
         self.kind = _kind(self.kind)
@@ -169,12 +180,15 @@ class Reply:
 
     def snapshot(self) -> dict:
         """For a watcher (re)connecting mid-reply: the text so far, then the live tail."""
-        return {
+        frame = {
             "type": "snapshot",
             "id": self.message_id,
             "text": self.text,
             "offset": len(self.plan.prefix) + self.length,
         }
+        if self.rendered is not None:
+            frame["html"] = self.rendered
+        return frame
 
 
 def _reasoning_prefix(plan) -> str:
@@ -201,6 +215,7 @@ class Kind:
     context: Callable[[Any], dict]  # plan → the usage row's context
     checkpoint: Callable[..., None]  # sync (message_id=, text=): partial text + heartbeat
     save: Callable[..., dict]  # sync (reply, finished, render) → the final frame
+    progressive: bool = False  # delta frames also carry the Markdown rendered so far (`html`)
 
 
 def _kind(kind: Kind | None) -> Kind:
@@ -229,8 +244,41 @@ def start(
     return reply
 
 
-async def _flush(reply: Reply) -> None:
-    """Send what arrived since the last frame (one frame per kind, however many tokens)."""
+# Rendering may take at most about a quarter of the reply's wall time, and its HTML at most
+# about this many bytes a second per watcher (a long code block is re-sent while it grows).
+RENDER_COST_SHARE = 3.0
+RENDER_BYTES_PER_SECOND = 250_000
+# How often a rendering is sent whole (`from` 0) instead of as a change: a watcher that joined
+# from another process's checkpoint, or missed a frame, is whole again within this time.
+RENDER_WHOLE_EVERY = 2.0
+
+
+async def _render(reply: Reply, text: str) -> dict:
+    """The Markdown rendered so far, computed in a worker thread (never on the event loop)."""
+    started = time.monotonic()
+    payload, whole = await asyncio.to_thread(_render_sync, reply.renderer, text)
+    now = time.monotonic()
+    cost = now - started
+    reply.rendered = whole
+    if now - reply.whole_sent_at >= RENDER_WHOLE_EVERY:
+        payload, reply.whole_sent_at = whole, now
+    reply.render_due = now + max(
+        FRAME_INTERVAL,
+        RENDER_COST_SHARE * cost,
+        len(payload["tail"]) / RENDER_BYTES_PER_SECOND,
+    )
+    return payload
+
+
+def _render_sync(renderer: ProgressiveRender, text: str) -> tuple[dict, dict]:
+    payload = renderer.update(text)
+    return payload, renderer.state()
+
+
+async def _flush(reply: Reply, *, last: bool = False) -> None:
+    """Send what arrived since the last frame (one frame, however many tokens), with its
+    rendering when the kind is progressive and rendering is due (always for the `last` one).
+    Reasoning (a thinking model's deltas) goes first, as its own `reasoning` frame."""
     reasoning = "".join(reply.reasoning_parts)
     if len(reasoning) > reply.reasoning_flushed:
         delta = reasoning[reply.reasoning_flushed :]
@@ -241,15 +289,29 @@ async def _flush(reply: Reply) -> None:
             {"type": "reasoning", "id": reply.message_id, "offset": offset, "text": delta},
         )
     text = "".join(reply.parts)
-    if len(text) <= reply.flushed:
-        return
-    delta = text[reply.flushed :]
     offset = len(reply.plan.prefix) + reply.flushed
-    reply.flushed = len(text)
-    await reply.kind.hub.publish(
-        reply.conversation_id,
-        {"type": "delta", "id": reply.message_id, "offset": offset, "text": delta},
-    )
+    frame = None
+    if len(text) > reply.flushed:
+        frame = {
+            "type": "delta",
+            "id": reply.message_id,
+            "offset": offset,
+            "text": text[reply.flushed :],
+        }
+        reply.flushed = len(text)
+        reply.render_behind = reply.kind.progressive
+    if reply.render_behind and (last or time.monotonic() >= reply.render_due):
+        html = await _render(reply, reply.plan.prefix + text)
+        reply.render_behind = False
+        frame = frame or {
+            "type": "delta",
+            "id": reply.message_id,
+            "offset": len(reply.plan.prefix) + reply.flushed,
+            "text": "",
+        }
+        frame["html"] = html
+    if frame is not None:
+        await reply.kind.hub.publish(reply.conversation_id, frame)
 
 
 async def begin(
@@ -267,7 +329,13 @@ async def _flusher(reply: Reply) -> None:
     last = 0.0
     await reply.announced.wait()
     while not reply.done.is_set():
-        await reply.dirty.wait()
+        if reply.render_behind:  # text went out unrendered: render it when due, tokens or not
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    reply.dirty.wait(), max(0.0, reply.render_due - time.monotonic())
+                )
+        else:
+            await reply.dirty.wait()
         reply.dirty.clear()
         wait = last + FRAME_INTERVAL - time.monotonic()
         if wait > 0:
@@ -371,7 +439,7 @@ async def _run(reply: Reply, render) -> None:
         reply.announced.set()
         with contextlib.suppress(asyncio.CancelledError):
             await flusher
-        await _flush(reply)
+        await _flush(reply, last=True)
         try:
             reply.final_frame = await asyncio.shield(_save(reply, finished, render))
         except Exception:
@@ -505,4 +573,5 @@ CHAT = Kind(
     context=lambda plan: {"conversation": plan.conversation_id, "message": plan.message_id},
     checkpoint=replies.reply_checkpoint,
     save=_save_sync,
+    progressive=True,
 )

@@ -873,6 +873,24 @@ SOCKET_FIELD_CASES: list[SocketFieldCase] = [
         )
         for kind in ("edit", "regenerate", "retry", "continue", "stop")
     ),
+    # A model picked but not yet saved rides with the action: the credential id goes through the
+    # rules (bob can't see alice's personal key: 404) and the ownership rule (alice's own key
+    # can't run a team conversation: a clear `invalid`).
+    *(
+        SocketFieldCase(
+            CHAT_ROUTE,
+            f"{kind}.settings.model_choice",
+            lambda w, kind=kind: {
+                "type": kind,
+                "parent_id": None,
+                "message_id": w["question" if kind == "edit" else "answer"].pk,
+                "content": "x",
+                "settings": {"model_choice": f"{w['alice_credential'].pk}|echo"},
+            },
+            {"alice": "invalid", "bob_teammate": "not_found", "vera_viewer": "forbidden"},
+        )
+        for kind in ("send", "edit", "regenerate", "retry")
+    ),
     SocketFieldCase(
         CHAT_ROUTE,
         "fork.message_id",

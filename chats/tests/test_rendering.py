@@ -14,7 +14,7 @@ from chats.rendering import pygments_css, render_markdown, render_plain
 
 SAFE_HREF = re.compile(r"(https?://|mailto:)", re.IGNORECASE)
 FORBIDDEN_TAGS = {
-    "script", "style", "iframe", "img", "svg", "math", "form", "input", "object", "embed",
+    "script", "style", "iframe", "img", "svg", "form", "object", "embed", "maction",
     "link", "meta", "base", "frame", "frameset", "textarea", "select", "video", "audio",
     "source", "template",
 }  # fmt: skip
@@ -52,6 +52,11 @@ def assert_safe(html: str) -> list[tuple[str, dict[str, str | None]]]:
         if tag == "button":
             # Only our copy button, only in our header.
             assert attrs == {"type": "button", "class": "code-copy", "data-copy-code": None}
+        if tag == "input":  # only a task list's checkbox, never one that can be used
+            assert attrs.get("type") == "checkbox" and attrs.get("disabled") == "disabled", attrs
+            assert set(attrs) <= {"type", "disabled", "checked", "class"}, attrs
+        if tag in rendering.MATH_TAGS:
+            assert set(attrs) <= rendering.MATH_ATTRIBUTES, (tag, attrs)
     assert rendering._PRE_MARKER not in html
     return found
 
@@ -114,8 +119,8 @@ def test_a_python_fence_is_highlighted_with_classes_and_gets_the_header_and_copy
     html = render("```python\ndef f(x):\n    return '<b>'\n```")
     assert html.startswith(
         '<div class="code-block"><div class="code-head"><span class="code-lang">python</span>'
-        '<button type="button" class="code-copy" data-copy-code>Copy</button></div>'
-        '<pre class="code" tabindex="0"><code class="language-python">'
+        '<button type="button" class="code-copy" data-copy-code>Copy<span class="sr-only"> code</span>'
+        '</button></div><pre class="code" tabindex="0"><code class="language-python">'
     )
     assert '<span class="k">def</span>' in html
     assert '<span class="nf">f</span>' in html
@@ -137,7 +142,7 @@ def test_an_unknown_language_is_plain_escaped_text_without_guessing():
     assert (
         '<pre class="code" tabindex="0"><code>graph TD; A--&gt;B; &lt;x&gt;\n</code></pre>' in html
     )
-    assert not tags(html, "span")[1:]  # only the language label
+    assert not tags(html, "span")[2:]  # only the language label and the button's "code"
 
 
 def test_a_fence_without_language_is_plain_and_labelled_text():
@@ -389,3 +394,79 @@ def test_a_20_kb_reply_renders_quickly():
     assert_safe(html)
     assert html.count("data-copy-code") == 3
     assert best < 200
+
+
+# --- math and task lists (issue 9, bug 15) ----------------------------------------------------
+
+
+def test_inline_and_display_math_become_mathml_with_their_backslashes_intact():
+    html = render(
+        "Euler: $e^{i\\pi} + 1 = 0$ and \\(\\alpha_1\\).\n\n"
+        "$$\n\\sum_{n=1}^\\infty \\frac{1}{n^2} = \\frac{\\pi^2}{6}\n$$\n\n"
+        "\\[ \\{x \\mid x_1 > 0\\} \\]"
+    )
+    assert html.count("<math") == 4
+    assert '<math display="inline"><mrow><msup><mi>e</mi><mrow><mi>i</mi><mi>π</mi>' in html
+    assert "<msub><mi>α</mi><mn>1</mn></msub>" in html
+    assert (
+        '<div class="math-block" tabindex="0"><math display="block"><mrow><munderover><mo>∑</mo>'
+        in html
+    )
+    assert "<mfrac>" in html and "\\frac" not in html and "\\pi" not in html
+    # Markdown would have eaten these backslashes and read the underscore as emphasis.
+    assert '<mo stretchy="false">{</mo>' in html and "<msub><mi>x</mi><mn>1</mn></msub>" in html
+    assert "<em>" not in html
+
+
+def test_dollar_amounts_are_money_not_math():
+    html = render("It costs $5 and $10, or $3.50 each.")
+    assert "<math" not in html and "$5 and $10, or $3.50 each." in html
+
+
+def test_tex_that_does_not_convert_is_shown_as_its_source_in_code():
+    html = render("Broken: $\\frac{1}{$ here")
+    assert '<code class="math-source">$\\frac{1}{$</code>' in html
+    assert "<math" not in html
+
+
+@pytest.mark.parametrize(
+    "tex",
+    [
+        "\\href{javascript:alert(1)}{click}",
+        "\\text{<img src=x onerror=alert(1)>}",
+        "\\text{</math><script>alert(1)</script>}",
+        "\\text{<a href=javascript:alert(1)>x</a>}",
+        "\\color{red}{x} \\style{background:url(https://evil.example)}{y}",
+    ],
+)
+def test_hostile_tex_makes_no_link_no_script_and_no_markup(tex):
+    for text in (f"${tex}$", f"$$\n{tex}\n$$"):
+        html = render(text)
+        assert "javascript" not in html.replace("javascript:alert(1)", "") or "<code" in html
+        assert not tags(html, "a") and not tags(html, "script") and not tags(html, "img")
+        for tag, attrs in elements(html):
+            assert "href" not in attrs and "style" not in attrs, (tag, attrs)
+
+
+def test_a_huge_formula_is_shown_as_source_not_converted():
+    tex = "x+" * (rendering.MAX_MATH_CHARS // 2 + 1)
+    html = render(f"${tex}$")
+    assert "<math" not in html and 'class="math-source"' in html
+
+
+def test_task_lists_get_disabled_checkboxes_with_their_text_as_label():
+    html = render("- [ ] todo\n- [x] done *now*\n- plain [ ] item")
+    boxes = tags(html, "input")
+    assert [box.get("checked") for box in boxes] == [None, "checked"]
+    assert all(box["type"] == "checkbox" and box["disabled"] == "disabled" for box in boxes)
+    assert (
+        '<label><input class="task-list-item-checkbox" disabled="disabled" type="checkbox"> todo</label>'
+        in html
+    )
+    assert "<em>now</em>" in html and "plain [ ] item" in html
+    assert '<ul class="contains-task-list">' in html
+
+
+def test_model_text_cannot_make_an_input_of_its_own():
+    html = render('<input type="text" autofocus onfocus="x()"> and `<input>`')
+    assert not tags(html, "input")

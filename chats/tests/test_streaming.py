@@ -455,3 +455,109 @@ async def test_checkpoints_are_about_one_per_interval_not_one_per_token(
     ]
     assert 5 <= len(checkpoints) <= 14, len(checkpoints)  # ~10 for 80 tokens
     assert len(counter.statements) < 40
+
+
+# --- Progressive rendering (issue 9, bug 6) ------------------------------------------------------
+
+MARKDOWN_REPLY = (
+    "Steps:\n\n1. one\n2. two\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+    "```python\nprint('hi')\n```\n\nDone, with $x^2$."
+)
+
+
+def _page_apply(page: dict, html: dict) -> None:
+    if html["v"] <= page["v"]:
+        return
+    assert html["from"] <= len(page["blocks"])
+    del page["blocks"][html["from"] :]
+    page["blocks"] += html["blocks"]
+    page["tail"], page["v"] = html["tail"], html["v"]
+
+
+def _content_of(article_html: str) -> str:
+    match = re.search(r'<div class="content markdown">(.*?)</div>\s*<template', article_html, re.S)
+    assert match, article_html[:300]
+    return match.group(1)
+
+
+async def test_deltas_carry_the_reply_rendered_so_far_and_the_last_one_is_the_final_rendering(
+    alice, local_conversation, fake_provider
+):
+    fake_provider.configure(reply=MARKDOWN_REPLY, tokens_per_second=120)
+    async with connect(chat_path(local_conversation), user=alice) as (ws, _):
+        await ws.receive_json_from(timeout=TIMEOUT)
+        await ws.send_json_to({"type": "send", "parent_id": None, "content": "Go"})
+        frames = await receive_until(ws, "final")
+    deltas = of_type(frames, "delta")
+    rendered = [d for d in deltas if "html" in d]
+    assert len(rendered) >= 3, "the reply was not rendered while it streamed"
+    page = {"v": 0, "blocks": [], "tail": ""}
+    shapes = []
+    for frame in rendered:
+        _page_apply(page, frame["html"])
+        shapes.append("".join(page["blocks"]) + page["tail"])
+    # It was a list, then a table, then code while streaming — never raw Markdown at the end.
+    assert any("<ol>" in s and "<table>" not in s for s in shapes)
+    assert any("<table>" in s and "code-block" not in s for s in shapes)
+    assert "|---|" not in shapes[-1] and "```" not in shapes[-1]
+    final_content = _content_of(frames[-1]["html"])
+    assert "".join(page["blocks"]) + page["tail"] == final_content  # nothing left to jump
+    assert "<math" in final_content
+
+
+async def test_a_watcher_joining_mid_reply_gets_the_rendering_so_far_in_its_snapshot(
+    alice, local_conversation, fake_provider
+):
+    fake_provider.configure(reply=MARKDOWN_REPLY * 3, tokens_per_second=40)
+    async with connect(chat_path(local_conversation), user=alice) as (first, _):
+        await first.receive_json_from(timeout=TIMEOUT)
+        await first.send_json_to({"type": "send", "parent_id": None, "content": "Go"})
+        while not any("html" in d for d in of_type(await receive_until(first, "delta"), "delta")):
+            pass
+        async with connect(chat_path(local_conversation), user=alice) as (second, _):
+            hello = await second.receive_json_from(timeout=TIMEOUT)
+            [snapshot] = hello["snapshots"]
+            assert snapshot["html"]["from"] == 0
+            assert "<ol>" in "".join(snapshot["html"]["blocks"]) + snapshot["html"]["tail"]
+            page = {"v": 0, "blocks": [], "tail": ""}
+            _page_apply(page, snapshot["html"])
+            frames = await receive_until(second, "final")
+            for frame in of_type(frames, "delta"):
+                if "html" in frame:
+                    _page_apply(page, frame["html"])
+            await receive_until(first, "final")
+    shown = "".join(page["blocks"]) + page["tail"]
+    assert shown == _content_of(frames[-1]["html"])
+
+
+def test_rendering_runs_off_the_event_loop_and_no_more_often_than_it_costs(monkeypatch):
+    """The renderer's cost sets when the next rendering may run (about a quarter of the time at
+    most), and a big tail is sent less often (bytes per second)."""
+    reply = streaming.Reply(
+        services.ReplyPlan(
+            conversation_id=1, message_id=1, user_id=1, team_id=None, credential_id=1, request=None
+        )
+    )
+
+    def slow(renderer, text):
+        time.sleep(0.05)
+        return {"v": len(text), "from": 0, "blocks": [], "tail": "x" * 100_000}, {}
+
+    monkeypatch.setattr(streaming, "_render_sync", slow)
+    loop_ticks = []
+
+    async def scenario():
+        async def ticker():
+            while True:
+                loop_ticks.append(time.monotonic())
+                await asyncio.sleep(0.005)
+
+        task = asyncio.create_task(ticker())
+        started = time.monotonic()
+        await streaming._render(reply, "abc")
+        task.cancel()
+        return started
+
+    started = asyncio.run(scenario())
+    assert len(loop_ticks) >= 5  # the loop kept running while the rendering took 50 ms
+    assert reply.render_due - started >= 0.4  # 100 kB of tail at 250 kB/s

@@ -31,7 +31,7 @@ GPT_4O_REPLY = "Hello from the fake gpt-4o! How can I help you today?"
 
 # The number of words shown in the (first) streaming reply.
 STREAM_WORDS = """n => {
-  const el = document.querySelector("#messages article.status-streaming .stream-text");
+  const el = document.querySelector("#messages article.status-streaming .content");
   return !!el && el.textContent.split(/\\s+/).filter(Boolean).length >= n;
 }"""
 
@@ -113,9 +113,9 @@ def test_alice_streams_stops_regenerates_switches_branches_forks_and_reloads(
     expect(stop).to_be_visible()
     expect(send).to_be_hidden()
     page.wait_for_function(STREAM_WORDS, arg=5)
-    early = streaming.locator(".stream-text").text_content()
+    early = streaming.locator(".content").text_content().strip()
     page.wait_for_function(STREAM_WORDS, arg=len(early.split()) + 3)
-    later = streaming.locator(".stream-text").text_content()
+    later = streaming.locator(".content").text_content().strip()
     assert len(later) > len(early) and later.startswith(early)
     assert LONG_REPLY.startswith(later.strip())
     screenshot(page, "chat-streaming")

@@ -7,6 +7,7 @@ Each changed state is saved at 1280 and 390 px wide (`shots`)."""
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import timedelta
 
 import pytest
@@ -320,3 +321,233 @@ def test_the_picker_and_the_refusals_follow_who_owns_the_conversation_for_every_
         login(charlie_page, charlie_outsider)
         response = charlie_page.goto(f"/chat/{conversation.pk}/")
         assert response.status == 404
+
+
+# --- Bugs 6 and 15: progressive rendering without a jump; math as MathML; task lists -----------
+
+RICH_REPLY = (
+    "Here is the plan:\n\n"
+    "1. Measure the **baseline**\n2. Change one thing\n3. Measure again\n\n"
+    "| Step | Cost |\n|:-----|-----:|\n| one | $1 |\n| two | $2 |\n\n"
+    "```python\ndef area(r):\n    return 3.14159 * r ** 2\n```\n\n"
+    "The area is $A = \\pi r^2$, and\n\n"
+    "$$\n\\sum_{n=1}^{\\infty} \\frac{1}{n^2} = \\frac{\\pi^2}{6}\n$$\n\n"
+    "- [x] measured\n- [ ] shipped\n"
+)
+
+WATCH_REPLY = """() => {
+  window.__seen = [];
+  const messages = document.getElementById("messages");
+  new MutationObserver(() => {
+    const el = messages.querySelector("article.msg.role-assistant");
+    const content = el && el.querySelector(".content");
+    if (!content) return;
+    window.__seen.push({
+      status: el.dataset.status,
+      height: content.getBoundingClientRect().height,
+      list: !!content.querySelector("ol > li"),
+      table: !!content.querySelector("table td"),
+      code: !!content.querySelector(".code-block pre"),
+      math: !!content.querySelector("math"),
+    });
+  }).observe(messages, { childList: true, subtree: true, characterData: true, attributes: true });
+}"""
+
+
+def test_a_streaming_reply_renders_progressively_and_does_not_jump_when_it_ends(
+    page, login, shots, alice, fake_a, fake_provider
+):
+    conversation = services.conversation_start(
+        actor=alice, credential=fake_a, model="gpt-4o-mini", title="Rich"
+    )
+    fake_provider.configure(reply=RICH_REPLY, tokens_per_second=25)
+    login(page, alice)
+    open_chat(page, conversation)
+    page.evaluate(WATCH_REPLY)
+    page.fill("#composer-input", "Plan it, with a table, code and math.")
+    page.get_by_test_id("send").click()
+
+    streaming = page.locator("#messages article.msg.role-assistant[data-status=streaming]")
+    # While it streams: a real list, then a real table, then highlighted-box code.
+    expect(streaming.locator(".content ol > li")).to_have_count(3)
+    expect(streaming.locator(".content table td").first).to_be_visible()
+    shots(page, "chat-streaming-table")
+    expect(streaming.locator(".content .code-block pre")).to_be_visible()
+    shots(page, "chat-streaming-code")
+    reply = page.locator("#messages article.msg.role-assistant")
+    expect(reply).to_have_attribute("data-status", "complete")
+
+    seen = page.evaluate("window.__seen")
+    during = [s for s in seen if s["status"] == "streaming"]
+    assert any(s["list"] and not s["table"] for s in during)
+    assert any(s["table"] and not s["code"] for s in during)
+    assert any(s["code"] for s in during)
+    final_height = reply.locator(".content").evaluate("c => c.getBoundingClientRect().height")
+    assert abs(during[-1]["height"] - final_height) < 1, (during[-1], final_height)
+
+    # Math is MathML the browser lays out; the task list has real (disabled) checkboxes.
+    content = reply.locator(".content")
+    expect(content.locator("math")).to_have_count(2)
+    expect(content.locator("math[display=block] mfrac")).to_have_count(2)
+    assert (
+        content.locator("math[display=block]").evaluate("m => m.getBoundingClientRect().height")
+        > 30
+    )
+    assert "\\frac" not in content.text_content() and "$$" not in content.text_content()
+    boxes = content.get_by_role("checkbox")
+    expect(boxes).to_have_count(2)
+    expect(content.get_by_role("checkbox", name="measured")).to_be_checked()
+    expect(content.get_by_role("checkbox", name="shipped")).not_to_be_checked()
+    expect(boxes.first).to_be_disabled()
+    shots(page, "chat-math-and-tasks")
+    assert Message.objects.get(conversation=conversation, role="assistant").content == RICH_REPLY
+
+
+# --- Bug 7: the settings the user sees are the ones a reply uses --------------------------------
+
+
+def test_an_unsaved_system_prompt_and_temperature_apply_to_the_next_message_and_are_saved(
+    page, login, shots, alice, fake_a, fake_provider
+):
+    conversation = services.conversation_start(
+        actor=alice, credential=fake_a, model="gpt-4o-mini", title="Settings"
+    )
+    fake_provider.configure(tokens_per_second=200)
+    login(page, alice)
+    open_chat(page, conversation)
+    page.get_by_text("System prompt and parameters").click()
+    page.fill("#id_system_prompt", "Answer in one word.")
+    page.fill("#id_temperature", "0.3")
+    page.fill("#composer-input", "Colour of the sky?")
+    shots(page, "chat-unsaved-settings")
+    page.get_by_test_id("send").click()
+    expect(page.locator("#messages article.msg.role-assistant")).to_have_attribute(
+        "data-status", "complete"
+    )
+    expect(page.locator("[data-settings-state]")).to_have_text("saved with your message")
+    [call] = [r for r in fake_provider.requests if r.path.endswith("/chat/completions")]
+    assert call.body["messages"][0] == {"role": "system", "content": "Answer in one word."}
+    assert call.body["temperature"] == 0.3
+    conversation.refresh_from_db()
+    assert conversation.system_prompt == "Answer in one word."
+    assert conversation.params == {"temperature": 0.3}
+
+    # Settings that can't apply send nothing and lose nothing: the question stays in the box.
+    page.fill("#id_temperature", "7")
+    page.fill("#composer-input", "And at night?")
+    page.get_by_test_id("send").click()
+    expect(page.locator("#composer-error")).to_contain_text("Settings not applied")
+    expect(page.locator("#composer-input")).to_have_value("And at night?")
+    expect(page.locator("#messages article.msg")).to_have_count(2)
+    conversation.refresh_from_db()
+    assert conversation.params == {"temperature": 0.3}
+
+
+# --- Bug 12: Stop and Esc whenever the visible reply streams ------------------------------------
+
+
+def test_after_a_reload_mid_reply_stop_shows_and_esc_stops_it_from_anywhere(
+    page, login, shots, alice, fake_a, fake_provider
+):
+    conversation = services.conversation_start(
+        actor=alice, credential=fake_a, model="gpt-4o-mini", title="Long"
+    )
+    fake_provider.configure(tokens_per_second=8, reply_tokens=80)  # ~10 s
+    login(page, alice)
+    open_chat(page, conversation)
+    page.fill("#composer-input", "Tell me a long story.")
+    page.get_by_test_id("send").click()
+    expect(page.locator("#messages article.msg[data-status=streaming]")).to_have_count(1)
+
+    page.reload()
+    expect(page.locator("#connection")).to_have_text("Live")
+    streaming = page.locator("#messages article.msg[data-status=streaming]")
+    expect(streaming).to_have_count(1)
+    expect(page.get_by_test_id("stop")).to_be_visible()
+    expect(page.get_by_test_id("send")).to_be_hidden()
+    shots(page, "chat-reloaded-mid-reply")
+
+    page.locator("#chat-title").click()  # the focus is not in the composer
+    assert page.evaluate("document.activeElement.id") != "composer-input"
+    page.keyboard.press("Escape")
+    reply = page.locator("#messages article.msg.role-assistant")
+    expect(reply).to_have_attribute("data-status", "stopped")
+    expect(page.get_by_test_id("send")).to_be_visible()
+    assert Message.objects.get(conversation=conversation, role="assistant").status == "stopped"
+
+
+# --- Bug 17: the composer grows, and is ready on a new chat --------------------------------------
+
+
+def test_the_composer_has_the_focus_on_a_new_chat_and_grows_with_its_text(
+    page, login, shots, alice, fake_a
+):
+    conversation = services.conversation_start(actor=alice, credential=fake_a, model="gpt-4o-mini")
+    login(page, alice)
+    open_chat(page, conversation)
+    box = page.locator("#composer-input")
+    expect(box).to_be_focused()
+    one_line = box.evaluate("b => b.getBoundingClientRect().height")
+    page.keyboard.type("line 1")
+    for i in range(2, 6):
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.type(f"line {i}")
+    five_lines = box.evaluate("b => b.getBoundingClientRect().height")
+    assert five_lines > one_line + 40, (one_line, five_lines)
+    shots(page, "chat-composer-grown")
+    for i in range(6, 30):
+        page.keyboard.press("Shift+Enter")
+        page.keyboard.type(f"line {i}")
+    capped = box.evaluate("b => b.getBoundingClientRect().height")
+    assert capped <= 14 * 16 + 2, capped  # 14rem, then it scrolls
+    assert box.evaluate("b => b.scrollHeight > b.clientHeight")
+
+
+# --- Bug 19: reconnecting shows a live countdown and "Retry now"; a returning server is noticed ---
+
+
+def test_a_restarted_server_is_noticed_within_seconds_and_retry_now_reconnects_at_once(
+    browser, login, shots, alice, fake_a, tmp_path, transactional_db
+):
+    from tests import servers
+
+    conversation = services.conversation_start(actor=alice, credential=fake_a, model="gpt-4o-mini")
+    port = servers.free_port()
+    process, _ = servers.start_daphne(servers.daphne_env(), tmp_path / "a.log", port=port)
+    context = browser.new_context(base_url=f"http://127.0.0.1:{port}")
+    page = context.new_page()
+    page.set_default_timeout(15_000)
+    try:
+        login(page, alice)
+        open_chat(page, conversation)
+
+        servers.stop(process)  # the server goes away
+        connection = page.locator("#connection")
+        expect(connection).to_have_text(re.compile(r"Reconnecting in \d s…"))
+        retry_now = page.get_by_test_id("reconnect-now")
+        expect(retry_now).to_be_visible()
+        # The countdown is live (it counts down) and never waits more than about 5 s.
+        seen = set()
+        for _ in range(30):
+            text = connection.text_content()
+            match = re.search(r"in (\d) s", text or "")
+            if match:
+                seen.add(int(match.group(1)))
+            page.wait_for_timeout(100)
+        assert seen and max(seen) <= 6, seen
+        shots(page, "chat-reconnecting")
+
+        process, _ = servers.start_daphne(servers.daphne_env(), tmp_path / "b.log", port=port)
+        retry_now.click()
+        expect(connection).to_have_text("Live", timeout=3_000)
+        expect(retry_now).to_be_hidden()
+
+        # Without "Retry now": the page notices a returning server by itself within the cap.
+        servers.stop(process)
+        expect(connection).to_have_text(re.compile(r"Reconnecting"))
+        page.wait_for_timeout(6_000)  # let the back-off reach its longest wait
+        process, _ = servers.start_daphne(servers.daphne_env(), tmp_path / "c.log", port=port)
+        expect(connection).to_have_text("Live", timeout=7_000)
+    finally:
+        context.close()
+        servers.stop(process)

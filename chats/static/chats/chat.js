@@ -1,10 +1,12 @@
 // The conversation page: one websocket, frames in, actions out.
 //
-// Only the streaming message changes while tokens arrive (text appended to one Text node); the
-// server's rendering (Markdown → HTML → sanitized) replaces it when the reply ends. The history
-// is never re-rendered per token, so long conversations stay smooth.
+// Only the streaming message changes while tokens arrive: the server sends its Markdown rendered
+// so far with the text (streams.js swaps the growing last block), and the final frame carries the
+// authoritative rendering. The history is never re-rendered per token, so long conversations stay
+// smooth.
 
 import { sumUsd } from "../billing/money.js";
+import { Streams } from "./streams.js";
 
 const chat = document.getElementById("chat");
 
@@ -16,15 +18,17 @@ if (chat) {
   const stopButton = document.getElementById("composer-stop");
   const errorBox = document.getElementById("composer-error");
   const connection = document.getElementById("connection");
+  const reconnectNow = document.getElementById("reconnect-now");
+  const jump = document.getElementById("jump-latest");
   const canUse = chat.dataset.canUse === "1";
   const canWrite = chat.dataset.canWrite === "1";
+  const streams = new Streams(messages);
 
   let socket = null;
-  let retries = 0;
   let everConnected = false;
   let refCounter = 0;
   const pending = new Map(); // ref → what we asked for
-  let myReply = null; // id of the reply this tab started and may stop
+  const stopping = new Set(); // replies we asked to stop (the composer is usable at once)
   let catchingUp = false;
 
   chat.classList.toggle("no-use", !canUse);
@@ -33,8 +37,6 @@ if (chat) {
   // --- Helpers -------------------------------------------------------------------------------
 
   const article = (id) => document.getElementById(`message-${id}`);
-
-  const jump = document.getElementById("jump-latest");
 
   function nearBottom() {
     return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
@@ -58,16 +60,16 @@ if (chat) {
 
   // The stored Markdown of a message (Edit and Copy use it, never the rendering).
   function rawText(el) {
+    const live = streams.text(el.dataset.id);
+    if (live !== null && el.dataset.status === "streaming") return live;
     const raw = el.querySelector("template.msg-raw");
-    if (raw) return raw.content.textContent;
-    const live = el.querySelector(".stream-text");
-    return live ? live.textContent : "";
+    return raw ? raw.content.textContent : "";
   }
 
   function flash(button, text) {
-    const label = button.textContent;
+    const label = button.innerHTML; // our own markup (a label and maybe a screen-reader suffix)
     button.textContent = text;
-    setTimeout(() => { button.textContent = label; }, 1500);
+    setTimeout(() => { button.innerHTML = label; }, 1500);
   }
 
   function copy(text, button) {
@@ -96,12 +98,6 @@ if (chat) {
     errorBox.hidden = !text;
   }
 
-  function setStreaming(id) {
-    myReply = id;
-    if (sendButton) sendButton.hidden = id !== null;
-    if (stopButton) stopButton.hidden = id === null;
-  }
-
   function updatePathCost() {
     const target = document.getElementById("path-cost");
     if (!target) return;
@@ -109,46 +105,35 @@ if (chat) {
     target.textContent = sumUsd(costs);
   }
 
-  // The streaming text of a message: one Text node we append to.
-  function streamNode(id) {
-    const el = article(id);
-    if (!el) return null;
-    let holder = el.querySelector(".stream-text");
-    if (!holder) {
-      const content = el.querySelector(".content");
-      if (!content) return null;
-      content.className = "content streaming";
-      content.textContent = "";
-      holder = document.createElement("span");
-      holder.className = "stream-text";
-      const cursor = document.createElement("span");
-      cursor.className = "cursor";
-      cursor.setAttribute("aria-hidden", "true");
-      content.append(holder, cursor);
-    }
-    if (!holder.firstChild) holder.append(document.createTextNode(""));
-    return holder.firstChild;
+  // The reply streaming on the visible path (there is at most one), whoever started it.
+  function visibleStreaming() {
+    const streamingEl = messages.querySelector("article.msg[data-status=streaming]");
+    return streamingEl && !stopping.has(streamingEl.dataset.id) ? Number(streamingEl.dataset.id) : null;
   }
 
-  function applyText(id, offset, text) {
-    const node = streamNode(id);
-    if (!node) return;
-    const have = node.length;
-    if (offset > have) return; // a gap: the next snapshot (reconnect) repairs it
-    if (offset + text.length <= have) return; // already shown
-    node.appendData(text.slice(have - offset));
-    scrollDown(false);
+  // Send or Stop, from what the page shows: after a reload mid-reply, for a reply a teammate
+  // started, for a Continue — whenever the visible reply streams.
+  function syncComposer() {
+    if (!composer) return;
+    const streamingId = visibleStreaming();
+    sendButton.hidden = streamingId !== null;
+    stopButton.hidden = streamingId === null;
+  }
+
+  function stop() {
+    const id = visibleStreaming();
+    if (id === null || !canUse) return false;
+    send({ type: "stop", message_id: id });
+    stopping.add(String(id));
+    syncComposer(); // the composer is usable at once; the final frame settles the message
+    return true;
   }
 
   // --- Frames --------------------------------------------------------------------------------
 
   const handlers = {
     hello(frame) {
-      frame.snapshots.forEach((snapshot) => handlers.snapshot(snapshot));
-      // A reply on this page that is still streaming (the first one of a new chat starts
-      // before the page opens): Stop acts on it.
-      const onPage = frame.snapshots.find((snapshot) => article(snapshot.id));
-      if (onPage && canUse && myReply === null) setStreaming(onPage.id);
+      frame.snapshots.forEach((snapshot) => streams.snapshot(snapshot));
       // A reply this page shows as streaming but the server no longer runs ended while we were
       // (re)connecting: catch up with the saved version.
       const live = new Set(frame.snapshots.map((snapshot) => String(snapshot.id)));
@@ -159,9 +144,7 @@ if (chat) {
       }
     },
     snapshot(frame) {
-      const node = streamNode(frame.id);
-      if (!node) return;
-      node.data = frame.text;
+      streams.snapshot(frame);
     },
     started(frame) {
       document.getElementById("chat-start")?.remove();
@@ -174,9 +157,13 @@ if (chat) {
       const asked = frame.ref && pending.get(frame.ref);
       if (asked) {
         pending.delete(frame.ref);
-        if (asked.type === "send" && input) input.value = "";
-        setStreaming(frame.reply);
+        if (asked.type === "send" && input) {
+          input.value = "";
+          grow();
+        }
+        if (asked.settings) settingsApplied();
       }
+      syncComposer();
       updatePathCost();
       scrollDown(Boolean(asked));
     },
@@ -187,21 +174,21 @@ if (chat) {
         el.className = el.className.replace(/status-\S+/, "status-streaming");
         el.querySelector(".msg-error")?.remove();
         el.querySelector(".msg-foot").replaceChildren();
-        streamNode(frame.id);
+        streams.get(frame.id);
       }
-      if (frame.ref && pending.has(frame.ref)) {
-        pending.delete(frame.ref);
-        setStreaming(frame.id);
-      }
+      if (frame.ref) pending.delete(frame.ref);
+      syncComposer();
     },
     delta(frame) {
-      applyText(frame.id, frame.offset, frame.text);
+      if (streams.delta(frame)) scrollDown(false);
     },
     final(frame) {
       const el = article(frame.id);
       if (el && frame.html) {
         el.replaceWith(fromHTML(frame.html));
       }
+      streams.forget(frame.id);
+      stopping.delete(String(frame.id));
       if (frame.conversation) {
         const cost = document.getElementById("chat-cost");
         const summary = cost && cost.querySelector("[data-testid=conversation-cost]");
@@ -211,10 +198,8 @@ if (chat) {
         const listed = document.querySelector(`#conversation-${chat.dataset.conversation} .c-title`);
         if (listed && frame.conversation.title) listed.textContent = frame.conversation.title;
       }
-      if (myReply === frame.id) setStreaming(null);
-      const finished = article(frame.id);
-      const state = finished ? finished.dataset.status : "complete";
-      announce(state === "complete" ? "Reply finished." : `Reply ${state}.`);
+      if (el) announce(frame.status === "complete" ? "Reply finished." : `Reply ${frame.status}.`);
+      syncComposer();
       updatePathCost();
       scrollDown(false);
     },
@@ -222,6 +207,7 @@ if (chat) {
       catchingUp = false;
       messages.replaceChildren(fromHTML(frame.html));
       if (frame.ref) pending.delete(frame.ref);
+      syncComposer();
       updatePathCost();
     },
     forked(frame) {
@@ -234,41 +220,87 @@ if (chat) {
     pong() {},
   };
 
-  // --- The socket ----------------------------------------------------------------------------
+  // --- The socket: reconnect with back-off, a live countdown and "Retry now" ------------------
+
+  const MAX_WAIT = 5000; // ms: a server that comes back is noticed within about this long
+  let retries = 0;
+  let retryTimer = null;
+  let countdown = null;
+  let retryAt = 0;
 
   function status(text, state) {
     if (!connection) return;
     connection.textContent = text;
     connection.dataset.state = state;
+    if (reconnectNow) reconnectNow.hidden = state !== "retry";
+  }
+
+  function tick() {
+    const seconds = Math.max(0, Math.ceil((retryAt - Date.now()) / 1000));
+    status(seconds > 0 ? `Reconnecting in ${seconds} s…` : "Reconnecting…", "retry");
+  }
+
+  function clearRetry() {
+    clearTimeout(retryTimer);
+    clearInterval(countdown);
+    retryTimer = countdown = null;
+  }
+
+  function scheduleReconnect() {
+    clearRetry();
+    retries += 1;
+    // 0.5, 1, 2, 4, 5, 5 … s, ± 20 % so many tabs don't all knock at once.
+    const wait = Math.min(MAX_WAIT, 500 * 2 ** (retries - 1)) * (0.8 + Math.random() * 0.4);
+    retryAt = Date.now() + wait;
+    tick();
+    countdown = setInterval(tick, 250);
+    retryTimer = setTimeout(reconnect, wait);
+  }
+
+  function reconnect() {
+    clearRetry();
+    if (socket && socket.readyState !== WebSocket.CLOSED) return;
+    status("Reconnecting…", "retry");
+    connect();
   }
 
   function connect() {
     const scheme = window.location.protocol === "https:" ? "wss" : "ws";
-    socket = new WebSocket(`${scheme}://${window.location.host}${chat.dataset.ws}`);
-    socket.addEventListener("open", () => {
+    const ws = new WebSocket(`${scheme}://${window.location.host}${chat.dataset.ws}`);
+    socket = ws;
+    ws.addEventListener("open", () => {
       retries = 0;
       status("Live", "open");
       // Back after a drop: catch up with whatever happened meanwhile (snapshots follow).
-      if (everConnected) send({ type: "sync" });
+      if (everConnected) {
+        send({ type: "sync" });
+        announce("Connected again.");
+      }
       everConnected = true;
     });
-    socket.addEventListener("message", (event) => {
+    ws.addEventListener("message", (event) => {
       const frame = JSON.parse(event.data);
       const handler = handlers[frame.type];
       if (handler) handler(frame);
     });
-    socket.addEventListener("close", (event) => {
+    ws.addEventListener("close", (event) => {
+      if (ws !== socket) return;
       if ([4401, 4403, 4404].includes(event.code)) {
         status(event.code === 4401 ? "Signed out — reload to sign in" : "You no longer have access", "closed");
-        if (composer) composer.querySelectorAll("textarea, button, select").forEach((el) => { el.disabled = true; });
+        if (composer) composer.querySelectorAll("textarea, button, select, input").forEach((el) => { el.disabled = true; });
         return;
       }
-      retries += 1;
-      const wait = Math.min(10000, 500 * 2 ** (retries - 1));
-      status(`Reconnecting in ${Math.round(wait / 1000)} s…`, "retry");
-      setTimeout(connect, wait);
+      if (retries === 0) announce("Connection lost; reconnecting.");
+      scheduleReconnect();
     });
   }
+
+  if (reconnectNow) reconnectNow.addEventListener("click", reconnect);
+  // The network or the tab coming back is the best moment to try at once.
+  window.addEventListener("online", () => { if (retryTimer) reconnect(); });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "visible" && retryTimer) reconnect();
+  });
 
   function send(frame) {
     if (!socket || socket.readyState !== WebSocket.OPEN) {
@@ -287,7 +319,62 @@ if (chat) {
     return all.length ? Number(all[all.length - 1].dataset.id) : null;
   }
 
+  // --- Settings the user sees are the settings a reply uses -----------------------------------
+  // The system prompt and parameters panel saves on "Save settings"; a send, edit or regenerate
+  // with unsaved changes carries them, and the server saves them with the action.
+
+  const SETTINGS_FIELDS = ["system_prompt", "temperature", "top_p", "max_tokens", "seed"];
+  let savedSettings = null;
+
+  function settingsForm() {
+    return document.getElementById("settings-form");
+  }
+
+  function currentSettings() {
+    const form = settingsForm();
+    if (!form) return null;
+    const data = new FormData(form);
+    return Object.fromEntries(SETTINGS_FIELDS.map((name) => [name, String(data.get(name) ?? "")]));
+  }
+
+  function unsavedSettings() {
+    const now = currentSettings();
+    if (!now || !savedSettings) return null;
+    return SETTINGS_FIELDS.some((name) => now[name] !== savedSettings[name]) ? now : null;
+  }
+
+  function settingsApplied() {
+    savedSettings = currentSettings();
+    const form = settingsForm();
+    const note = form && form.querySelector("[data-settings-state]");
+    if (note) {
+      note.textContent = "saved with your message";
+      note.hidden = false;
+    }
+  }
+
+  savedSettings = currentSettings();
+  document.body.addEventListener("htmx:afterSwap", (event) => {
+    if (event.detail.target && event.detail.target.id === "settings-form") {
+      if (event.detail.xhr && event.detail.xhr.status < 400) savedSettings = currentSettings();
+    }
+  });
+
+  // Send-like actions carry what the panel shows when it differs from what is saved.
+  function act(frame) {
+    const settings = unsavedSettings();
+    return send(settings ? { ...frame, settings } : frame);
+  }
+
   // --- Composer ------------------------------------------------------------------------------
+
+  // The box grows with its text up to a limit (CSS `field-sizing` where the browser has it).
+  const growsByItself = window.CSS && CSS.supports("field-sizing", "content");
+  function grow() {
+    if (!input || growsByItself) return;
+    input.style.height = "auto";
+    input.style.height = `${input.scrollHeight + 2}px`;
+  }
 
   if (composer) {
     composer.addEventListener("submit", (event) => {
@@ -295,23 +382,32 @@ if (chat) {
       const content = input.value;
       if (!content.trim()) return;
       showError("");
-      send({ type: "send", parent_id: lastId(), content });
+      act({ type: "send", parent_id: lastId(), content });
     });
     input.addEventListener("keydown", (event) => {
       if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
         event.preventDefault();
         composer.requestSubmit();
-      } else if (event.key === "Escape" && myReply !== null) {
-        send({ type: "stop", message_id: myReply });
       }
     });
+    input.addEventListener("input", grow);
     stopButton.addEventListener("click", () => {
-      if (myReply !== null) send({ type: "stop", message_id: myReply });
-      // The composer is usable at once; the final frame settles the message.
-      setStreaming(null);
+      stop();
       input.focus();
     });
+    grow();
+    // A new, empty conversation: ready to type.
+    if (document.getElementById("chat-start")) input.focus();
   }
+
+  // Esc stops the visible streaming reply wherever the focus is — unless something else that
+  // Esc closes is open (a menu, a dialog, an edit box).
+  document.addEventListener("keydown", (event) => {
+    if (event.key !== "Escape" || event.defaultPrevented || event.isComposing) return;
+    if (document.querySelector("details.menu[open], dialog[open]")) return;
+    if (event.target.closest && event.target.closest(".edit-form")) return;
+    if (stop()) event.preventDefault();
+  });
 
   // --- Message actions -----------------------------------------------------------------------
 
@@ -324,6 +420,7 @@ if (chat) {
     const area = document.createElement("textarea");
     area.value = original;
     area.rows = Math.min(12, original.split("\n").length + 1);
+    area.setAttribute("aria-label", "Edit message");
     const save = document.createElement("button");
     save.type = "submit";
     save.className = "btn primary small";
@@ -340,10 +437,17 @@ if (chat) {
     content.after(form);
     el.classList.add("editing");
     area.focus();
-    cancel.addEventListener("click", () => { form.remove(); content.hidden = false; el.classList.remove("editing"); });
+    const close = () => { form.remove(); content.hidden = false; el.classList.remove("editing"); };
+    cancel.addEventListener("click", close);
+    area.addEventListener("keydown", (event) => {
+      if (event.key === "Escape") {
+        event.preventDefault();
+        close();
+      }
+    });
     form.addEventListener("submit", (event) => {
       event.preventDefault();
-      send({ type: "edit", message_id: Number(el.dataset.id), content: area.value });
+      act({ type: "edit", message_id: Number(el.dataset.id), content: area.value });
     });
   }
 
@@ -368,7 +472,11 @@ if (chat) {
       startEdit(el);
     } else if (action === "stop") {
       send({ type: "stop", message_id: id });
-    } else if (["regenerate", "retry", "continue", "fork"].includes(action)) {
+      stopping.add(String(id));
+      syncComposer();
+    } else if (action === "regenerate" || action === "retry") {
+      act({ type: action, message_id: id });
+    } else if (action === "continue" || action === "fork") {
       send({ type: action, message_id: id });
     }
   });
@@ -387,6 +495,7 @@ if (chat) {
     });
   }
 
+  syncComposer();
   updatePathCost();
   connect();
 }
