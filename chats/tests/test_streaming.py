@@ -512,7 +512,12 @@ async def test_a_watcher_joining_mid_reply_gets_the_rendering_so_far_in_its_snap
     async with connect(chat_path(local_conversation), user=alice) as (first, _):
         await first.receive_json_from(timeout=TIMEOUT)
         await first.send_json_to({"type": "send", "parent_id": None, "content": "Go"})
-        while not any("html" in d for d in of_type(await receive_until(first, "delta"), "delta")):
+
+        def has_list(frame):
+            html = frame.get("html") or {"blocks": [], "tail": ""}
+            return "<ol>" in "".join(html["blocks"]) + html["tail"]
+
+        while not any(has_list(d) for d in of_type(await receive_until(first, "delta"), "delta")):
             pass
         async with connect(chat_path(local_conversation), user=alice) as (second, _):
             hello = await second.receive_json_from(timeout=TIMEOUT)
