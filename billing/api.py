@@ -1,21 +1,43 @@
+"""REST for billing: the usage ledger, budgets, notifications. Thin: validate, call one service
+or selector, render."""
+
+from __future__ import annotations
+
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
-from rest_framework import generics, mixins
+from rest_framework import generics, mixins, status
+from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
-from billing import selectors, services
-from billing.serializers import UsageRecordSerializer
+from accounts.access import Action
+from billing import notifications, selectors, services
+from billing.serializers import (
+    BudgetSerializer,
+    BudgetWriteSerializer,
+    NotificationSerializer,
+    NotificationsReadSerializer,
+    UsageRecordSerializer,
+)
+
+TEAM_PARAMETER = OpenApiParameter(
+    "team",
+    OpenApiTypes.INT,
+    description="A team id: that team's too. Omit for your own only.",
+)
+
+
+def _team(request):
+    team_id = request.query_params.get("team")
+    return account_selectors.team_for_user(user=request.user, pk=team_id) if team_id else None
 
 
 class UsageListView(mixins.ListModelMixin, generics.GenericAPIView):
     serializer_class = UsageRecordSerializer
 
     def get_queryset(self):
-        team_id = self.request.query_params.get("team")
-        team = (
-            account_selectors.team_for_user(user=self.request.user, pk=team_id) if team_id else None
-        )
-        return selectors.usage_for_user(user=self.request.user, team=team).select_related("user")
+        return selectors.usage_for_user(
+            user=self.request.user, team=_team(self.request)
+        ).select_related("user")
 
     @extend_schema(
         parameters=[
@@ -31,3 +53,76 @@ class UsageListView(mixins.ListModelMixin, generics.GenericAPIView):
         tokens so far are estimated); one whose server died is settled `interrupted` first."""
         services.usage_settle_stale()
         return self.list(request)
+
+
+def _budget_body(request, budget) -> dict:
+    [state] = selectors.budget_statuses(user=request.user, budgets=[budget])
+    return BudgetSerializer(state).data
+
+
+class BudgetListView(generics.GenericAPIView):
+    serializer_class = BudgetSerializer
+
+    @extend_schema(parameters=[TEAM_PARAMETER], responses={200: BudgetSerializer(many=True)})
+    def get(self, request):
+        """Your personal budgets (and with `?team=` that team's), each with its current period:
+        spent, held by calls in progress, left, when it resets."""
+        budgets = selectors.budgets_for_user(user=request.user, team=_team(request))
+        page = self.paginate_queryset(budgets)
+        states = selectors.budget_statuses(user=request.user, budgets=page)
+        return self.get_paginated_response(BudgetSerializer(states, many=True).data)
+
+    @extend_schema(request=BudgetWriteSerializer, responses={201: BudgetSerializer})
+    def post(self, request):
+        """Add a budget: personal, or for a team you manage (`owner_team`)."""
+        data = BudgetWriteSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        budget = services.budget_create(actor=request.user, **data.validated_data)
+        return Response(_budget_body(request, budget), status=status.HTTP_201_CREATED)
+
+
+class BudgetDetailView(generics.GenericAPIView):
+    serializer_class = BudgetSerializer
+
+    def get(self, request, pk):
+        return Response(_budget_body(request, selectors.budget_for_user(user=request.user, pk=pk)))
+
+    @extend_schema(request=BudgetWriteSerializer, responses={200: BudgetSerializer})
+    def patch(self, request, pk):
+        """Change a budget you manage (its owner never changes)."""
+        budget = selectors.budget_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+        data = BudgetWriteSerializer(data=request.data, partial=True, context={"request": request})
+        data.is_valid(raise_exception=True)
+        fields = {k: v for k, v in data.validated_data.items() if k != "owner_team"}
+        budget = services.budget_update(actor=request.user, budget=budget, **fields)
+        return Response(_budget_body(request, budget))
+
+    def delete(self, request, pk):
+        budget = selectors.budget_for_user(user=request.user, pk=pk, action=Action.MANAGE)
+        services.budget_delete(actor=request.user, budget=budget)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class NotificationListView(mixins.ListModelMixin, generics.GenericAPIView):
+    serializer_class = NotificationSerializer
+
+    def get_queryset(self):
+        return notifications.notifications_for_user(user=self.request.user)
+
+    def get(self, request):
+        """Your notifications (budget alerts, …), newest first."""
+        return self.list(request)
+
+
+class NotificationsReadView(generics.GenericAPIView):
+    serializer_class = NotificationsReadSerializer
+
+    @extend_schema(request=NotificationsReadSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request):
+        """Mark your notifications read: those `ids`, or all. Answers `{"marked": n}`."""
+        data = NotificationsReadSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        marked = notifications.notifications_mark_read(
+            user=request.user, ids=data.validated_data.get("ids")
+        )
+        return Response({"marked": marked})

@@ -5,8 +5,11 @@ Rows reference providers' credentials by a string foreign key (DESIGN §3: not a
 from __future__ import annotations
 
 from django.conf import settings
+from django.contrib.postgres.fields import ArrayField
 from django.db import models
 from django.utils import timezone
+
+from accounts.ownership import Owned
 
 
 class CostSource(models.TextChoices):
@@ -185,3 +188,170 @@ def _forget_overrides() -> None:
     from billing.pricing import overrides_changed
 
     overrides_changed()
+
+
+# --- Budgets -----------------------------------------------------------------------------------------
+
+
+class Period(models.TextChoices):
+    DAY = "day", "Daily"
+    WEEK = "week", "Weekly (from Monday)"
+    MONTH = "month", "Monthly"
+
+
+def default_thresholds() -> list[int]:
+    return [50, 80, 100]
+
+
+class Budget(Owned):
+    """A spending limit on the calls that match its scope, per day, week or month in its time zone.
+
+    Scope: an owner — a team (every call charged to it; team admins and owners manage it) or a
+    user (the calls they pay for personally) — narrowed by any of: one member (`user`, team
+    budgets only), one credential, one provider (preset) and one model. Thresholds alert the
+    owners (once per threshold per period); `hard` refuses calls that would pass `limit`.
+    The window is derived from the time in `time_zone`: nothing resets anything."""
+
+    name = models.CharField(max_length=100, blank=True)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+        help_text="Only this member's calls (team budgets).",
+    )
+    # CASCADE, not SET_NULL: a $5 cap on one key must never silently become a cap on everything.
+    credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    preset = models.CharField("provider", max_length=40, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    period = models.CharField(max_length=10, choices=Period.choices, default=Period.MONTH)
+    time_zone = models.CharField(max_length=64, default="UTC")
+    limit = models.DecimalField("limit (USD)", max_digits=14, decimal_places=4)
+    hard = models.BooleanField(
+        default=True, help_text="Refuse calls that would pass the limit (else alerts only)."
+    )
+    thresholds = ArrayField(
+        models.PositiveSmallIntegerField(),
+        default=default_thresholds,
+        blank=True,
+        size=10,
+        help_text="Alert at these percentages of the limit.",
+    )
+    is_active = models.BooleanField(default=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta(Owned.Meta):
+        ordering = ["owner_team_id", "id"]
+        constraints = [
+            *Owned.Meta.constraints,
+            models.CheckConstraint(condition=models.Q(limit__gt=0), name="billing_budget_limit"),
+            models.CheckConstraint(
+                condition=models.Q(user__isnull=True) | models.Q(owner_team__isnull=False),
+                name="billing_budget_member_in_team_budgets",
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["owner_team", "is_active"]),
+            models.Index(fields=["owner_user", "is_active"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.name or f"Budget {self.pk}"
+
+
+class BudgetWindow(models.Model):
+    """What a budget has spent in one period (`start` is that period's first instant). Created on
+    the first call of the period; settled costs are added under a row lock."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="windows")
+    start = models.DateTimeField()
+    end = models.DateTimeField()
+    spent = models.DecimalField(max_digits=18, decimal_places=9, default=0)
+    calls = models.PositiveIntegerField(default=0)
+    unpriced_calls = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["budget", "start"], name="billing_budgetwindow_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} from {self.start:%Y-%m-%d}: ${self.spent}"
+
+
+class BudgetHold(models.Model):
+    """Money a call in flight has reserved in a window. Live while `expires_at` is ahead: a
+    process that dies mid-call pins nothing past that."""
+
+    window = models.ForeignKey(BudgetWindow, on_delete=models.CASCADE, related_name="+")
+    reservation = models.UUIDField(db_index=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=9)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        indexes = [models.Index(fields=["window", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"${self.amount} until {self.expires_at:%H:%M:%S}"
+
+
+class BudgetAlert(models.Model):
+    """A threshold crossed in a period: the unique row is what makes an alert go out once."""
+
+    budget = models.ForeignKey(Budget, on_delete=models.CASCADE, related_name="alerts")
+    window_start = models.DateTimeField()
+    threshold = models.PositiveSmallIntegerField()  # percent; 100 = the limit
+    spent = models.DecimalField(max_digits=18, decimal_places=9)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["budget", "window_start", "threshold"], name="billing_budgetalert_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.budget_id} at {self.threshold} %"
+
+
+class Notification(models.Model):
+    """An in-app notification (the bell). Budget alerts are the first kind; any app to the right
+    of billing may add one through `billing.notifications.notification_create`."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="notifications"
+    )
+    kind = models.CharField(max_length=40)
+    title = models.CharField(max_length=200)
+    body = models.CharField(max_length=1000, blank=True)
+    url = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    read_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(
+                fields=["user"],
+                condition=models.Q(read_at__isnull=True),
+                name="billing_notif_unread",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title

@@ -1,4 +1,4 @@
-"""Writes for billing: the usage ledger and its daily rollups.
+"""Writes for billing: the usage ledger and its daily rollups; budgets.
 
 A call's row is opened before the provider is called, checkpointed while it streams and settled
 once at the end (UsageRecord says why); a call refused before any provider call is written
@@ -10,12 +10,18 @@ import logging
 from datetime import timedelta
 from decimal import Decimal
 
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
+from django.http import Http404
 from django.utils import timezone
 
+from accounts import access
+from accounts.access import Action
+from accounts.models import Membership
 from billing import pricing
-from billing.models import CallStatus, CostSource, UsageRecord
+from billing.models import Budget, BudgetWindow, CallStatus, CostSource, UsageRecord
 
 logger = logging.getLogger(__name__)
 
@@ -226,3 +232,97 @@ def usage_settle_stale(
     if settled:
         logger.info("Settled %s usage row(s) left running by a stopped process", settled)
     return settled
+
+
+# --- Budgets ---------------------------------------------------------------------------------------
+
+# Changing any of these changes which calls a budget counts: its current window starts over
+# from the ledger (the next call recreates it).
+SCOPE_FIELDS = ("user_id", "credential_id", "preset", "model", "period", "time_zone")
+MAX_LIMIT = Decimal("1000000000")
+
+
+def _budget_clean(*, actor, budget: Budget) -> None:
+    """Every id through the access rules (404 outside the tenant), then the values."""
+    from billing import windows
+    from billing.selectors import preset_labels
+
+    if budget.owner_team_id:
+        access.require(actor, budget.owner_team, Action.MANAGE)
+    elif budget.owner_user_id != actor.pk:
+        raise Http404
+    errors: dict[str, str] = {}
+    if budget.user_id is not None:
+        if not budget.owner_team_id:
+            errors["user"] = (
+                "A personal budget covers your own calls; pick a member only for a team's."
+            )
+        elif not Membership.objects.filter(
+            team_id=budget.owner_team_id, user_id=budget.user_id
+        ).exists():
+            raise Http404("No such member in this team.")
+    if budget.credential_id is not None:
+        credential = access.get_for(
+            actor, apps.get_model("providers", "ProviderCredential"), budget.credential_id
+        )
+        if (credential.owner_team_id, credential.owner_user_id) != (
+            budget.owner_team_id,
+            budget.owner_user_id,
+        ):
+            errors["credential"] = (
+                "Pick a credential of the budget's owner (the team's keys for a team budget, "
+                "your own for a personal one): other keys' calls are never charged here."
+            )
+    if budget.preset and budget.preset not in preset_labels():
+        errors["preset"] = f"“{budget.preset}” is not a provider."
+    if not windows.is_zone(budget.time_zone):
+        errors["time_zone"] = f"“{budget.time_zone}” is not a time zone (e.g. Europe/Paris)."
+    if budget.limit is None or not Decimal("0.01") <= budget.limit <= MAX_LIMIT:
+        errors["limit"] = "Between $0.01 and $1,000,000,000."
+    thresholds = list(budget.thresholds or [])
+    if len(thresholds) > 10 or any(not 1 <= int(t) <= 1000 for t in thresholds):
+        errors["thresholds"] = "Up to ten whole percentages from 1 to 1000."
+    budget.thresholds = sorted({int(t) for t in thresholds})
+    budget.model = (budget.model or "").strip()
+    budget.name = (budget.name or "").strip()
+    if errors:
+        raise ValidationError(errors)
+
+
+@transaction.atomic
+def budget_create(*, actor, owner_team=None, **fields) -> Budget:
+    """A budget for `owner_team` (its admins and owners only) or, without, the actor's own."""
+    budget = Budget(created_by=actor, **fields)
+    budget.set_owner(owner_team if owner_team is not None else actor)
+    _budget_clean(actor=actor, budget=budget)
+    budget.save()
+    return budget
+
+
+@transaction.atomic
+def budget_update(*, actor, budget: Budget, **fields) -> Budget:
+    """Change a budget (never its owner). A new scope or period restarts the current window."""
+    _budget_manage_check(actor=actor, budget=budget)
+    stored = Budget.objects.select_for_update().get(pk=budget.pk)
+    before = {name: getattr(stored, name) for name in SCOPE_FIELDS}
+    for name, value in fields.items():
+        if name in ("owner_team", "owner_user", "owner_team_id", "owner_user_id"):
+            continue
+        setattr(budget, name, value)
+    _budget_clean(actor=actor, budget=budget)
+    budget.save()
+    if any(getattr(budget, name) != before[name] for name in SCOPE_FIELDS):
+        BudgetWindow.objects.filter(budget=budget).delete()
+    return budget
+
+
+def budget_delete(*, actor, budget: Budget) -> None:
+    _budget_manage_check(actor=actor, budget=budget)
+    budget.delete()
+
+
+def _budget_manage_check(*, actor, budget: Budget) -> None:
+    if budget.owner_team_id:
+        access.require(actor, budget, Action.MANAGE)
+    elif budget.owner_user_id != actor.pk:
+        raise Http404

@@ -50,6 +50,8 @@ def provider_error_response(exc: ProviderError, *, partial: bool = False) -> Res
     """Our error shape. With `partial` (a completion), what arrived before the error comes
     along: `partial_text` and `partial_reasoning` (SSE and chat keep it too)."""
     extra = {"usage_id": exc.usage_id, "retry_after": exc.retry_after}
+    if exc.budget:  # budget_exceeded: the budget that refused the call
+        extra["budget"] = exc.budget
     if partial:
         extra |= {"partial_text": exc.partial_text, "partial_reasoning": exc.partial_reasoning}
     body = error_body(exc.code, exc.message, **extra)
@@ -281,5 +283,6 @@ async def _event_stream(kwargs):
                 "message": exc.message,
                 "usage_id": exc.usage_id,
                 "retry_after": exc.retry_after,
+                **({"budget": exc.budget} if exc.budget else {}),
             },
         )

@@ -254,9 +254,13 @@ def _prepare(
                 model=prepared.request.model,
                 max_tokens=prepared.request.max_tokens,
                 input_tokens=prepared.input_estimate,
+                preset=credential.preset,
+                local=credential.is_local,
             )
         except budgets.BudgetExceeded as exc:
-            raise ProviderError("budget_exceeded", str(exc)) from None
+            refusal = ProviderError("budget_exceeded", exc.message)
+            refusal.budget = exc.details  # the REST body names the budget
+            raise refusal from None
     except ProviderError as exc:
         prepared.error = exc
         return prepared
@@ -304,51 +308,57 @@ def _finish(
     credential = prepared.credential
     preset = credential.preset_row
     ended = time.perf_counter()
-    if prepared.record is None:
-        # Refused by our own checks: nothing reached a provider, nothing to charge.
-        record = usage_record(
-            user=user,
-            team_id=prepared.team_id,
-            credential=credential,
-            credential_name=credential.name,
-            preset=preset.key,
-            provider_id=preset.price_provider or "",
-            model=request.model,
-            operation=operation,
-            feature=feature,
-            status=status,
-            error_code=error.code if error else "",
-            error_message=(error.message[:500] if error else ""),
-            cost=0,
-            cost_source="local" if credential.is_local else "provider",
-            duration_ms=(ended - call.started) * 1000,
-            overhead_ms=(ended - call.started) * 1000,
-            context=context,
-        )
-    else:
-        ttft_ms = (
-            max(0.0, (call.first_token_at - call.started - call.retry_wait) * 1000)
-            if call.first_token_at
-            else None
-        )
-        generating = ended - call.first_token_at if call.first_token_at else 0
-        tps = counted.output / generating if generating > 0 and counted.output > 1 else None
-        record, _ = usage_settle(
-            record=prepared.record,
-            status=status,
-            tokens=counted,
-            local=credential.is_local,
-            preset=preset.key,
-            error_code=error.code if error else "",
-            error_message=error.message if error else "",
-            finish_reason=(call.reason or "") if status == CallStatus.OK else "",
-            attempts=call.attempts,
-            ttft_ms=ttft_ms,
-            retry_wait_ms=call.retry_wait * 1000,
-            duration_ms=(ended - call.started) * 1000,
-            overhead_ms=((call.adapter_started or ended) - call.started) * 1000,
-            tokens_per_second=tps,
-        )
+    try:
+        if prepared.record is None:
+            # Refused by our own checks: nothing reached a provider, nothing to charge.
+            record = usage_record(
+                user=user,
+                team_id=prepared.team_id,
+                credential=credential,
+                credential_name=credential.name,
+                preset=preset.key,
+                provider_id=preset.price_provider or "",
+                model=request.model,
+                operation=operation,
+                feature=feature,
+                status=status,
+                error_code=error.code if error else "",
+                error_message=(error.message[:500] if error else ""),
+                cost=0,
+                cost_source="local" if credential.is_local else "provider",
+                duration_ms=(ended - call.started) * 1000,
+                overhead_ms=(ended - call.started) * 1000,
+                context=context,
+            )
+        else:
+            ttft_ms = (
+                max(0.0, (call.first_token_at - call.started - call.retry_wait) * 1000)
+                if call.first_token_at
+                else None
+            )
+            generating = ended - call.first_token_at if call.first_token_at else 0
+            tps = counted.output / generating if generating > 0 and counted.output > 1 else None
+            record, _ = usage_settle(
+                record=prepared.record,
+                status=status,
+                tokens=counted,
+                local=credential.is_local,
+                preset=preset.key,
+                error_code=error.code if error else "",
+                error_message=error.message if error else "",
+                finish_reason=(call.reason or "") if status == CallStatus.OK else "",
+                attempts=call.attempts,
+                ttft_ms=ttft_ms,
+                retry_wait_ms=call.retry_wait * 1000,
+                duration_ms=(ended - call.started) * 1000,
+                overhead_ms=((call.adapter_started or ended) - call.started) * 1000,
+                tokens_per_second=tps,
+            )
+    except BaseException:
+        # The ledger write failed: the hold must not outlive the call (nothing known to charge).
+        if prepared.reservation is not None:
+            budgets.budget_settle(prepared.reservation, cost=None)
+        raise
     if prepared.reservation is not None:
         budgets.budget_settle(prepared.reservation, cost=record.cost)
     return record

@@ -832,6 +832,183 @@ FIELD_CASES += [
 
 CASES += RAG_CASES
 FIELD_CASES += RAG_FIELD_CASES
+
+# --- billing: budgets (alice's team budget, alice's personal one) and notifications ----------------
+team_budget_kw = lambda w: {"pk": w["team_budget"].pk}  # noqa: E731
+alice_budget_kw = lambda w: {"pk": w["alice_budget"].pk}  # noqa: E731
+BUDGET_FORM = {"limit": "5", "period": "month", "time_zone": "UTC", "thresholds": "50, 80"}
+BUDGET_JSON = {"limit": "5", "period": "month", "time_zone": "UTC", "thresholds": [50, 80]}
+
+CASES += [
+    Case("billing:budget_list", everyone_gets(200)),
+    Case("billing:budget_add", everyone_gets(200)),
+    Case(
+        "billing:budget_add",
+        everyone_gets(302),
+        method="POST",
+        data=lambda w: BUDGET_FORM,
+        note="personal",
+    ),
+    Case("billing:budget_edit", team_rule(alice=200, bob=403, vera=403), kwargs=team_budget_kw),
+    Case(
+        "billing:budget_edit",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=team_budget_kw,
+        data=lambda w: {**BUDGET_FORM, "limit": "7"},
+    ),
+    Case(
+        "billing:budget_edit",
+        only_alice(200),
+        kwargs=alice_budget_kw,
+        note="alice's personal budget",
+    ),
+    Case("billing:budget_delete", team_rule(alice=200, bob=403, vera=403), kwargs=team_budget_kw),
+    Case(
+        "billing:budget_delete",
+        team_rule(alice=302, bob=403, vera=403),
+        method="POST",
+        kwargs=team_budget_kw,
+    ),
+    Case(
+        "billing:budget_delete",
+        only_alice(302),
+        method="POST",
+        kwargs=alice_budget_kw,
+        note="alice's personal budget",
+    ),
+    Case("billing:notification_list", everyone_gets(200)),
+    Case("billing:notifications_read", everyone_gets(302), method="POST"),
+    Case("api-budget-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-budget-list",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        query=lambda w: {"team": w["team"].pk},
+        api=True,
+        note="a team's budgets by query id",
+    ),
+    Case(
+        "api-budget-list",
+        everyone_gets(201, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: BUDGET_JSON,
+        note="personal",
+    ),
+    Case(
+        "api-budget-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=team_budget_kw,
+        api=True,
+    ),
+    Case(
+        "api-budget-detail",
+        team_rule(alice=200, bob=403, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=team_budget_kw,
+        api=True,
+        data=lambda w: {"limit": "8"},
+    ),
+    Case(
+        "api-budget-detail",
+        team_rule(alice=204, bob=403, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=team_budget_kw,
+        api=True,
+    ),
+    Case(
+        "api-budget-detail",
+        only_alice(200, anonymous=401),
+        kwargs=alice_budget_kw,
+        api=True,
+        note="alice's personal budget",
+    ),
+    Case("api-notification-list", everyone_gets(200, anonymous=401), api=True),
+    Case(
+        "api-notifications-read",
+        everyone_gets(200, anonymous=401),
+        method="POST",
+        api=True,
+        data=lambda w: {"ids": [w["alice_notification"].pk]},
+        note="only one's own are marked",
+    ),
+]
+
+# A personal budget naming a team credential or a teammate: inside the tenant a clear 400 (not
+# the owner's key / members belong to team budgets), outside it 404.
+_NOT_YOURS_TO_NAME = {
+    "anonymous": 302,
+    "alice": 400,
+    "bob_teammate": 400,
+    "vera_viewer": 400,
+    "charlie_outsider": 404,
+}
+FIELD_CASES += [
+    FieldCase(
+        "billing.forms.BudgetForm.owner_team",
+        Case(
+            "billing:budget_add",
+            team_rule(alice=302, bob=403, vera=403),
+            method="POST",
+            data=lambda w: {**BUDGET_FORM, "owner_team": w["team"].pk},
+            note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "billing.forms.BudgetForm.credential",
+        Case(
+            "billing:budget_add",
+            _NOT_YOURS_TO_NAME,
+            method="POST",
+            data=lambda w: {**BUDGET_FORM, "credential": w["team_credential"].pk},
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "billing.forms.BudgetForm.user",
+        Case(
+            "billing:budget_add",
+            _NOT_YOURS_TO_NAME,
+            method="POST",
+            data=lambda w: {**BUDGET_FORM, "user": w["bob_teammate"].pk},
+            note="user",
+        ),
+    ),
+    FieldCase(
+        "billing.serializers.BudgetWriteSerializer.owner_team",
+        Case(
+            "api-budget-list",
+            team_rule(alice=201, bob=403, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {**BUDGET_JSON, "owner_team": w["team"].pk},
+            note="owner_team",
+        ),
+    ),
+    FieldCase(
+        "billing.serializers.BudgetWriteSerializer.credential",
+        Case(
+            "api-budget-list",
+            {**_NOT_YOURS_TO_NAME, "anonymous": 401},
+            method="POST",
+            api=True,
+            data=lambda w: {**BUDGET_JSON, "credential": w["team_credential"].pk},
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "billing.serializers.BudgetWriteSerializer.user",
+        Case(
+            "api-budget-list",
+            {**_NOT_YOURS_TO_NAME, "anonymous": 401},
+            method="POST",
+            api=True,
+            data=lambda w: {**BUDGET_JSON, "user": w["bob_teammate"].pk},
+            note="user",
+        ),
+    ),
+]
+
 ALL_CASES = [*CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
@@ -988,9 +1165,27 @@ def build_world() -> dict:
         "share_link": share_link,
         "revoked_link": revoked_link,
         "egress_entry": egress_entry,
+        **_billing_world(alice, team),
     }
     world.update(rag_world(world))
     return world
+
+
+def _billing_world(alice, team) -> dict:
+    from decimal import Decimal
+
+    from billing import services as billing_services
+    from billing.notifications import notification_create
+
+    return {
+        "team_budget": billing_services.budget_create(
+            actor=alice, owner_team=team, name="Acme monthly", limit=Decimal("10")
+        ),
+        "alice_budget": billing_services.budget_create(
+            actor=alice, name="alice's", limit=Decimal("5")
+        ),
+        "alice_notification": notification_create(user=alice, kind="budget", title="Hello"),
+    }
 
 
 @pytest.fixture

@@ -34,7 +34,7 @@ urlpatterns = [
     path("prompts/", include("prompts.urls")),
     path("collections/", include("rag.urls")),
     path("evaluations/", include("evals.urls")),
-    path("usage/", include("billing.urls")),
+    path("", include("billing.urls")),
     path("api/", include(api_patterns)),
     path("admin/", admin.site.urls),
 ]

@@ -22,6 +22,12 @@ def usd(amount) -> str:
 
 
 @register.filter
+def plain(amount) -> str:
+    """A plain decimal for attributes (`<meter value>`), never `1E+1`."""
+    return money.decimal_str(amount) or ""
+
+
+@register.filter
 def cost(amount, source=None):
     """One call's cost with its provenance; the title explains local / unpriced / estimated."""
     label = money.cost_label(amount, source)

@@ -148,6 +148,7 @@ class ProviderError(Exception):
         self.usage_id: int | None = None  # set by the gate once the usage row exists
         self.partial_text: str = ""  # what arrived before the error (set by the gate)
         self.partial_reasoning: str = ""
+        self.budget: dict | None = None  # budget_exceeded: the budget that refused the call
         super().__init__(self.message)
 
     def as_dict(self) -> dict:

@@ -30,6 +30,7 @@ PATHS = {
     "close": '<path d="M6 6l12 12M18 6L6 18"/>',
     "check": '<path d="M5 12l5 5 9-10"/>',
     "plug": '<path d="M9 2v6M15 2v6M6 8h12v4a6 6 0 0 1-12 0zM12 18v4"/>',
+    "bell": '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4z"/><path d="M10 20a2 2 0 0 0 4 0"/>',
 }
 
 
