@@ -78,9 +78,15 @@ def ledger_spent(*, budget, start: datetime, end: datetime) -> tuple[Decimal, in
 
 
 def budgets_for_user(*, user, team: Team | None = None) -> QuerySet[Budget]:
-    """What the budget lists show: the user's personal budgets plus the current team's."""
-    return access.in_view(Budget.objects.all(), user, team).select_related(
-        "owner_team", "owner_user", "user", "credential"
+    """Budgets the user may read: their personal ones and those of every team they are in
+    (budgets are few, and what limits someone's calls spans their teams) — or, with `team`,
+    that team's only."""
+    budgets = Budget.objects.select_related("owner_team", "owner_user", "user", "credential")
+    if team is not None:
+        access.require(user, team, access.Action.READ)
+        return budgets.filter(owner_team=team)
+    return access.scope(budgets, user, access.Action.READ).order_by(
+        "owner_team__name", "name", "id"
     )
 
 

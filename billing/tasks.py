@@ -16,7 +16,7 @@ def alert_email_send(*, notification_id: int) -> None:
     if notification is None or not notification.user.email:
         return
     link = notification.url
-    base = getattr(settings, "WORKBENCH_PUBLIC_URL", "")
+    base = settings.WORKBENCH_SITE_URL.rstrip("/")
     send_mail(
         f"[Workbench] {notification.title}",
         f"{notification.body}\n\nBudgets: {base}{link}\n",

@@ -8,6 +8,8 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_POST
 
 from accounts import access
@@ -19,15 +21,12 @@ from billing.forms import BudgetForm
 
 @login_required
 def budget_list(request):
-    budgets = selectors.budgets_for_user(user=request.user, team=request.team)
+    budgets = selectors.budgets_for_user(user=request.user)
     statuses = selectors.budget_statuses(user=request.user, budgets=budgets)
-    can_add_team = request.team is not None and access.allows(
-        request.user, request.team, Action.MANAGE
-    )
     return render(
         request,
         "billing/budgets.html",
-        {"statuses": statuses, "tab": "budgets", "can_add_team": can_add_team},
+        {"statuses": statuses, "tab": "budgets"},
     )
 
 
@@ -112,4 +111,9 @@ def notification_list(request):
 @require_POST
 def notifications_read(request):
     notifications.notifications_mark_read(user=request.user)
-    return redirect(request.POST.get("next") or "billing:notification_list")
+    target = request.POST.get("next") or ""
+    if not url_has_allowed_host_and_scheme(
+        target, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        target = reverse("billing:notification_list")
+    return redirect(target)

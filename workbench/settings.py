@@ -254,6 +254,14 @@ WORKBENCH_PROVIDER_TIMEOUTS = {
 WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATTEMPTS", "3"))
 # Model calls one user may have running at once (any process); more get 429 `too_many_calls`.
 WORKBENCH_MAX_CONCURRENT_CALLS = int(os.environ.get("WORKBENCH_MAX_CONCURRENT_CALLS", "8"))
+# Budgets (billing.budgets): the output allowance reserved (and sent as max_tokens under a hard
+# budget) when a call sets none; the fewest output tokens worth admitting a call for; how long a
+# call's hold outlives it at most (0: derived from the provider timeouts and attempts).
+WORKBENCH_BUDGET_DEFAULT_OUTPUT_TOKENS = int(
+    os.environ.get("WORKBENCH_BUDGET_DEFAULT_OUTPUT_TOKENS", "4096")
+)
+WORKBENCH_BUDGET_MIN_REPLY_TOKENS = int(os.environ.get("WORKBENCH_BUDGET_MIN_REPLY_TOKENS", "64"))
+WORKBENCH_BUDGET_HOLD_SECONDS = float(os.environ.get("WORKBENCH_BUDGET_HOLD_SECONDS", "0"))
 # Streaming replies: deltas are coalesced into a websocket frame this often (milliseconds).
 WORKBENCH_STREAM_FRAME_MS = int(os.environ.get("WORKBENCH_STREAM_FRAME_MS", "40"))
 # The longest reply read from a provider (characters); past it the call ends `reply_too_large`.
