@@ -2,6 +2,8 @@ from decimal import Decimal
 
 from django.apps import apps
 from django.http import Http404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from accounts.access import Action
@@ -56,6 +58,7 @@ class UsageRecordSerializer(serializers.ModelSerializer):
 # --- Budgets and notifications ------------------------------------------------------------------
 
 
+@extend_schema_field(OpenApiTypes.INT)
 class MemberField(serializers.PrimaryKeyRelatedField):
     """A team member by id: someone outside the requesting user's teams is a 404."""
 
