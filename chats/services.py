@@ -21,6 +21,7 @@ from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
 from chats.selectors import skeleton
 from chats.titles import title_from_text
+from providers import services as provider_services
 from providers.adapters.base import CompletionRequest
 from providers.adapters.base import Message as Turn
 
@@ -157,6 +158,7 @@ def conversation_start(
     conversation.set_owner(owner_team or actor)
     _check_model(actor, conversation, credential, model)
     conversation.save()
+    provider_services.model_used(user=actor, credential=credential, model=model)
     return conversation
 
 
@@ -203,6 +205,8 @@ def conversation_update(*, actor, conversation: Conversation, **changes) -> Conv
         credential = changes.get("credential", conversation.credential)
         model = changes.get("model", conversation.model) or ""
         _check_model(actor, conversation, credential, model)
+        if (credential, model) != (conversation.credential, conversation.model):
+            provider_services.model_used(user=actor, credential=credential, model=model)
         conversation.credential, conversation.model = credential, model
         fields += ["credential", "model"]
     if fields:

@@ -107,16 +107,17 @@ def list_context(request, current=None) -> dict:
     }
 
 
-def picker_groups(user, team=None) -> list[dict]:
-    """The chat models a conversation owned by `team` (None: personal) may run on, grouped by
-    credential, for the model picker: the team's credentials for a team chat, the user's own
-    for a personal one (services refuse anything else)."""
-    groups = []
-    for credential in provider_selectors.chat_credentials_for(user=user, team=team):
-        models = [m.model_id for m in credential.models.all() if m.kind == "chat"]
-        if models:
-            groups.append({"credential": credential, "models": models})
-    return groups
+def picker_owner(user, team=None, *, key: str = "") -> dict:
+    """One owner's models for a picker: a team chat runs on the team's credentials, a personal
+    one on the user's own (services refuse anything else). `can_default`: whether this user may
+    set the owner's default (their own; a team's if they manage it)."""
+    return {
+        "key": key,
+        "team": team,
+        "label": team.name if team is not None else "Personal",
+        "models": provider_selectors.model_choices_for(user=user, team=team),
+        "can_default": team is None or access.allows(user, team, Action.MANAGE),
+    }
 
 
 def _new_chat_context(request, form=None) -> dict:
@@ -135,14 +136,19 @@ def _new_chat_context(request, form=None) -> dict:
     chosen = str(form["owner_team"].value() or "")
     # The models each possible owner may run on (a team chat runs on the team's credentials,
     # a personal one on yours): the picker shows those of the owner chosen above it.
-    owners = [{"key": "", "groups": picker_groups(request.user)}]
+    owners = [picker_owner(request.user)]
     for team in teams:
         provider_services.credentials_ensure_echo(user=request.user, team=team)
-        owners.append({"key": str(team.pk), "groups": picker_groups(request.user, team)})
+        owners.append(picker_owner(request.user, team, key=str(team.pk)))
+    posted = form["model_choice"].value() if form.is_bound else None
+    if not posted:  # the chosen owner's start: its default, else the model last used
+        start = next((o["models"].start for o in owners if o["key"] == chosen), None)
+        posted = start.value if start else ""
     return {
         **list_context(request),
         "owners": owners,
-        "groups": [group for owner in owners for group in owner["groups"]],
+        "has_models": any(owner["models"].choices for owner in owners),
+        "picked": posted,
         "new_form": form,
         "teams": teams,
         "chosen_owner": chosen,
@@ -157,26 +163,6 @@ def index(request):
     return render(request, "chats/index.html", _new_chat_context(request))
 
 
-def _default_model(user, team=None) -> tuple | None:
-    groups = picker_groups(user, team)
-    allowed = {group["credential"].pk for group in groups}
-    latest = (
-        access.in_view(Conversation.objects.all(), user, team)
-        .filter(owner_team=team, credential_id__in=allowed)
-        .exclude(model="")
-        .select_related("credential")
-        .order_by("-updated_at", "-id")
-        .first()
-        if allowed
-        else None
-    )
-    if latest is not None:
-        return latest.credential, latest.model
-    for group in groups:
-        return group["credential"], group["models"][0]
-    return None
-
-
 def _begin_new(request):
     """Validate the new-chat form and write the conversation with its first message: the plan
     and its `started` frame, or the page to show again with the errors (nothing saved)."""
@@ -184,7 +170,10 @@ def _begin_new(request):
     if form.is_valid():
         owner_team = form.cleaned_data["owner_team"]
         provider_services.credentials_ensure_echo(user=request.user, team=owner_team)
-        choice = form.cleaned_data["model_choice"] or _default_model(request.user, owner_team)
+        choice = form.cleaned_data["model_choice"]
+        if choice is None:  # no picker (no script, or an API-like post): the owner's start
+            start = provider_selectors.model_choices_for(user=request.user, team=owner_team).start
+            choice = (start.credential, start.model) if start else None
         credential, model = choice if choice else (None, "")
         try:
             plan = services.conversation_begin(
@@ -236,7 +225,7 @@ def conversation_detail(request, pk):
     can_write = access.allows(request.user, conversation, Action.WRITE)
     if can_use:
         provider_services.credentials_ensure_echo(user=request.user, team=conversation.owner_team)
-    groups = picker_groups(request.user, conversation.owner_team) if can_use else []
+    owner = picker_owner(request.user, conversation.owner_team) if can_use else None
     settings_form = SettingsForm(
         user=request.user,
         initial={
@@ -258,10 +247,13 @@ def conversation_detail(request, pk):
             conversation,
             Action.MANAGE if conversation.owner_team_id else Action.WRITE,
         ),
-        "groups": groups,
-        "picker_has_current": any(
-            g["credential"].pk == conversation.credential_id and conversation.model in g["models"]
-            for g in groups
+        "owner": owner,
+        "picker_owners": [owner] if owner else [],
+        "current_choice": f"{conversation.credential_id}|{conversation.model}"
+        if conversation.credential_id
+        else "",
+        "picker_has_current": bool(
+            owner and owner["models"].find(conversation.credential_id, conversation.model)
         ),
         "model_refusal": services.credential_refusal(
             conversation=conversation, credential=conversation.credential
@@ -300,7 +292,6 @@ def conversation_settings(request, pk):
             {
                 "conversation": conversation,
                 "settings_form": form,
-                "groups": picker_groups(request.user, conversation.owner_team),
                 "can_write": True,
                 "saved": form.is_valid() and not form.errors,
             },

@@ -4,6 +4,7 @@ from accounts.access import Action
 from accounts.fields import ScopedFormMixin, ScopedModelChoiceField
 from accounts.models import Team
 from providers import presets
+from providers.models import ProviderCredential
 
 
 class CredentialForm(ScopedFormMixin, forms.Form):
@@ -63,3 +64,35 @@ class EgressEntryForm(forms.Form):
         help_text="An internal host:port models or webhooks may reach (loopback, LAN, …).",
     )
     note = forms.CharField(max_length=200, required=False, help_text="Optional: what it is.")
+
+
+class ModelPickForm(ScopedFormMixin, forms.Form):
+    """A model of a credential, as the pickers post it. The credential goes through the access
+    rules (404 outside the tenant, 403 without `use`)."""
+
+    credential = ScopedModelChoiceField(
+        queryset=ProviderCredential.objects.all(), action=Action.USE
+    )
+    model = forms.CharField(max_length=200)
+
+
+class FavouriteForm(ModelPickForm):
+    favourite = forms.BooleanField(required=False)
+
+
+class DefaultModelForm(ScopedFormMixin, forms.Form):
+    """Set (or, with `clear`, remove) the default model of your personal chats or of a team's
+    chats (`team`, managed by its admins)."""
+
+    credential = ScopedModelChoiceField(
+        queryset=ProviderCredential.objects.all(), action=Action.USE, required=False
+    )
+    model = forms.CharField(max_length=200, required=False)
+    team = ScopedModelChoiceField(queryset=Team.objects.all(), action=Action.MANAGE, required=False)
+    clear = forms.BooleanField(required=False)
+
+    def clean(self):
+        data = super().clean()
+        if not data.get("clear") and not (data.get("credential") and data.get("model")):
+            raise forms.ValidationError("Pick a model, or clear the default.")
+        return data

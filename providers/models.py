@@ -57,6 +57,15 @@ class ProviderCredential(Owned):
     def has_key(self) -> bool:
         return bool(self.api_key)
 
+    @property
+    def display_label(self) -> str:
+        """The credential as pickers name it: its own name, and the provider's when the name
+        doesn't say it ("Work key · OpenAI", "Work OpenAI", "Echo (local)") — never twice."""
+        provider = self.preset_row.short_label
+        if provider.lower() in self.name.lower():
+            return self.name
+        return f"{self.name} · {provider}"
+
 
 class ModelKind(models.TextChoices):
     CHAT = "chat", "Chat"
@@ -128,3 +137,50 @@ class EgressAllowEntry(models.Model):
 
     def __str__(self) -> str:
         return self.host_port
+
+
+class ModelPreference(models.Model):
+    """One user's relation to one model of one credential: a favourite (listed first in the
+    pickers) and when they last picked it (new chats start on the last used model when their
+    owner has no default). No row: neither."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    credential = models.ForeignKey(
+        ProviderCredential, on_delete=models.CASCADE, related_name="preferences"
+    )
+    model = models.CharField(max_length=200)
+    favourite = models.BooleanField(default=False)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "credential", "model"], name="providers_preference_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id}: {self.model} on {self.credential_id}"
+
+
+class DefaultModel(Owned):
+    """The model new chats of its owner start on: a user's for their personal chats (they set
+    it), a team's for the team's chats (its admins set it). It must be one of the owner's own
+    credentials — the ones its chats may run on."""
+
+    credential = models.ForeignKey(ProviderCredential, on_delete=models.CASCADE, related_name="+")
+    model = models.CharField(max_length=200)
+    set_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(Owned.Meta):
+        constraints = [
+            *Owned.Meta.constraints,
+            models.UniqueConstraint(fields=["owner_user"], name="providers_default_one_per_user"),
+            models.UniqueConstraint(fields=["owner_team"], name="providers_default_one_per_team"),
+        ]
+
+    def __str__(self) -> str:
+        return f"default {self.model} for {self.owner_label}"

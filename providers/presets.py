@@ -31,6 +31,11 @@ class Preset:
     def needs_network(self) -> bool:
         return self.adapter != "echo"
 
+    @property
+    def short_label(self) -> str:
+        """The provider's name without the explanation: "Echo", not "Echo (local, no network)"."""
+        return self.label.split(" (", 1)[0]
+
 
 PRESETS: dict[str, Preset] = {
     preset.key: preset

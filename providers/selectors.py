@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.db.models import Prefetch, QuerySet
 
 from accounts import access
 from accounts.access import Action
 from billing import money, pricing
-from providers.models import ProviderCredential, ProviderModel
+from providers.models import (
+    DefaultModel,
+    ModelKind,
+    ModelPreference,
+    ProviderCredential,
+    ProviderModel,
+)
 
 
 def credentials_for_user(*, user, team=None) -> QuerySet[ProviderCredential]:
@@ -95,3 +102,107 @@ def catalogue_for(*, user, credential: ProviderCredential) -> list[CatalogueEntr
             )
         )
     return entries
+
+
+# --- What the model pickers offer -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One model a conversation may run on, as the pickers show it."""
+
+    credential: ProviderCredential
+    model: str
+    context_window: int | None
+    price: pricing.Price | None  # None: unpriced, or local (free)
+    favourite: bool = False
+    last_used_at: datetime | None = None
+
+    @property
+    def value(self) -> str:
+        """What pickers submit: `<credential id>|<model id>`."""
+        return f"{self.credential.pk}|{self.model}"
+
+    @property
+    def local(self) -> bool:
+        return self.credential.is_local
+
+
+@dataclass(frozen=True)
+class ModelChoices:
+    """The models offered for chats owned by one owner (a team, or the user personally), with
+    the owner's default and the user's last used among them."""
+
+    choices: list[ModelChoice]
+    default: ModelChoice | None
+    last_used: ModelChoice | None
+
+    @property
+    def start(self) -> ModelChoice | None:
+        """What a new chat starts on: the owner's default, else the model the user last
+        picked, else the first offered."""
+        return self.default or self.last_used or (self.choices[0] if self.choices else None)
+
+    def find(self, credential_id, model: str) -> ModelChoice | None:
+        for choice in self.choices:
+            if choice.credential.pk == credential_id and choice.model == model:
+                return choice
+        return None
+
+
+def model_choices_for(*, user, team=None) -> ModelChoices:
+    """The chat models a conversation owned by `team` (None: personal) may run on, as `user`
+    sees them in a picker: the credentials `chat_credentials_for` gives (the owner's own), each
+    listed chat model with its context window and price, the user's favourites and last use,
+    and the owner's default. Four queries, whatever the number of models."""
+    credentials = list(chat_credentials_for(user=user, team=team))
+    ids = [credential.pk for credential in credentials]
+    preferences = {
+        (p.credential_id, p.model): p
+        for p in ModelPreference.objects.filter(user_id=user.pk, credential_id__in=ids)
+    }
+    default_row = (
+        DefaultModel.objects.filter(
+            credential_id__in=ids,
+            **({"owner_team_id": team.pk} if team is not None else {"owner_user_id": user.pk}),
+        ).first()
+        if ids
+        else None
+    )
+    choices = []
+    for credential in credentials:
+        preset = credential.preset_row
+        for listed in credential.models.all():
+            if listed.kind != ModelKind.CHAT:
+                continue
+            price = (
+                None
+                if credential.is_local
+                else pricing.price_for(preset.price_provider, listed.model_id, preset=preset.key)
+            )
+            preference = preferences.get((credential.pk, listed.model_id))
+            choices.append(
+                ModelChoice(
+                    credential=credential,
+                    model=listed.model_id,
+                    context_window=listed.context_window
+                    or pricing.context_window_for(preset.price_provider, listed.model_id),
+                    price=price,
+                    favourite=bool(preference and preference.favourite),
+                    last_used_at=preference.last_used_at if preference else None,
+                )
+            )
+    used = [choice for choice in choices if choice.last_used_at is not None]
+    return ModelChoices(
+        choices=choices,
+        default=default_row
+        and next(
+            (
+                c
+                for c in choices
+                if c.credential.pk == default_row.credential_id and c.model == default_row.model
+            ),
+            None,
+        ),
+        last_used=max(used, key=lambda c: c.last_used_at) if used else None,
+    )

@@ -23,7 +23,13 @@ from providers.adapters import adapter_for
 from providers.adapters.base import AdapterConfig, ModelInfo, ProviderError
 from providers.gate import completion_stream, default_timeouts, embedding_create
 from providers.keys import KeyUnreadable, readable_key
-from providers.models import ModelKind, ProviderCredential, ProviderModel
+from providers.models import (
+    DefaultModel,
+    ModelKind,
+    ModelPreference,
+    ProviderCredential,
+    ProviderModel,
+)
 from workbench import egress
 
 __all__ = [
@@ -36,6 +42,10 @@ __all__ = [
     "credentials_ensure_echo",
     "credentials_reencrypt",
     "embedding_create",
+    "model_default_clear",
+    "model_default_set",
+    "model_favourite_set",
+    "model_used",
 ]
 
 EDITABLE = ("name", "api_key", "base_url", "organization", "is_local", "is_active", "metadata")
@@ -327,3 +337,84 @@ def credentials_reencrypt() -> tuple[int, list[str]]:
         ProviderCredential.objects.filter(pk=credential.pk).update(api_key=key)  # encrypts afresh
         done += 1
     return done, unreadable
+
+
+# --- Model preferences: favourites, last used, defaults ------------------------------------------
+
+
+def _listed_chat_model(credential: ProviderCredential, model: str) -> str:
+    model = (model or "").strip()
+    if not credential.models.filter(model_id=model, kind=ModelKind.CHAT).exists():
+        raise ValidationError(
+            {"model": f"“{model[:200]}” isn't one of “{credential.name}”'s chat models."}
+        )
+    return model
+
+
+def model_favourite_set(
+    *, user, credential: ProviderCredential, model: str, favourite: bool
+) -> ModelPreference:
+    """Star (or unstar) a model for `user`: favourites come first in every picker that offers
+    it. Any credential the user may use (404 outside their tenant, 403 for a viewer)."""
+    access.require(user, credential, Action.USE)
+    model = _listed_chat_model(credential, model)
+    preference, _ = ModelPreference.objects.update_or_create(
+        user=user, credential=credential, model=model, defaults={"favourite": favourite}
+    )
+    return preference
+
+
+def model_used(*, user, credential: ProviderCredential | None, model: str) -> None:
+    """Remember that `user` picked this model just now (a new chat, or a picker change): new
+    chats of the same owner start on it when the owner has no default. One upsert."""
+    if credential is None or not model:
+        return
+    ModelPreference.objects.update_or_create(
+        user=user,
+        credential=credential,
+        model=model[:200],
+        defaults={"last_used_at": timezone.now()},
+    )
+
+
+def model_default_set(
+    *, user, credential: ProviderCredential, model: str, team: Team | None = None
+) -> DefaultModel:
+    """Make `model` the one new chats of `team` (None: `user`'s personal chats) start on.
+    A team's default is its admins' choice (manage); either must be one of the owner's own
+    credentials, as the conversation rule requires (a team chat runs on the team's keys)."""
+    if team is not None:
+        access.require(user, team, Action.MANAGE)
+    access.require(user, credential, Action.USE)
+    if team is not None and credential.owner_team_id != team.pk:
+        raise ValidationError(
+            {"credential": f"A default for “{team.name}” must be one of the team's credentials."}
+        )
+    if team is None and credential.owner_user_id != user.pk:
+        raise ValidationError(
+            {
+                "credential": "Your default for personal chats must be one of your own "
+                "credentials (a team's default is set by its admins)."
+            }
+        )
+    model = _listed_chat_model(credential, model)
+    owner = {"owner_team": team} if team is not None else {"owner_user": user}
+    default, _ = DefaultModel.objects.update_or_create(
+        **owner,
+        defaults={
+            "credential": credential,
+            "model": model,
+            "set_by": user,
+            "updated_at": timezone.now(),
+        },
+    )
+    return default
+
+
+def model_default_clear(*, user, team: Team | None = None) -> None:
+    """No default any more: new chats start on the model last used."""
+    if team is not None:
+        access.require(user, team, Action.MANAGE)
+        DefaultModel.objects.filter(owner_team=team).delete()
+    else:
+        DefaultModel.objects.filter(owner_user=user).delete()

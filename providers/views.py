@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.http import JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
@@ -13,7 +14,13 @@ from accounts.access import Action
 from accounts.views import _form_errors
 from providers import egress_allow, presets, selectors, services
 from providers.adapters.base import ProviderError
-from providers.forms import CredentialEditForm, CredentialForm, EgressEntryForm
+from providers.forms import (
+    CredentialEditForm,
+    CredentialForm,
+    DefaultModelForm,
+    EgressEntryForm,
+    FavouriteForm,
+)
 from providers.keys import mask
 
 
@@ -226,3 +233,66 @@ def egress_entry_delete(request, pk):
     egress_allow.entry_delete(actor=request.user, entry=entry)
     messages.success(request, f"{entry.host_port} is no longer allowed.")
     return redirect("providers:egress")
+
+
+# --- Model preferences (the pickers post here) ----------------------------------------------------
+
+
+def _invalid(form) -> JsonResponse:
+    message = "; ".join(error for errors in form.errors.values() for error in errors)
+    return JsonResponse({"error": {"code": "invalid", "message": message}}, status=400)
+
+
+@login_required
+@require_POST
+def model_favourite(request):
+    """Star or unstar a model (JSON for the pickers)."""
+    form = FavouriteForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            services.model_favourite_set(
+                user=request.user,
+                credential=data["credential"],
+                model=data["model"],
+                favourite=data["favourite"],
+            )
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            return JsonResponse(
+                {
+                    "credential": data["credential"].pk,
+                    "model": data["model"],
+                    "favourite": data["favourite"],
+                }
+            )
+    return _invalid(form)
+
+
+@login_required
+@require_POST
+def model_default(request):
+    """Set or clear the default model of your personal chats or of a team's (JSON)."""
+    form = DefaultModelForm(request.POST, user=request.user)
+    if form.is_valid():
+        data = form.cleaned_data
+        try:
+            if data["clear"]:
+                services.model_default_clear(user=request.user, team=data["team"])
+                default = None
+            else:
+                row = services.model_default_set(
+                    user=request.user,
+                    credential=data["credential"],
+                    model=data["model"],
+                    team=data["team"],
+                )
+                default = {"credential": row.credential_id, "model": row.model}
+        except ValidationError as exc:
+            _form_errors(form, exc)
+        else:
+            return JsonResponse(
+                {"team": data["team"].pk if data["team"] else None, "default": default}
+            )
+    return _invalid(form)

@@ -31,3 +31,34 @@ def snippet(text: str, needle: str):
     from chats.organisation import snippet as make
 
     return make(text or "", (needle or "").strip())
+
+
+def tokens_short(count: int) -> str:
+    """128000 → "128k", 131072 → "128k", 1048576 → "1M", 200000 → "200k"."""
+    if count >= 1_000_000:
+        value, unit = count / (1_048_576 if count % 1_048_576 == 0 else 1_000_000), "M"
+    elif count >= 1000:
+        value, unit = count / (1024 if count % 1024 == 0 else 1000), "k"
+    else:
+        return str(count)
+    text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"
+    return f"{text}{unit}"
+
+
+@register.filter
+def model_detail(choice) -> str:
+    """A picker's second line for a model (providers.selectors.ModelChoice): where it runs,
+    its context window and its price per million tokens, in the one money format."""
+    parts = [choice.credential.display_label]
+    if choice.context_window:
+        parts.append(f"{tokens_short(choice.context_window)} context")
+    if choice.local:
+        parts.append("local, free")
+    elif choice.price is None:
+        parts.append("unpriced")
+    else:
+        parts.append(
+            f"{money.usd(choice.price.input_per_mtok)} in / "
+            f"{money.usd(choice.price.output_per_mtok)} out per 1M tokens"
+        )
+    return " · ".join(parts)
