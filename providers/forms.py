@@ -66,17 +66,14 @@ class EgressEntryForm(forms.Form):
     note = forms.CharField(max_length=200, required=False, help_text="Optional: what it is.")
 
 
-class ModelPickForm(ScopedFormMixin, forms.Form):
-    """A model of a credential, as the pickers post it. The credential goes through the access
-    rules (404 outside the tenant, 403 without `use`)."""
+class FavouriteForm(ScopedFormMixin, forms.Form):
+    """Star or unstar a model of a credential, as the pickers post it. The credential goes
+    through the access rules (404 outside the tenant, 403 without `use`)."""
 
     credential = ScopedModelChoiceField(
         queryset=ProviderCredential.objects.all(), action=Action.USE
     )
     model = forms.CharField(max_length=200)
-
-
-class FavouriteForm(ModelPickForm):
     favourite = forms.BooleanField(required=False)
 
 

@@ -831,6 +831,48 @@ FIELD_CASES += [
 ]
 
 CASES += RAG_CASES
+# Model preferences (the pickers): a favourite needs `use` of the credential; a team's default
+# needs `manage` of the team; a personal default, one's own credential.
+FIELD_CASES += [
+    FieldCase(
+        "providers.forms.FavouriteForm.credential",
+        Case(
+            "providers:model_favourite",
+            team_rule(alice=200, bob=200, vera=403),
+            method="POST",
+            data=lambda w: {
+                "credential": w["team_credential"].pk,
+                "model": "echo",
+                "favourite": "on",
+            },
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "providers.forms.DefaultModelForm.credential",
+        Case(
+            "providers:model_default",
+            only_alice(200),
+            method="POST",
+            data=lambda w: {"credential": w["alice_credential"].pk, "model": "echo"},
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "providers.forms.DefaultModelForm.team",
+        Case(
+            "providers:model_default",
+            team_rule(alice=200, bob=403, vera=403),
+            method="POST",
+            data=lambda w: {
+                "credential": w["team_credential"].pk,
+                "model": "echo",
+                "team": w["team"].pk,
+            },
+            note="team",
+        ),
+    ),
+]
 FIELD_CASES += RAG_FIELD_CASES
 
 # --- billing: budgets (alice's team budget, alice's personal one) and notifications ----------------

@@ -34,11 +34,16 @@ def snippet(text: str, needle: str):
 
 
 def tokens_short(count: int) -> str:
-    """128000 → "128k", 131072 → "128k", 1048576 → "1M", 200000 → "200k"."""
+    """128000 → "128k", 131072 → "128k", 1048576 → "1M", 200000 → "200k". Round thousands
+    stay decimal (128000 is also 125 × 1024); binary sizes are counted in 1024s."""
+
+    def scaled(base: int, binary: int) -> float:
+        return count / (binary if count % binary == 0 and count % base else base)
+
     if count >= 1_000_000:
-        value, unit = count / (1_048_576 if count % 1_048_576 == 0 else 1_000_000), "M"
+        value, unit = scaled(1_000_000, 1_048_576), "M"
     elif count >= 1000:
-        value, unit = count / (1024 if count % 1024 == 0 else 1000), "k"
+        value, unit = scaled(1000, 1024), "k"
     else:
         return str(count)
     text = f"{value:.0f}" if value >= 10 or value == int(value) else f"{value:.1f}"

@@ -151,14 +151,18 @@ document.addEventListener("change", (event) => {
   const picker = event.target.form && event.target.form.querySelector("[data-owner-picker]");
   if (!picker) return;
   let first = null;
+  let start = null;
   picker.querySelectorAll("optgroup").forEach((group) => {
     const mine = group.dataset.owner === event.target.value;
     group.hidden = !mine;
     group.disabled = !mine;
     if (mine && !first) first = group.querySelector("option");
+    if (mine && !start) start = group.querySelector("option[data-start]");
   });
   const current = picker.selectedOptions[0];
   if (!current || current.parentElement.disabled) {
-    if (first) first.selected = true;
+    // The owner's start: its default, else the model last used, else the first.
+    if (start || first) (start || first).selected = true;
   }
+  picker.dispatchEvent(new Event("picker:sync"));
 });
