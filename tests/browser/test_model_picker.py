@@ -59,7 +59,7 @@ def options_text(page) -> list[str]:
 def test_the_picker_is_searched_and_operated_from_the_keyboard_with_favourites_and_a_default(
     page, login, shots, alice, team, keys
 ):
-    work, home, acme = keys
+    work, _, acme = keys
     login(page, alice)
     page.goto("/chat/")
     box = page.get_by_role("combobox", name="Model")
