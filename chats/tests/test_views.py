@@ -90,7 +90,10 @@ def test_the_chat_page_is_a_new_chat_composer_with_visibility_and_the_automatic_
         r'<select name="model_choice" id="new-model"[^>]*>(.*?)</select>', html, re.S
     )
     assert picker, "no model picker on the new-chat page"
-    assert re.search(rf'<option value="{echo.pk}\|echo"[^>]* selected>echo — Echo \(local\)</option>', picker.group(1))
+    assert re.search(
+        rf'<option value="{echo.pk}\|echo"[^>]* selected>echo — Echo \(local\)</option>',
+        picker.group(1),
+    )
     assert "(local) (local)" not in picker.group(1)
     visibility = re.search(r'data-testid="visibility">(.*?)</fieldset>', html, re.S).group(1)
     assert re.search(r'value="" checked>.*Personal', visibility, re.S)
