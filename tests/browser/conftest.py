@@ -143,3 +143,19 @@ def both_widths(screenshot):
         page.set_viewport_size(size)
 
     return take
+
+
+@pytest.fixture
+def pick_model():
+    """`pick_model(page, "gpt-4o fake b")`: choose the one model the words find in the page's
+    model picker (the combobox over the native select), from the keyboard."""
+    from playwright.sync_api import expect
+
+    def pick(page, words: str) -> None:
+        box = page.get_by_role("combobox", name="Model")
+        box.click()  # opens the list with the current text selected: typing replaces it
+        page.keyboard.type(words)
+        expect(page.get_by_role("listbox").get_by_role("option")).to_have_count(1)
+        page.keyboard.press("Enter")
+
+    return pick

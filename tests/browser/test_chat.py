@@ -82,7 +82,7 @@ def _settings_saved(conversation):
 
 
 def test_alice_streams_stops_regenerates_switches_branches_forks_and_reloads(
-    page, login, screenshot, alice, fake_models, fake_provider
+    page, login, screenshot, pick_model, alice, fake_models, fake_provider
 ):
     fake_a, fake_b = fake_models
     # Slow enough to watch and to stop: 60 tokens at 25 tokens/s ≈ 2.4 s.
@@ -92,7 +92,8 @@ def test_alice_streams_stops_regenerates_switches_branches_forks_and_reloads(
     # Chat → a new chat with a fake-server model from the picker: the first message creates
     # the conversation, and its page picks up the reply as it streams.
     page.get_by_role("navigation", name="Main navigation").get_by_role("link", name="Chat").click()
-    page.select_option("#new-model", f"{fake_a.pk}|gpt-4o-mini")
+    pick_model(page, "mini fake a")
+    assert page.locator("#new-model").input_value() == f"{fake_a.pk}|gpt-4o-mini"
     screenshot(page, "chat-new")
     page.fill("#new-content", "Tell me a long story.")
     page.get_by_test_id("new-chat-send").click()
@@ -141,8 +142,9 @@ def test_alice_streams_stops_regenerates_switches_branches_forks_and_reloads(
     fake_provider.reset()
     fake_provider.configure(tokens_per_second=40)  # the default reply names the model
     with page.expect_response(_settings_saved(conversation)) as saved:
-        page.select_option("#model-picker", f"{fake_b.pk}|gpt-4o")
+        pick_model(page, "gpt-4o fake b")
     assert saved.value.ok
+    assert page.locator("#model-picker").input_value() == f"{fake_b.pk}|gpt-4o"
     stopped.get_by_role("button", name="Regenerate").click()
     reply = messages.locator("article.msg.role-assistant")
     expect(reply).to_have_count(1)  # the new sibling took the stopped one's place on the path

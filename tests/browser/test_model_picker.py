@@ -143,7 +143,9 @@ def test_the_picker_is_searched_and_operated_from_the_keyboard_with_favourites_a
     page.wait_for_url(re.compile(r"/chat/\d+/$"))
     conversation = Conversation.objects.get()
     assert (conversation.owner_team, conversation.credential) == (team, acme)
-    assert not page.console_errors
+    expect(page.locator("#messages article.msg.role-assistant")).to_have_attribute(
+        "data-status", "complete"
+    )
 
 
 def test_changing_the_model_of_a_conversation_updates_the_placeholder_and_is_remembered(
