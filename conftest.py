@@ -193,6 +193,14 @@ def _close_async_connections(request):
 
 
 @pytest.fixture(autouse=True)
+def _fresh_token_checks():
+    """Token checks are cached per process for a few seconds; each test starts without."""
+    services.tokens_forget()
+    yield
+    services.tokens_forget()
+
+
+@pytest.fixture(autouse=True)
 def _fresh_price_overrides():
     """Price overrides are cached per process; a rolled-back test must not leave one behind."""
     from billing.pricing import overrides_changed

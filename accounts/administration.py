@@ -16,6 +16,7 @@ from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
+from accounts import services
 from accounts.models import User
 from workbench import realtime
 
@@ -110,6 +111,7 @@ def user_disable(*, actor, user: User) -> User:
     user.is_active = False
     user.awaiting_approval = False
     user.save(update_fields=["is_active", "awaiting_approval"])
+    services.tokens_forget(user_id=user.pk)
     realtime.user_signed_out(user.pk)  # after the commit
     return user
 

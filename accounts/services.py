@@ -372,23 +372,74 @@ def token_revoke(*, user: User, token: ApiToken) -> ApiToken:
     if token.revoked_at is None:
         token.revoked_at = timezone.now()
         token.save(update_fields=["revoked_at"])
+    tokens_forget(user_id=user.pk)
     return token
+
+
+# Tokens this process checked recently: digest → (token with its user, monotonic time checked).
+# A script sends its token with every request; looking it up each time was a query plus a
+# thread hop per request (docs/performance.md). Revoking a token or disabling its user here
+# forgets it at once; another process notices within TOKEN_CACHE_SECONDS.
+_TOKENS: dict[str, tuple[ApiToken, float]] = {}
+_TOKENS_MAX = 10_000
+
+
+def token_cache_seconds() -> float:
+    from django.conf import settings
+
+    return float(getattr(settings, "WORKBENCH_TOKEN_CACHE_SECONDS", 5.0))
+
+
+def tokens_forget(*, user_id: int | None = None) -> None:
+    """Forget cached token checks (of one user, or all): after a revocation or deactivation."""
+    if user_id is None:
+        _TOKENS.clear()
+        return
+    for digest, (token, _) in list(_TOKENS.items()):
+        if token.user_id == user_id:
+            _TOKENS.pop(digest, None)
+
+
+def token_cached(*, raw: str) -> ApiToken | None:
+    """The token for this plaintext if this process checked it less than TOKEN_CACHE_SECONDS
+    ago and it is still unexpired — no database work, safe on the event loop. None: ask
+    `token_authenticate`."""
+    if not raw.startswith(TOKEN_PREFIX):
+        return None
+    import time
+
+    entry = _TOKENS.get(_digest(raw))
+    if entry is None or time.monotonic() - entry[1] > token_cache_seconds():
+        return None
+    token = entry[0]
+    return None if token.is_expired else token
 
 
 def token_authenticate(*, raw: str) -> ApiToken | None:
     """The active token for this plaintext, or None. Records when it was last used (at most once a
     minute, so a busy script doesn't turn every request into a write)."""
+    import time
+
     if not raw.startswith(TOKEN_PREFIX):
         return None
+    cached = token_cached(raw=raw)
+    if cached is not None:
+        return cached
+    digest = _digest(raw)
     token = (
         ApiToken.objects.select_related("user")
-        .filter(digest=_digest(raw), revoked_at__isnull=True)
+        .filter(digest=digest, revoked_at__isnull=True)
         .first()
     )
     if token is None or token.is_expired or not token.user.is_active:
+        _TOKENS.pop(digest, None)
         return None
     now = timezone.now()
     if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
         token.last_used_at = now
+    if token_cache_seconds() > 0:
+        if len(_TOKENS) >= _TOKENS_MAX:
+            _TOKENS.clear()
+        _TOKENS[digest] = (token, time.monotonic())
     return token

@@ -2,7 +2,7 @@ from django import forms
 from django.contrib import admin
 
 from providers.keys import mask
-from providers.models import ProviderCredential, ProviderModel
+from providers.models import ModelAlias, ProviderCredential, ProviderModel
 
 
 class CredentialAdminForm(forms.ModelForm):
@@ -88,3 +88,12 @@ class ProviderCredentialAdmin(admin.ModelAdmin):
         from providers.services import credentials_delete
 
         credentials_delete(queryset)
+
+
+@admin.register(ModelAlias)
+class ModelAliasAdmin(admin.ModelAdmin):
+    """Gateway aliases (a short model name → credential + model id), personal or a team's."""
+
+    list_display = ["name", "owner_user", "owner_team", "credential", "model_id"]
+    search_fields = ["name", "model_id"]
+    raw_id_fields = ["owner_user", "owner_team", "credential", "created_by"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from contextlib import aclosing
 
+import orjson
 from asgiref.sync import async_to_sync
 from django.http import StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
@@ -25,6 +26,7 @@ from providers.adapters.base import (
     ReasoningDelta,
     TextDelta,
 )
+from providers.gateway.streams import Pump, encoded
 from providers.serializers import (
     CompletionSerializer,
     CredentialCreateSerializer,
@@ -266,17 +268,26 @@ async def _collect(kwargs) -> tuple[str, str, Finished]:
 
 
 async def _event_stream(kwargs):
-    try:
-        async with aclosing(services.completion_stream(**kwargs)) as events:
-            async for event in events:
-                if type(event) is TextDelta:
-                    yield _sse("delta", {"text": event.text})
-                elif type(event) is ReasoningDelta:
-                    yield _sse("reasoning", {"text": event.text})
-                elif type(event) is Finished:
-                    yield _sse("finished", finished_payload(event))
-    except ProviderError as exc:
-        yield _sse(
+    """Our SSE over the lean streaming path (providers.gateway.streams): deltas that are ready
+    together leave as one `delta` event, in one write."""
+    pump = Pump(services.completion_stream(**kwargs))
+
+    def encode(batch: list) -> bytes:
+        out = b""
+        for event in batch:
+            kind = type(event)
+            if kind is TextDelta:
+                out += b"event: delta\ndata: " + orjson.dumps({"text": event.text}) + b"\n\n"
+            elif kind is ReasoningDelta:
+                out += b"event: reasoning\ndata: " + orjson.dumps({"text": event.text}) + b"\n\n"
+            elif kind is Finished:
+                out += _sse("finished", finished_payload(event))
+        return out
+
+    def on_error(exc: Exception) -> bytes:
+        if not isinstance(exc, ProviderError):
+            raise exc
+        return _sse(
             "error",
             {
                 "code": exc.code,
@@ -286,3 +297,6 @@ async def _event_stream(kwargs):
                 **({"budget": exc.budget} if exc.budget else {}),
             },
         )
+
+    async for chunk in encoded([], pump, encode, on_error):
+        yield chunk

@@ -748,6 +748,7 @@ async def embedding_create(
         if input_tokens is None:  # counted locally, off the loop; no per-message framing
             input_tokens = sum(await tokens.acount_texts(list(inputs)))
             call.counted_locally = True
+            result = replace(result, input_tokens=input_tokens)
         call.reported = {"input_tokens": input_tokens, "output_tokens": 0}
     except ProviderError as exc:
         error = exc

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.text import slugify
 from encrypted_model_fields.fields import EncryptedCharField
 
 from accounts.ownership import Owned
@@ -13,6 +14,9 @@ from providers import presets
 
 class ProviderCredential(Owned):
     name = models.CharField(max_length=100, help_text="e.g. “Work OpenAI”")
+    # The credential's name in gateway model names (`<slug>/<model id>`): unique per owner,
+    # made from the name when the credential is created (credential_slug_for).
+    slug = models.SlugField(max_length=60, blank=True)
     preset = models.CharField(max_length=40, choices=presets.CHOICES)
     # Write-only everywhere: forms, serializers and the admin never render it (see keys.py).
     api_key = EncryptedCharField(max_length=500, blank=True)
@@ -41,9 +45,27 @@ class ProviderCredential(Owned):
             models.Index(fields=["owner_user", "name"]),
             models.Index(fields=["owner_team", "name"]),
         ]
+        constraints = [
+            *Owned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["owner_user", "slug"],
+                condition=models.Q(owner_user__isnull=False) & ~models.Q(slug=""),
+                name="providers_credential_user_slug",
+            ),
+            models.UniqueConstraint(
+                fields=["owner_team", "slug"],
+                condition=models.Q(owner_team__isnull=False) & ~models.Q(slug=""),
+                name="providers_credential_team_slug",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.slug:
+            self.slug = credential_slug_for(self)
+        super().save(*args, **kwargs)
 
     @property
     def preset_row(self) -> presets.Preset:
@@ -65,6 +87,27 @@ class ProviderCredential(Owned):
         if provider.lower() in self.name.lower():
             return self.name
         return f"{self.name} · {provider}"
+
+
+def credential_slug_for(credential: ProviderCredential) -> str:
+    """A slug for the credential's name, unique among its owner's credentials ("work-openai",
+    then "work-openai-2"…): what gateway model names start with."""
+    base = (slugify(credential.name) or slugify(credential.preset) or "credential")[:50]
+    owner = (
+        {"owner_team_id": credential.owner_team_id}
+        if credential.owner_team_id
+        else {"owner_user_id": credential.owner_user_id}
+    )
+    taken = set(
+        ProviderCredential.objects.filter(slug__startswith=base, **owner)
+        .exclude(pk=credential.pk)
+        .values_list("slug", flat=True)
+    )
+    slug, n = base, 1
+    while slug in taken:
+        n += 1
+        slug = f"{base}-{n}"
+    return slug
 
 
 class ModelKind(models.TextChoices):
@@ -184,3 +227,39 @@ class DefaultModel(Owned):
 
     def __str__(self) -> str:
         return f"default {self.model} for {self.owner_label}"
+
+
+class ModelAlias(Owned):
+    """A short model name for the gateway (`"fast"` → credential + model id), personal or a
+    team's. Resolved for the caller: their own aliases first, then their teams'; the gate
+    still checks that the caller may `use` the credential."""
+
+    name = models.CharField(max_length=100)
+    credential = models.ForeignKey(
+        ProviderCredential, on_delete=models.CASCADE, related_name="aliases"
+    )
+    model_id = models.CharField(max_length=200)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta(Owned.Meta):
+        ordering = ["name", "id"]
+        verbose_name_plural = "model aliases"
+        constraints = [
+            *Owned.Meta.constraints,
+            models.UniqueConstraint(
+                fields=["owner_user", "name"],
+                condition=models.Q(owner_user__isnull=False),
+                name="providers_alias_user_name",
+            ),
+            models.UniqueConstraint(
+                fields=["owner_team", "name"],
+                condition=models.Q(owner_team__isnull=False),
+                name="providers_alias_team_name",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name

@@ -24,6 +24,7 @@ class CredentialSerializer(serializers.ModelSerializer):
         fields = [
             "id",
             "name",
+            "slug",
             "preset",
             "preset_label",
             "base_url",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from providers.adapters.base import CompletionRequest, Message, ProviderError
 
 ROLES = {"user", "assistant", "system"}
+RESPONSE_FORMATS = {"text", "json_object", "json_schema"}
 MAX_MESSAGES = 5000
 MAX_TOTAL_CHARS = 4_000_000  # ~1M tokens: far above any context window, far below memory trouble
 
@@ -41,6 +42,11 @@ def validate_request(request: CompletionRequest) -> CompletionRequest:
         bad("max_tokens: between 1 and 1,000,000.")
     if len(request.stop) > 4 or any(not isinstance(s, str) or not s for s in request.stop):
         bad("stop: at most 4 non-empty strings.")
+    if request.response_format is not None and (
+        not isinstance(request.response_format, dict)
+        or request.response_format.get("type") not in RESPONSE_FORMATS
+    ):
+        bad('response_format: {"type": "text"}, {"type": "json_object"} or a json_schema.')
     if request.seed is not None and (
         not isinstance(request.seed, int) or isinstance(request.seed, bool)
     ):

@@ -41,6 +41,9 @@ class Case:
     data: Callable[[dict], dict] | None = None
     query: Callable[[dict], dict] | None = None  # query-string parameters (ids included)
     api: bool = False
+    # Sent with the persona's read-write API token instead of a session (the gateway knows no
+    # sessions); anonymous sends none.
+    token: bool = False
     note: str = ""
     # Personas who are inside the tenant for this object although they are not in alice's team
     # (charlie, as the invitee of an invitation): the boundary check doesn't apply to them.

@@ -4,9 +4,12 @@ and every case holds for every persona. Adding a route without a case fails
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from collections.abc import Callable
 
 import pytest
+from django.test import Client
 from django.urls import get_resolver, path, reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
@@ -1051,7 +1054,91 @@ FIELD_CASES += [
     ),
 ]
 
-ALL_CASES = [*CASES, *(field_case.case for field_case in FIELD_CASES)]
+
+def _chat(model: str) -> Callable[[dict], dict]:
+    return lambda w: {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+
+
+def _anthropic(model: str) -> Callable[[dict], dict]:
+    return lambda w: {
+        "model": model,
+        "max_tokens": 20,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+
+
+# The gateway (token-authenticated). Its id-bearing field is the model name: a credential slug
+# (`<slug>/<model id>`) or an alias, each of alice's side; the gate then needs `use`.
+GATEWAY_CASES: list[Case] = [
+    Case(
+        "gateway:models",
+        team_rule(alice=200, bob=200, vera=200, charlie=200, anonymous=401),
+        token=True,
+        note="lists only what the token's user may use (test_gateway checks the contents)",
+    ),
+    *(
+        Case(
+            "gateway:chat-completions",
+            team_rule(alice=200, bob=200, vera=403, anonymous=401),
+            method="POST",
+            token=True,
+            data=_chat(model),
+            note=note,
+        )
+        for model, note in (
+            ("acme-echo/echo", "team credential slug"),
+            ("team-echo", "team alias"),
+        )
+    ),
+    *(
+        Case(
+            "gateway:chat-completions",
+            only_alice(200, anonymous=401),
+            method="POST",
+            token=True,
+            data=_chat(model),
+            note=note,
+        )
+        for model, note in (
+            ("alice-echo/echo", "personal credential slug"),
+            ("alice-fast", "personal alias"),
+        )
+    ),
+    Case(
+        "gateway:embeddings",
+        team_rule(alice=400, bob=400, vera=403, anonymous=401),
+        method="POST",
+        token=True,
+        data=lambda w: {"model": "acme-echo/echo", "input": "hi"},
+        note="team credential slug (Echo embeds nothing: 400 for those who may use it)",
+    ),
+    Case(
+        "gateway:embeddings",
+        only_alice(400, anonymous=401),
+        method="POST",
+        token=True,
+        data=lambda w: {"model": "alice-fast", "input": "hi"},
+        note="personal alias",
+    ),
+    Case(
+        "gateway-anthropic:anthropic-messages",
+        team_rule(alice=200, bob=200, vera=403, anonymous=401),
+        method="POST",
+        token=True,
+        data=_anthropic("team-echo"),
+        note="team alias",
+    ),
+    Case(
+        "gateway-anthropic:anthropic-messages",
+        only_alice(200, anonymous=401),
+        method="POST",
+        token=True,
+        data=_anthropic("alice-echo/echo"),
+        note="personal credential slug",
+    ),
+]
+
+ALL_CASES = [*CASES, *GATEWAY_CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
     SocketCase(
@@ -1163,6 +1250,14 @@ def build_world() -> dict:
 
     for credential in (team_credential, alice_credential):  # listed, as a connection test would
         ProviderModel.objects.create(credential=credential, model_id="echo", kind="chat")
+    from providers.models import ModelAlias
+
+    ModelAlias.objects.create(
+        owner_team=team, name="team-echo", credential=team_credential, model_id="echo"
+    )
+    ModelAlias.objects.create(
+        owner_user=alice, name="alice-fast", credential=alice_credential, model_id="echo"
+    )
     conversation = chat_services.conversation_start(
         actor=alice, owner_team=team, credential=team_credential, model="echo"
     )
@@ -1253,7 +1348,17 @@ def _request(client, case: Case, world):
 @pytest.mark.parametrize("case", ALL_CASES, ids=lambda c: c.id)
 @pytest.mark.parametrize("persona", PERSONAS)
 def test_each_persona_gets_the_expected_status(case, persona, world, client_for):
-    client = client_for(None if persona == "anonymous" else world[persona])
+    if case.token:
+        from tests.api_client import bearer
+
+        headers = {}
+        if persona != "anonymous":
+            raw = services.token_create(user=world[persona], name="m", scope="write")[1]
+            headers = bearer(raw)
+        client = Client(headers=headers)
+        case = dataclasses.replace(case, api=True)
+    else:
+        client = client_for(None if persona == "anonymous" else world[persona])
     response = _request(client, case, world)
     assert response.status_code == case.expect[persona], (
         f"{persona} {case.method} {case.name}: {response.status_code}, expected {case.expect[persona]}"

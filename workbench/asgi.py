@@ -11,6 +11,7 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from providers import tokens  # noqa: E402
 from providers.adapters import preload  # noqa: E402
+from workbench.lean import HttpDispatch, LeanHandler  # noqa: E402
 from workbench.origins import SameOriginOnly  # noqa: E402
 from workbench.routing import websocket_urlpatterns  # noqa: E402
 
@@ -19,7 +20,8 @@ tokens.preload()  # the tokenizer loads in its own thread (about a second), not 
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        # Gateway and token-authenticated completions skip the browser middleware (lean.py).
+        "http": HttpDispatch(django_asgi_app, LeanHandler()),
         # Every websocket route: the full Origin (scheme, host, port) as CSRF checks it.
         "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }

@@ -5,6 +5,7 @@ from django.utils.csp import CSP
 from django.views.decorators.csp import csp_override
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
+from providers.gateway import urls as gateway_urls
 from workbench import views
 
 api_patterns = [
@@ -36,6 +37,9 @@ urlpatterns = [
     path("evaluations/", include("evals.urls")),
     path("", include("billing.urls")),
     path("api/", include(api_patterns)),
+    # The gateway: OpenAI's and Anthropic's wire formats over our gate (providers/gateway).
+    path("v1/", include((gateway_urls.openai_patterns, "gateway"))),
+    path("anthropic/v1/", include((gateway_urls.anthropic_patterns, "gateway-anthropic"))),
     path("admin/", admin.site.urls),
 ]
 

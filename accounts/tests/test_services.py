@@ -591,6 +591,7 @@ def test_last_used_is_recorded_at_most_once_a_minute(alice):
 
     a_while_ago = timezone.now() - timedelta(seconds=61)
     ApiToken.objects.filter(pk=token.pk).update(last_used_at=a_while_ago)
+    services.tokens_forget()  # as after TOKEN_CACHE_SECONDS: the next check reads the row
     services.token_authenticate(raw=raw)
     token.refresh_from_db()
     assert token.last_used_at > a_while_ago + timedelta(seconds=60)
@@ -741,3 +742,25 @@ def test_losing_membership_takes_access_away_at_once(team, alice, bob_teammate):
     assert not access.allows(bob_teammate, team, Action.READ)
     with pytest.raises(Http404):
         access.get_for(bob_teammate, Team, team.pk)
+
+
+def test_a_recent_token_check_is_remembered_and_revoking_forgets_it_at_once(alice):
+    token, raw = services.token_create(user=alice, name="CI")
+    assert services.token_authenticate(raw=raw) is not None
+    with CaptureQueriesContext(connection) as queries:
+        assert services.token_authenticate(raw=raw).pk == token.pk
+    assert not queries.captured_queries
+    services.token_revoke(user=alice, token=token)
+    assert services.token_cached(raw=raw) is None
+    assert services.token_authenticate(raw=raw) is None
+
+
+def test_disabling_a_user_forgets_their_cached_token_checks(alice, bob_teammate):
+    from accounts import administration
+
+    alice.is_superuser = True
+    alice.save()
+    _, raw = services.token_create(user=bob_teammate, name="CI")
+    assert services.token_authenticate(raw=raw) is not None
+    administration.user_disable(actor=alice, user=bob_teammate)
+    assert services.token_authenticate(raw=raw) is None

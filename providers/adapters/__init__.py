@@ -12,6 +12,11 @@ def adapter_for(config: AdapterConfig) -> Adapter:
     return module.ADAPTER(config)
 
 
+def adapter_class(preset) -> type[Adapter]:
+    """The adapter class of a preset (its capability flags, without building an adapter)."""
+    return importlib.import_module(f"providers.adapters.{preset.adapter}").ADAPTER
+
+
 def preload() -> None:
     """Import every adapter and its SDK now (server start-up), not inside the first call's
     timeouts: importing the SDKs takes most of a second."""

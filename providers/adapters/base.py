@@ -30,6 +30,9 @@ class CompletionRequest:
     max_tokens: int | None = None
     stop: tuple[str, ...] = ()
     seed: int | None = None
+    # OpenAI's `response_format` ({"type": "json_object"} or a json_schema), for adapters with
+    # `supports_response_format`; the gateway refuses it for the others.
+    response_format: dict | None = None
 
     def all_messages(self) -> list[Message]:
         """System prompt first (as a message), then the conversation."""
@@ -204,6 +207,7 @@ class Adapter:
 
     supports_embeddings: ClassVar[bool] = False
     supports_seed: ClassVar[bool] = True
+    supports_response_format: ClassVar[bool] = False
     network: ClassVar[bool] = True
 
     def __init__(self, config: AdapterConfig):

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, ClassVar
 
 import openai
+import orjson
 
 from providers.adapters import errors
 from providers.adapters.base import (
@@ -113,6 +114,11 @@ def egress_client(config, flavor: str):
 
 class OpenAICompatAdapter(Adapter):
     supports_embeddings = True
+    supports_response_format = True
+    # Read the stream's events with orjson instead of letting the SDK build a pydantic model per
+    # chunk: that construction was a third of a streaming server's CPU (docs/performance.md).
+    # The SDK still builds, sends and authenticates the request and maps HTTP errors.
+    raw_chunks: ClassVar[bool] = True
     http_flavor = "httpx2"
 
     def __init__(self, config):
@@ -148,6 +154,7 @@ class OpenAICompatAdapter(Adapter):
             "max_tokens": request.max_tokens,
             "stop": list(request.stop) or None,
             "seed": None if self.has_quirk("no_seed") else request.seed,
+            "response_format": request.response_format,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         if not self.has_quirk("no_stream_options"):
@@ -176,7 +183,81 @@ class OpenAICompatAdapter(Adapter):
             events.append(StopReason(str(reason)))
         return events
 
+    async def _raw_events(self, params: dict) -> AsyncIterator[Event]:
+        create = self._sdk().chat.completions.with_streaming_response.create
+        async with create(**params) as response:
+            kind = content_type(response)
+            if kind == "application/json":
+                data = json_body(await response.read())
+                for event in self._whole(data):
+                    yield event
+                return
+            if kind == "text/html":
+                raise not_a_stream(kind)
+            chunks = 0
+            lines: list[str] = []
+            async for line in response.iter_lines():
+                if line:
+                    if line.startswith("data:"):
+                        lines.append(line[6:] if line[5:6] == " " else line[5:])
+                    continue
+                if not lines:
+                    continue
+                data, lines = "\n".join(lines), []
+                if data == "[DONE]":
+                    break
+                chunks += 1
+                for event in self._chunk_events(data):
+                    yield event
+            else:
+                if lines and lines != ["[DONE]"]:
+                    chunks += 1
+                    for event in self._chunk_events("\n".join(lines)):
+                        yield event
+            if not chunks and kind != "text/event-stream":
+                raise not_a_stream(kind)
+
+    def _whole(self, data: dict) -> list[Event]:
+        events = []
+        for choice in (data.get("choices") or [])[:1]:
+            events += self._choice_events(choice, "message")
+        usage = self._usage_of(data)
+        if usage is not None:
+            events.append(usage)
+        return events
+
+    def _chunk_events(self, data: str) -> list[Event]:
+        try:
+            chunk = orjson.loads(data)
+        except orjson.JSONDecodeError:
+            raise ProviderError(
+                "provider_error", "The provider sent a malformed stream chunk."
+            ) from None
+        if not isinstance(chunk, dict):
+            return []
+        error = chunk.get("error")
+        if error:  # an in-band error, as the SDK would raise it
+            message = error.get("message") if isinstance(error, dict) else str(error)
+            raise ProviderError(
+                "provider_error",
+                errors.scrub(str(message or "The provider sent an error."), self.config.api_key),
+            )
+        events: list[Event] = []
+        usage = self._usage_of(chunk)
+        if usage is not None:
+            events.append(usage)
+        for choice in chunk.get("choices") or ():
+            events += self._choice_events(choice, "delta")
+        return events
+
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
+        if self.raw_chunks:
+            try:
+                async for event in self._raw_events(self._params(request)):
+                    yield event
+            except Exception as exc:
+                raise errors.from_sdk(exc, api_key=self.config.api_key) from None
+            return
         try:
             stream = await self._create_stream(self._params(request))
             async with stream:
