@@ -43,6 +43,10 @@ class Conversation(Owned):
     forked_from = models.ForeignKey(
         "Message", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # Where documents attached to its messages are read into (made on the first one).
+    files_collection = models.ForeignKey(
+        "rag.Collection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
 
     class Meta(Owned.Meta):
         ordering = ["-updated_at", "-id"]
@@ -127,6 +131,12 @@ class Message(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     # The partial-text checkpoint's time while streaming: the reply's heartbeat.
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    # User messages: files and images went with it (saves a query when there are none).
+    has_attachments = models.BooleanField(default=False)
+    # Replies grounded in collections: {"context": the text the model received, "sources":
+    # [{n, chunk, collection, document, title, page, heading}], "notices": [...]} — see
+    # chats.retrieval. None: nothing was retrieved for it.
+    retrieval = models.JSONField(null=True, blank=True)
 
     class Meta:
         ordering = ["created_at", "id"]
@@ -157,6 +167,84 @@ class Message(models.Model):
         if self.html_version == RENDER_VERSION and (self.content_html or not self.content):
             return mark_safe(self.content_html)  # noqa: S308 - produced by render_markdown
         return render_markdown(self.content)
+
+
+# --- Grounding: collections attached to a conversation, files and images attached to messages ----
+
+
+class ConversationCollection(models.Model):
+    """A collection a conversation's replies retrieve from. A team conversation takes only its
+    team's collections, a personal one any collection its owner may read; the sender's access
+    is checked again at every send (chats.retrieval)."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="collection_links"
+    )
+    collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["added_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "collection"], name="chats_conv_collection_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.conversation_id} ← {self.collection_id}"
+
+
+class AttachmentKind(models.TextChoices):
+    DOCUMENT = "document", "Document"
+    IMAGE = "image", "Image"
+
+
+class Attachment(models.Model):
+    """A file or image attached in the composer. Pending (no message) until its uploader sends
+    their next message in the conversation, which takes every pending attachment of theirs.
+    Images are kept as we re-encoded them (chats.images), never as uploaded; documents are read
+    into the conversation's files collection."""
+
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="attachments"
+    )
+    message = models.ForeignKey(
+        Message, null=True, blank=True, on_delete=models.CASCADE, related_name="attachments"
+    )
+    kind = models.CharField(max_length=10, choices=AttachmentKind.choices)
+    name = models.CharField(max_length=255)  # as uploaded (cleaned), for display only
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    size_bytes = models.PositiveBigIntegerField(default=0)
+    # Images: our re-encoding (PNG or JPEG) and its thumbnail, under generated names.
+    media_type = models.CharField(max_length=40, blank=True)
+    width = models.PositiveIntegerField(default=0)
+    height = models.PositiveIntegerField(default=0)
+    stored_name = models.CharField(max_length=80, blank=True)
+    thumb_name = models.CharField(max_length=80, blank=True)
+    # Documents: what the files collection made of it.
+    document = models.ForeignKey(
+        "rag.Document", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [
+            models.Index(
+                fields=["conversation", "uploaded_by"],
+                condition=models.Q(message__isnull=True),
+                name="chats_attachment_pending",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 # --- Organisation: per-user pins, archive and folders; read-only share links ----------------------

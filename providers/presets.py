@@ -26,6 +26,9 @@ class Preset:
     static_models: tuple[str, ...] = ()
     help: str = ""
     base_url_required: bool = False
+    # Models that take images, as case-insensitive shell patterns on the model id ("*": all).
+    # A catalogue entry's `details["vision"]` (an admin's override) wins either way.
+    vision_models: tuple[str, ...] = ()
 
     @property
     def needs_network(self) -> bool:
@@ -36,6 +39,24 @@ class Preset:
         """The provider's name without the explanation: "Echo", not "Echo (local, no network)"."""
         return self.label.split(" (", 1)[0]
 
+
+# Open-weight vision models by their usual names (Ollama tags, vLLM / LM Studio / Together ids).
+OPEN_VISION_MODELS = (
+    "*vision*",
+    "*-vl*",
+    "*vl-*",
+    "*llava*",
+    "gemma3*",
+    "*gemma-3*",
+    "qwen2.5vl*",
+    "minicpm-v*",
+    "moondream*",
+    "llama4*",
+    "*llama-4*",
+    "*pixtral*",
+    "mistral-small3.1*",
+    "mistral-small3.2*",
+)
 
 PRESETS: dict[str, Preset] = {
     preset.key: preset
@@ -49,6 +70,7 @@ PRESETS: dict[str, Preset] = {
             help="Streams back exactly what a model would receive — system prompt, history, "
             "injected context and parameters. Free, offline, great for debugging prompts.",
             static_models=("echo",),
+            vision_models=("*",),
         ),
         Preset(
             "ollama",
@@ -59,6 +81,7 @@ PRESETS: dict[str, Preset] = {
             local=True,
             embeddings=True,
             help="Local models served by Ollama on this machine or your network.",
+            vision_models=OPEN_VISION_MODELS,
             docs_url="https://github.com/ollama/ollama/blob/main/docs/api.md",
         ),
         Preset(
@@ -70,6 +93,17 @@ PRESETS: dict[str, Preset] = {
             embeddings=True,
             key_hint="sk-…",
             docs_url="https://platform.openai.com/api-keys",
+            vision_models=(
+                "gpt-4o*",
+                "chatgpt-4o*",
+                "gpt-4.1*",
+                "gpt-4-turbo*",
+                "gpt-4.5*",
+                "gpt-5*",
+                "o1*",
+                "o3*",
+                "o4*",
+            ),
         ),
         Preset(
             "anthropic",
@@ -80,6 +114,7 @@ PRESETS: dict[str, Preset] = {
             key_hint="sk-ant-…",
             quirks=frozenset({"no_seed"}),
             docs_url="https://console.anthropic.com/settings/keys",
+            vision_models=("claude-3*", "claude-sonnet*", "claude-opus*", "claude-haiku*"),
         ),
         Preset(
             "groq",
@@ -89,6 +124,7 @@ PRESETS: dict[str, Preset] = {
             "groq",
             key_hint="gsk_…",
             docs_url="https://console.groq.com/keys",
+            vision_models=("*llama-4*", "*vision*"),
         ),
         Preset(
             "gemini",
@@ -98,6 +134,7 @@ PRESETS: dict[str, Preset] = {
             "google",
             embeddings=True,
             docs_url="https://aistudio.google.com/apikey",
+            vision_models=("gemini-*", "gemma-3*"),
         ),
         Preset(
             "cohere",
@@ -108,6 +145,7 @@ PRESETS: dict[str, Preset] = {
             embeddings=True,
             quirks=frozenset({"no_stream_options"}),
             docs_url="https://dashboard.cohere.com/api-keys",
+            vision_models=("*vision*",),
         ),
         Preset(
             "mistral",
@@ -118,6 +156,7 @@ PRESETS: dict[str, Preset] = {
             embeddings=True,
             quirks=frozenset({"no_stream_options"}),
             docs_url="https://console.mistral.ai/api-keys",
+            vision_models=("pixtral*", "mistral-medium*", "mistral-small-latest", "*vision*"),
         ),
         Preset(
             "together",
@@ -127,6 +166,7 @@ PRESETS: dict[str, Preset] = {
             "together",
             embeddings=True,
             docs_url="https://api.together.xyz/settings/api-keys",
+            vision_models=OPEN_VISION_MODELS,
         ),
         Preset(
             "perplexity",
@@ -155,6 +195,14 @@ PRESETS: dict[str, Preset] = {
             "openrouter",
             key_hint="sk-or-…",
             docs_url="https://openrouter.ai/keys",
+            vision_models=(
+                "openai/gpt-4o*",
+                "openai/gpt-4.1*",
+                "openai/gpt-5*",
+                "anthropic/claude*",
+                "google/gemini*",
+                *OPEN_VISION_MODELS,
+            ),
         ),
         Preset(
             "openai_compatible",
@@ -166,6 +214,7 @@ PRESETS: dict[str, Preset] = {
             base_url_required=True,
             help="vLLM, LM Studio, llama.cpp, LocalAI or any server speaking the OpenAI API. "
             "Give its base URL (usually ending in /v1). Untick “local” if it is a paid service.",
+            vision_models=OPEN_VISION_MODELS,
         ),
     ]
 }

@@ -169,13 +169,27 @@ def count_texts(texts: list[str]) -> list[int]:
     return counts
 
 
+def image_tokens(messages: list[Message]) -> int:
+    """A rough count for images (providers charge them as input): Anthropic's published rule,
+    width × height / 750, capped at 1,600 per image (they scale bigger ones down)."""
+    return sum(
+        min(1600, max(85, (image.width * image.height) // 750))
+        for message in messages
+        for image in getattr(message, "images", ())
+    )
+
+
 def count_messages(messages: list[Message]) -> int:
     counts = count_texts([message.content for message in messages])
-    return sum(PER_MESSAGE + count for count in counts) + PER_REPLY
+    return sum(PER_MESSAGE + count for count in counts) + PER_REPLY + image_tokens(messages)
 
 
 def estimate_messages(messages: list[Message]) -> int:
-    return sum(PER_MESSAGE + estimate_text(message.content) for message in messages) + PER_REPLY
+    return (
+        sum(PER_MESSAGE + estimate_text(message.content) for message in messages)
+        + PER_REPLY
+        + image_tokens(messages)
+    )
 
 
 # --- Counting from async code ---------------------------------------------------------------------

@@ -8,6 +8,9 @@ ROLES = {"user", "assistant", "system"}
 RESPONSE_FORMATS = {"text", "json_object", "json_schema"}
 MAX_MESSAGES = 5000
 MAX_TOTAL_CHARS = 4_000_000  # ~1M tokens: far above any context window, far below memory trouble
+IMAGE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp"}
+MAX_IMAGES = 20  # per request (OpenAI and Anthropic take 20 or more; Ollama models fewer)
+MAX_IMAGE_BYTES = 40 * 1024 * 1024  # all images of a request together
 
 
 def validate_request(request: CompletionRequest) -> CompletionRequest:
@@ -32,6 +35,15 @@ def validate_request(request: CompletionRequest) -> CompletionRequest:
         ):
             bad(f"messages[{index}]: role must be user, assistant or system, with text content.")
         total += len(message.content)
+        if message.images and message.role != "user":
+            bad(f"messages[{index}]: only user messages carry images.")
+    images = [image for message in request.messages for image in message.images]
+    if len(images) > MAX_IMAGES:
+        bad(f"messages: at most {MAX_IMAGES} images in one request.")
+    if any(image.media_type not in IMAGE_TYPES or not image.data for image in images):
+        bad("messages: images must be PNG, JPEG, GIF or WebP.")
+    if sum(len(image.data) for image in images) > MAX_IMAGE_BYTES:
+        bad(f"messages: the images come to more than {MAX_IMAGE_BYTES // 1048576} MB.")
     if total > MAX_TOTAL_CHARS:
         bad("messages: the conversation is too long.")
     if request.temperature is not None and not 0 <= request.temperature <= 2:

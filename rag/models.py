@@ -54,6 +54,9 @@ class Collection(Owned):
     )
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
+    # The files attached in one conversation (chat makes one per conversation that needs it):
+    # left out of the collections list and pickers, reached through the conversation.
+    for_conversation = models.BooleanField(default=False)
 
     class Meta(Owned.Meta):
         ordering = ["name", "id"]

@@ -36,8 +36,25 @@ DEFAULT_MAX_TOKENS = 4096
 STOP_REASONS = {"end_turn": "stop", "stop_sequence": "stop", "max_tokens": "length"}
 
 
+def anthropic_content(message) -> str | list[dict]:
+    """Text, or image blocks (base64) followed by the text, as Anthropic recommends."""
+    if not message.images:
+        return message.content
+    blocks: list[dict] = [
+        {
+            "type": "image",
+            "source": {"type": "base64", "media_type": image.media_type, "data": image.base64()},
+        }
+        for image in message.images
+    ]
+    if message.content:
+        blocks.append({"type": "text", "text": message.content})
+    return blocks
+
+
 class AnthropicAdapter(Adapter):
     supports_seed = False
+    supports_vision = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -65,7 +82,7 @@ class AnthropicAdapter(Adapter):
         params: dict = {
             "model": request.model,
             "messages": [
-                {"role": m.role, "content": m.content}
+                {"role": m.role, "content": anthropic_content(m)}
                 for m in request.messages
                 if m.role != "system"
             ],

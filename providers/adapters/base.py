@@ -15,9 +15,31 @@ from providers.presets import Preset
 
 
 @dataclass(frozen=True)
+class ImagePart:
+    """An image a user attached to a message, as the model receives it: bytes we re-encoded
+    ourselves (chats.images), never what was uploaded. Adapters spell it in their wire format
+    (OpenAI `image_url` data URL, Anthropic base64 `image` block, Ollama `images`)."""
+
+    media_type: str  # image/png | image/jpeg
+    data: bytes = field(repr=False)
+    name: str = ""
+    width: int = 0
+    height: int = 0
+
+    def base64(self) -> str:
+        import base64
+
+        return base64.b64encode(self.data).decode("ascii")
+
+    def data_url(self) -> str:
+        return f"data:{self.media_type};base64,{self.base64()}"
+
+
+@dataclass(frozen=True)
 class Message:
     role: str  # system | user | assistant
     content: str
+    images: tuple[ImagePart, ...] = ()  # user messages only; sent only to vision models
 
 
 @dataclass(frozen=True)
@@ -38,6 +60,10 @@ class CompletionRequest:
         """System prompt first (as a message), then the conversation."""
         head = [Message("system", self.system)] if self.system else []
         return head + list(self.messages)
+
+    @property
+    def has_images(self) -> bool:
+        return any(message.images for message in self.messages)
 
 
 # --- Events ----------------------------------------------------------------------------------------
@@ -208,6 +234,9 @@ class Adapter:
     supports_embeddings: ClassVar[bool] = False
     supports_seed: ClassVar[bool] = True
     supports_response_format: ClassVar[bool] = False
+    # The wire format can carry image parts; which models see them is preset data
+    # (`Preset.vision_models`, see providers.capabilities).
+    supports_vision: ClassVar[bool] = False
     network: ClassVar[bool] = True
 
     def __init__(self, config: AdapterConfig):

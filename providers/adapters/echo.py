@@ -31,6 +31,14 @@ def render(request: CompletionRequest) -> str:
         lines.append(message.content.replace("```", "ˋˋˋ"))
         lines.append("```")
         lines.append("")
+        for number, image in enumerate(message.images, 1):
+            size = f", {image.width}×{image.height}" if image.width else ""
+            name = image.name.replace("`", "'")
+            lines.append(
+                f"*image {number}:* `{name or 'image'}` ({image.media_type}{size}, "
+                f"{len(image.data):,} bytes)"
+            )
+            lines.append("")
     params = {
         "temperature": request.temperature,
         "top_p": request.top_p,
@@ -45,6 +53,7 @@ def render(request: CompletionRequest) -> str:
 
 class EchoAdapter(Adapter):
     network = False
+    supports_vision = True  # it lists the images it would receive
 
     async def stream(self, request: CompletionRequest) -> AsyncIterator[Event]:
         text = render(request)

@@ -50,8 +50,17 @@ def _map(exc: Exception, api_key: str) -> ProviderError:
     return errors.from_sdk(exc, api_key=api_key)
 
 
+def ollama_message(message) -> dict:
+    """Ollama takes a message's images as base64 strings beside its text."""
+    body = {"role": message.role, "content": message.content}
+    if message.images:
+        body["images"] = [image.base64() for image in message.images]
+    return body
+
+
 class OllamaAdapter(Adapter):
     supports_embeddings = True
+    supports_vision = True
 
     def __init__(self, config):
         super().__init__(config)
@@ -98,7 +107,7 @@ class OllamaAdapter(Adapter):
         try:
             parts = await self._sdk().chat(
                 model=request.model,
-                messages=[{"role": m.role, "content": m.content} for m in request.all_messages()],
+                messages=[ollama_message(m) for m in request.all_messages()],
                 options=self._options(request),
                 stream=True,
             )

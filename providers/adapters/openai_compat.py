@@ -112,6 +112,18 @@ def egress_client(config, flavor: str):
     )
 
 
+def openai_content(message) -> str | list[dict]:
+    """A message's content: plain text, or text and image parts (data URLs) for a message with
+    images — the shape OpenAI, Groq, Gemini's and every OpenAI-compatible vision server take."""
+    if not message.images:
+        return message.content
+    parts: list[dict] = [{"type": "text", "text": message.content}] if message.content else []
+    parts += [
+        {"type": "image_url", "image_url": {"url": image.data_url()}} for image in message.images
+    ]
+    return parts
+
+
 class OpenAICompatAdapter(Adapter):
     supports_embeddings = True
     supports_response_format = True
@@ -119,6 +131,7 @@ class OpenAICompatAdapter(Adapter):
     # chunk: that construction was a third of a streaming server's CPU (docs/performance.md).
     # The SDK still builds, sends and authenticates the request and maps HTTP errors.
     raw_chunks: ClassVar[bool] = True
+    supports_vision = True
     http_flavor = "httpx2"
 
     def __init__(self, config):
@@ -145,7 +158,9 @@ class OpenAICompatAdapter(Adapter):
     def _params(self, request: CompletionRequest) -> dict:
         params: dict = {
             "model": request.model,
-            "messages": [{"role": m.role, "content": m.content} for m in request.all_messages()],
+            "messages": [
+                {"role": m.role, "content": openai_content(m)} for m in request.all_messages()
+            ],
             "stream": True,
         }
         optional = {

@@ -120,6 +120,10 @@ class Knobs:
     counted prompt; `cache_read_tokens`/`cache_write_tokens` are reported OpenAI's way (cached
     tokens are part of `prompt_tokens`) or Anthropic's (`cache_read_input_tokens`,
     `cache_creation_input_tokens` beside `input_tokens`).
+
+    Images: image parts (OpenAI `image_url` data URLs, Anthropic base64 `image` blocks, Ollama
+    `images`) are checked like the real APIs do (malformed → 400); `vision=False` refuses any
+    image like a text-only model.
     """
 
     ttft: float = 0.0
@@ -151,6 +155,7 @@ class Knobs:
     prompt_tokens: int | None = None
     cache_read_tokens: int = 0
     cache_write_tokens: int = 0
+    vision: bool = True  # False: refuse image parts like a text-only model (a 400)
 
     def merged(self, **changes: Any) -> Knobs:
         """A copy with `changes` applied; unknown names or bad values raise ValueError."""

@@ -17,6 +17,7 @@ from typing import Any
 from .formats import ANTHROPIC, GROQ, OPENAI, Chat, ChatFormat
 from .http import BadRequest, ClientGone, Connection, Request, read_request
 from .knobs import Endless, Knobs, tokenize
+from . import images
 from .ollama import OLLAMA
 
 logger = logging.getLogger(__name__)
@@ -275,6 +276,12 @@ class FakeProvider:
             await self._bad_request(conn, fmt, "The body must be a JSON object.")
             return
         params = fmt.parse_chat(body)
+        image_count, problem = images.check(fmt.name, body)
+        if problem is None and image_count and not knobs.vision:
+            problem = f"The model {params.model!r} does not support image input."
+        if problem is not None:
+            await self._bad_request(conn, fmt, problem)
+            return
         if knobs.html_page:
             page = b"<!DOCTYPE html><html><head><title>Welcome</title></head><body><h1>It works!</h1></body></html>"
             await conn.send(200, page, content_type="text/html; charset=utf-8")
