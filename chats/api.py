@@ -19,9 +19,11 @@ from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from chats import frames, replies, selectors, services, streaming
+from chats import frames, grounding, replies, selectors, services, streaming
 from chats.models import Message
 from chats.serializers import (
+    CollectionAttachSerializer,
+    ConversationCollectionSerializer,
     ConversationCreateSerializer,
     ConversationSerializer,
     ConversationWriteSerializer,
@@ -252,3 +254,51 @@ class ForkView(generics.GenericAPIView):
                 message_id=data.validated_data["message_id"],
             )
         return Response(ConversationSerializer(fork).data, status=status.HTTP_201_CREATED)
+
+
+class ConversationCollectionListView(generics.GenericAPIView):
+    serializer_class = ConversationCollectionSerializer
+
+    @extend_schema(responses={200: ConversationCollectionSerializer(many=True)})
+    def get(self, request, pk):
+        """The collections this conversation's replies retrieve from."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+        linked = grounding.conversation_collections(conversation=conversation)
+        return Response(ConversationCollectionSerializer(linked, many=True).data)
+
+    @extend_schema(
+        request=CollectionAttachSerializer, responses={201: ConversationCollectionSerializer}
+    )
+    def post(self, request, pk):
+        """Attach a collection: new replies retrieve from it and cite its chunks."""
+        conversation = selectors.conversation_for_user(
+            user=request.user, pk=pk, action=Action.WRITE
+        )
+        data = CollectionAttachSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            collection = grounding.collection_attach(
+                actor=request.user,
+                conversation=conversation,
+                collection_id=data.validated_data["collection_id"],
+            )
+        except Http404:
+            raise NotFound({"collection_id": "No such collection, or you can't see it."}) from None
+        return Response(
+            ConversationCollectionSerializer(collection).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ConversationCollectionDetailView(generics.GenericAPIView):
+    serializer_class = ConversationCollectionSerializer
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, pk, collection_id):
+        """Detach a collection (its documents stay where they are)."""
+        conversation = selectors.conversation_for_user(
+            user=request.user, pk=pk, action=Action.WRITE
+        )
+        grounding.collection_detach(
+            actor=request.user, conversation=conversation, collection_id=collection_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)

@@ -18,4 +18,14 @@ urlpatterns = [
         name="api-message-stop",
     ),
     path("conversations/<int:pk>/fork/", api.ForkView.as_view(), name="api-conversation-fork"),
+    path(
+        "conversations/<int:pk>/collections/",
+        api.ConversationCollectionListView.as_view(),
+        name="api-conversation-collections",
+    ),
+    path(
+        "conversations/<int:pk>/collections/<int:collection_id>/",
+        api.ConversationCollectionDetailView.as_view(),
+        name="api-conversation-collection",
+    ),
 ]

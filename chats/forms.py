@@ -122,3 +122,10 @@ class ShareForm(forms.Form):
     show_key_names = forms.BooleanField(
         label="Show the names of the credentials that answered", required=False
     )
+
+
+class CollectionLinkForm(forms.Form):
+    """Attach or detach a collection (the id goes through the access rules in chats.grounding)."""
+
+    action = forms.ChoiceField(choices=[("attach", "attach"), ("detach", "detach")])
+    collection_id = forms.IntegerField(min_value=1, max_value=2**63 - 1)

@@ -117,6 +117,7 @@ class MessageSerializer(serializers.ModelSerializer):
             "tokens_per_second",
             "duration_ms",
             "usage",
+            "retrieval",
             "created_at",
         ]
         read_only_fields = fields
@@ -145,4 +146,20 @@ class ForkSerializer(serializers.Serializer):
     message_id = serializers.IntegerField(
         help_text="The last message the new conversation keeps: an id from "
         "GET /api/conversations/{id}/messages/."
+    )
+
+
+class ConversationCollectionSerializer(serializers.Serializer):
+    """A collection attached to a conversation (its replies retrieve from it)."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    owner_team = serializers.IntegerField(source="owner_team_id", read_only=True, allow_null=True)
+
+
+class CollectionAttachSerializer(serializers.Serializer):
+    collection_id = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A collection you may read; a team conversation takes only its team's.",
     )

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.access import Action
-from chats import tree
+from chats import grounding, tree
 from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
 from chats.selectors import skeleton
@@ -58,6 +58,8 @@ class ReplyPlan:
     # further query.
     messages: tuple = field(default=(), compare=False, repr=False)
     positions: dict = field(default_factory=dict, compare=False, repr=False)
+    # Collections the reply retrieves from before the model is called (chats.grounding).
+    grounding: tuple[int, ...] = ()
 
 
 # --- Conversations ---------------------------------------------------------------------------------
@@ -346,6 +348,7 @@ def _plan(
         created=tuple(m.pk for m in created),
         branch_from=branch_from,
         user=actor,
+        grounding=grounding.grounding_ids(conversation=conversation),
         **extra,
     )
 
@@ -441,7 +444,7 @@ def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyP
     )
     if not updated:
         raise ValidationError("This reply is already being continued.")
-    request = _request(conversation, history)
+    request = grounding.continued_request(message=message, request=_request(conversation, history))
     if message.model:
         from dataclasses import replace
 

@@ -36,7 +36,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied
 from django.http import Http404
 
-from chats import replies, services
+from chats import grounding, replies, services
 from chats.models import MessageStatus
 from chats.progressive import ProgressiveRender
 from providers.adapters.base import Finished, ProviderError, ReasoningDelta, TextDelta
@@ -216,6 +216,9 @@ class Kind:
     checkpoint: Callable[..., None]  # sync (message_id=, text=): partial text + heartbeat
     save: Callable[..., dict]  # sync (reply, finished, render) → the final frame
     progressive: bool = False  # delta frames also carry the Markdown rendered so far (`html`)
+    # Sync (message_id=, retrieval=): stores what a grounded reply retrieved (chats.grounding);
+    # None: this kind's plans carry their context already.
+    retrieval_save: Callable[..., None] | None = None
 
 
 def _kind(kind: Kind | None) -> Kind:
@@ -372,10 +375,17 @@ async def _run(reply: Reply, render) -> None:
             from accounts.models import User
 
             user = await connections.hop(User.objects.get)(pk=plan.user_id)
+        request = plan.request
+        collection_ids = getattr(plan, "grounding", ())
+        if collection_ids and kind.retrieval_save is not None:
+            request, record = await grounding.ground(
+                user=user, collection_ids=collection_ids, request=request, feature=kind.feature
+            )
+            await connections.hop(kind.retrieval_save)(message_id=plan.message_id, retrieval=record)
         events = completion_stream(
             user=user,
             credential_id=plan.credential_id,
-            request=plan.request,
+            request=request,
             feature=kind.feature,
             context=kind.context(plan),
             control=reply.control,
@@ -574,4 +584,5 @@ CHAT = Kind(
     checkpoint=replies.reply_checkpoint,
     save=_save_sync,
     progressive=True,
+    retrieval_save=grounding.retrieval_save,
 )

@@ -10,6 +10,7 @@ urlpatterns = [
     path("new/", views.conversation_new, name="new"),
     path("<int:pk>/", views.conversation_detail, name="detail"),
     path("<int:pk>/settings/", views.conversation_settings, name="settings"),
+    path("<int:pk>/collections/", views.conversation_collections, name="collections"),
     path("<int:pk>/rename/", views.conversation_rename, name="rename"),
     path("<int:pk>/title/", views.conversation_title, name="title"),
     path("<int:pk>/delete/", views.conversation_delete, name="delete"),

@@ -24,8 +24,18 @@ from accounts import access
 from accounts import selectors as account_selectors
 from accounts.access import Action
 from accounts.views import _form_errors
-from chats import exports, frames, organisation, replies, selectors, services, streaming, titles
-from chats.forms import NewConversationForm, RenameForm, SettingsForm
+from chats import (
+    exports,
+    frames,
+    grounding,
+    organisation,
+    replies,
+    selectors,
+    services,
+    streaming,
+    titles,
+)
+from chats.forms import CollectionLinkForm, NewConversationForm, RenameForm, SettingsForm
 from chats.models import Conversation
 from chats.rendering import pygments_css
 from providers import selectors as provider_selectors
@@ -262,8 +272,61 @@ def conversation_detail(request, pk):
         else None,
         "settings_form": settings_form,
         "audience": selectors.audience(conversation=conversation),
+        **_collections_context(request, conversation, can_write),
     }
     return render(request, "chats/conversation.html", context)
+
+
+def _collections_context(request, conversation, can_write: bool, error: str = "") -> dict:
+    return {
+        "conversation": conversation,
+        "can_write": can_write,
+        "linked": grounding.conversation_collections(conversation=conversation),
+        "attachable": list(
+            grounding.collections_attachable(user=request.user, conversation=conversation)
+        )
+        if can_write
+        else [],
+        "collection_error": error,
+    }
+
+
+@login_required
+@require_POST
+def conversation_collections(request, pk):
+    """Attach or detach a collection: the panel again (htmx), or back to the conversation."""
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = CollectionLinkForm(request.POST)
+    error = ""
+    if not form.is_valid():
+        error = "Pick a collection."
+    else:
+        data = form.cleaned_data
+        try:
+            if data["action"] == "attach":
+                grounding.collection_attach(
+                    actor=request.user,
+                    conversation=conversation,
+                    collection_id=data["collection_id"],
+                )
+            else:
+                grounding.collection_detach(
+                    actor=request.user,
+                    conversation=conversation,
+                    collection_id=data["collection_id"],
+                )
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+    if request.htmx:
+        return render(
+            request,
+            "chats/conversation.html#collections",
+            _collections_context(request, conversation, True, error),
+            status=400 if error else 200,
+        )
+    if error:
+        messages.error(request, error)
+    return redirect("chats:detail", pk=conversation.pk)
 
 
 @login_required

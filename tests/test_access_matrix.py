@@ -876,6 +876,96 @@ FIELD_CASES += [
         ),
     ),
 ]
+
+# --- chats: collections attached to a conversation (issue 14) ---------------------------------
+team_coll = lambda w: {"collection_id": w["rag_collection"].pk}  # noqa: E731
+personal_coll = lambda w: {"collection_id": w["rag_personal"].pk}  # noqa: E731
+
+CASES += [
+    Case(
+        "chats:collections",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"action": "attach", **team_coll(w)},
+    ),
+    Case(
+        "chats:collections",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"action": "detach", **team_coll(w)},
+        note="detach",
+    ),
+    Case(
+        "chats:collections",
+        team_rule(alice=404, bob=404, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"action": "detach", **personal_coll(w)},
+        note="detach a collection that isn't attached",
+    ),
+    Case(
+        "api-conversation-collections",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=conv_kw,
+        api=True,
+    ),
+    Case(
+        "api-conversation-collection",
+        team_rule(alice=204, bob=204, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=lambda w: {"pk": w["conversation"].pk, **team_coll(w)},
+        api=True,
+    ),
+    Case(
+        "api-conversation-collection",
+        team_rule(alice=404, bob=404, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=lambda w: {"pk": w["conversation"].pk, **personal_coll(w)},
+        api=True,
+        note="a collection that isn't attached",
+    ),
+]
+
+FIELD_CASES += [
+    FieldCase(
+        "chats.forms.CollectionLinkForm.collection_id",
+        Case(
+            "chats:collections",
+            team_rule(alice=302, bob=404, vera=403),
+            method="POST",
+            kwargs=conv_kw,
+            data=lambda w: {"action": "attach", **personal_coll(w)},
+            note="alice's personal collection (alice: refused with a message)",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.CollectionAttachSerializer.collection_id",
+        Case(
+            "api-conversation-collections",
+            team_rule(alice=400, bob=404, vera=403, anonymous=401),
+            method="POST",
+            kwargs=conv_kw,
+            api=True,
+            data=personal_coll,
+            note="alice's personal collection",
+        ),
+    ),
+    FieldCase(
+        "chats.serializers.CollectionAttachSerializer.collection_id",
+        Case(
+            "api-conversation-collections",
+            team_rule(alice=201, bob=201, vera=403, anonymous=401),
+            method="POST",
+            kwargs=conv_kw,
+            api=True,
+            data=team_coll,
+            note="the team's collection",
+        ),
+    ),
+]
+
 FIELD_CASES += RAG_FIELD_CASES
 
 # --- billing: budgets (alice's team budget, alice's personal one) and notifications ----------------
@@ -1305,6 +1395,11 @@ def build_world() -> dict:
         **_billing_world(alice, team),
     }
     world.update(rag_world(world))
+    from chats.models import ConversationCollection
+
+    ConversationCollection.objects.create(
+        conversation=conversation, collection=world["rag_collection"]
+    )
     return world
 
 

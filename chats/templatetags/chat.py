@@ -67,3 +67,13 @@ def model_detail(choice) -> str:
             f"{money.usd(choice.price.output_per_mtok)} out per 1M tokens"
         )
     return " · ".join(parts)
+
+
+@register.filter
+def citations(html, message):
+    """`[n]` in a grounded reply's sanitized HTML → a link to source n under it. Only in text
+    (never inside a tag, a link, code or a pre block), only numbers the reply has sources for;
+    the rest of the HTML is passed through as it is."""
+    from chats.citations import link_citations
+
+    return link_citations(html, message)

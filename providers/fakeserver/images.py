@@ -40,7 +40,11 @@ def _openai_part(part: Any) -> tuple[int, str | None]:
         return 0, None if isinstance(part.get("text"), str) else "a text part needs `text`"
     if kind != "image_url":
         return 0, f"unknown content part type {kind!r}"
-    url = (part.get("image_url") or {}).get("url") if isinstance(part.get("image_url"), dict) else None
+    url = (
+        (part.get("image_url") or {}).get("url")
+        if isinstance(part.get("image_url"), dict)
+        else None
+    )
     if not isinstance(url, str):
         return 1, "an image_url part needs `image_url.url`"
     if url.startswith(("http://", "https://")):
