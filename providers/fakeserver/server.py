@@ -14,10 +14,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import images
 from .formats import ANTHROPIC, GROQ, OPENAI, Chat, ChatFormat
 from .http import BadRequest, ClientGone, Connection, Request, read_request
 from .knobs import Endless, Knobs, tokenize
-from . import images
 from .ollama import OLLAMA
 
 logger = logging.getLogger(__name__)
