@@ -10,18 +10,22 @@ import contextlib
 import json
 
 from asgiref.sync import async_to_sync
+from django.core.exceptions import ValidationError
 from django.http import Http404, StreamingHttpResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status
 from rest_framework.exceptions import NotFound
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from chats import frames, grounding, replies, selectors, services, streaming
+from chats import attachments, frames, grounding, replies, selectors, services, streaming
 from chats.models import Message
 from chats.serializers import (
+    AttachmentSerializer,
+    AttachmentUploadSerializer,
     CollectionAttachSerializer,
     ConversationCollectionSerializer,
     ConversationCreateSerializer,
@@ -300,5 +304,76 @@ class ConversationCollectionDetailView(generics.GenericAPIView):
         )
         grounding.collection_detach(
             actor=request.user, conversation=conversation, collection_id=collection_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AttachmentListView(generics.GenericAPIView):
+    serializer_class = AttachmentSerializer
+    parser_classes = [MultiPartParser]
+
+    def get(self, request, pk):
+        """Attachments of this conversation you can see: sent ones, and your pending ones."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+        rows = attachments.attachments_visible(user=request.user, conversation=conversation)
+        return Response(AttachmentSerializer(rows, many=True).data)
+
+    @extend_schema(
+        request={
+            "multipart/form-data": {
+                "type": "object",
+                "properties": {
+                    "file": {"type": "array", "items": {"type": "string", "format": "binary"}}
+                },
+            }
+        },
+        responses={201: AttachmentUploadSerializer, 400: AttachmentUploadSerializer},
+        description="Attach files to your next message in this conversation (one or more "
+        "`file` parts): images are re-encoded, documents read into the conversation's files "
+        "collection. 201 when anything was attached; 400 when everything was refused. Each "
+        "refusal has its reason.",
+    )
+    def post(self, request, pk):
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+        files = request.FILES.getlist("file")
+        refused = [
+            {"name": name, "reason": reason}
+            for name, reason in getattr(request._request, "upload_refused", {}).items()
+        ]
+        added = []
+        for upload in files:
+            try:
+                added.append(
+                    attachments.attachment_add(
+                        actor=request.user,
+                        conversation=conversation,
+                        filename=upload.name,
+                        data=upload.read(),
+                    )
+                )
+            except ValidationError as exc:
+                refused.append({"name": upload.name[:255], "reason": " ".join(exc.messages)})
+        if not files and not refused:
+            refused.append({"name": "", "reason": "Send one or more `file` parts."})
+        body = {"attached": AttachmentSerializer(added, many=True).data, "refused": refused}
+        return Response(body, status=status.HTTP_201_CREATED if added else 400)
+
+
+class AttachmentDetailView(generics.GenericAPIView):
+    serializer_class = AttachmentSerializer
+
+    def get(self, request, pk, attachment_id):
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+        attachment = attachments.attachment_for_user(
+            user=request.user, conversation=conversation, attachment_id=attachment_id
+        )
+        return Response(AttachmentSerializer(attachment).data)
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, pk, attachment_id):
+        """Remove one of your pending attachments (sent ones stay with their message)."""
+        conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+        attachments.attachment_remove(
+            actor=request.user, conversation=conversation, attachment_id=attachment_id
         )
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -24,6 +24,16 @@ urlpatterns = [
         name="api-conversation-collections",
     ),
     path(
+        "conversations/<int:pk>/attachments/",
+        api.AttachmentListView.as_view(),
+        name="api-attachment-list",
+    ),
+    path(
+        "conversations/<int:pk>/attachments/<int:attachment_id>/",
+        api.AttachmentDetailView.as_view(),
+        name="api-attachment-detail",
+    ),
+    path(
         "conversations/<int:pk>/collections/<int:collection_id>/",
         api.ConversationCollectionDetailView.as_view(),
         name="api-conversation-collection",

@@ -191,7 +191,44 @@ def retrieval_record(*, context, notices: list[str], took_ms: float) -> dict:
     }
 
 
-async def ground(*, user, collection_ids: tuple[int, ...], request: CompletionRequest, feature):
+WAIT_FOR_DOCUMENTS = 90.0  # seconds a reply waits for the documents attached to its message
+WAIT_STEP = 0.5
+
+
+def _unread(document_ids: tuple[int, ...]) -> list[str]:
+    from rag.models import DocStatus, Document
+
+    return list(
+        Document.objects.filter(
+            pk__in=document_ids, status__in=[DocStatus.QUEUED, DocStatus.PROCESSING]
+        ).values_list("title", flat=True)
+    )
+
+
+async def documents_wait(document_ids: tuple[int, ...], *, timeout: float) -> list[str]:
+    """Wait until the documents attached to the message are read (ingestion runs in the task
+    worker); the titles still unread at `timeout`. A Stop cancels the wait like the reply."""
+    import asyncio
+    import time
+
+    from workbench import connections
+
+    deadline = time.monotonic() + timeout
+    while True:
+        unread = await connections.hop(_unread)(document_ids)
+        if not unread or time.monotonic() >= deadline:
+            return unread
+        await asyncio.sleep(WAIT_STEP)
+
+
+async def ground(
+    *,
+    user,
+    collection_ids: tuple[int, ...],
+    request: CompletionRequest,
+    feature,
+    awaiting: tuple[int, ...] = (),
+):
     """(the request with the retrieved context, the retrieval record) for one reply. Never
     raises for retrieval trouble: the reply goes ahead without context and says why."""
     from rag.context import context_build
@@ -199,8 +236,13 @@ async def ground(*, user, collection_ids: tuple[int, ...], request: CompletionRe
     from workbench import connections
 
     question = _question(request)
+    notices: list[str] = []
     try:
-        collections, notices = await connections.hop(_readable)(user, collection_ids)
+        if awaiting:
+            unread = await documents_wait(awaiting, timeout=WAIT_FOR_DOCUMENTS)
+            notices += [f"“{title}” was still being read; answered without it." for title in unread]
+        collections, skipped = await connections.hop(_readable)(user, collection_ids)
+        notices += skipped
         if not collections or not question.strip():
             result_hits, took = [], 0.0
         else:

@@ -246,6 +246,22 @@ class Attachment(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    def _thumb_size(self) -> tuple[int, int]:
+        from chats.images import THUMB_SIDE
+
+        if not self.width or not self.height:
+            return THUMB_SIDE, THUMB_SIDE
+        scale = min(1.0, THUMB_SIDE / max(self.width, self.height))
+        return max(1, round(self.width * scale)), max(1, round(self.height * scale))
+
+    @property
+    def thumb_width(self) -> int:
+        return self._thumb_size()[0]
+
+    @property
+    def thumb_height(self) -> int:
+        return self._thumb_size()[1]
+
 
 # --- Organisation: per-user pins, archive and folders; read-only share links ----------------------
 

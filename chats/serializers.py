@@ -163,3 +163,44 @@ class CollectionAttachSerializer(serializers.Serializer):
         max_value=2**63 - 1,
         help_text="A collection you may read; a team conversation takes only its team's.",
     )
+
+
+class AttachmentSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    kind = serializers.CharField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    size_bytes = serializers.IntegerField(read_only=True)
+    media_type = serializers.CharField(read_only=True)
+    width = serializers.IntegerField(read_only=True)
+    height = serializers.IntegerField(read_only=True)
+    message = serializers.IntegerField(source="message_id", read_only=True, allow_null=True)
+    document = serializers.IntegerField(source="document_id", read_only=True, allow_null=True)
+    document_status = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+    thumb_url = serializers.SerializerMethodField()
+
+    def get_document_status(self, obj) -> str | None:
+        return obj.document.status if obj.document_id and obj.document else None
+
+    def _file_url(self, obj, variant: str) -> str | None:
+        from django.urls import reverse
+
+        if obj.kind != "image":
+            return None
+        return reverse("chats:attachment", args=[obj.conversation_id, obj.pk, variant])
+
+    def get_url(self, obj) -> str | None:
+        return self._file_url(obj, "full")
+
+    def get_thumb_url(self, obj) -> str | None:
+        return self._file_url(obj, "thumb")
+
+
+class AttachmentRefusalSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    reason = serializers.CharField()
+
+
+class AttachmentUploadSerializer(serializers.Serializer):
+    attached = AttachmentSerializer(many=True)
+    refused = AttachmentRefusalSerializer(many=True)

@@ -5,7 +5,7 @@ reply's own persistence is in replies.py."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts import access
 from accounts.access import Action
-from chats import grounding, tree
+from chats import attachments, grounding, tree
 from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
 from chats.selectors import skeleton
@@ -60,6 +60,8 @@ class ReplyPlan:
     positions: dict = field(default_factory=dict, compare=False, repr=False)
     # Collections the reply retrieves from before the model is called (chats.grounding).
     grounding: tuple[int, ...] = ()
+    # Documents attached to the new message: retrieval waits (a while) until they are read.
+    awaiting: tuple[int, ...] = ()
 
 
 # --- Conversations ---------------------------------------------------------------------------------
@@ -247,9 +249,14 @@ def _history(conversation: Conversation, upto_id: int | None, nodes=None) -> lis
     """What the model receives: the path from the root to `upto_id` (two queries, however long)."""
     nodes = nodes if nodes is not None else skeleton(conversation)
     ids = _chain(nodes, upto_id)
-    by_id = {m.pk: m for m in Message.objects.filter(pk__in=ids).only("id", "role", "content")}
+    by_id = {
+        m.pk: m
+        for m in Message.objects.filter(pk__in=ids).only("id", "role", "content", "has_attachments")
+    }
+    with_files = [i for i in ids if by_id[i].has_attachments]
+    images = attachments.image_parts(message_ids=with_files) if with_files else {}
     return [
-        Turn(by_id[i].role, by_id[i].content)
+        Turn(by_id[i].role, by_id[i].content, images.get(i, ()))
         for i in ids
         if by_id[i].content or by_id[i].role == "user"
     ]
@@ -318,6 +325,16 @@ def _require_model(actor, conversation: Conversation, credential=None, model: st
         raise ValidationError({"credential": reason})
 
 
+def _check_vision(conversation: Conversation, credential, request: CompletionRequest) -> None:
+    """Images go only to models that take them: a clear refusal before anything is saved."""
+    if request.has_images:
+        reason = attachments.vision_refusal(
+            conversation=conversation, credential=credential, model=request.model
+        )
+        if reason is not None:
+            raise ValidationError({"model": reason})
+
+
 def _check_content(content: str) -> str:
     if not isinstance(content, str) or not content.strip():
         raise ValidationError({"content": "Write a message first."})
@@ -336,6 +353,8 @@ def _plan(
     nodes,
     **extra,
 ) -> ReplyPlan:
+    request = _request(conversation, history)
+    _check_vision(conversation, conversation.credential, request)
     return ReplyPlan(
         messages=tuple(created),
         positions={m.pk: tree.position(nodes, m.pk) for m in created},
@@ -344,7 +363,7 @@ def _plan(
         user_id=actor.pk,
         team_id=conversation.owner_team_id,
         credential_id=conversation.credential_id,
-        request=_request(conversation, history),
+        request=request,
         created=tuple(m.pk for m in created),
         branch_from=branch_from,
         user=actor,
@@ -373,6 +392,9 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         html_version=RENDER_VERSION,
         author=actor,
     )
+    taken = attachments.attachments_take(
+        actor=actor, conversation=conversation, message=user_message
+    )
     _add(nodes, user_message)
     _show(conversation, nodes, user_message.pk)
     placeholder = _placeholder(conversation, user_message, actor)  # its only child: no pointer
@@ -380,7 +402,14 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
     Conversation.objects.filter(pk=conversation.pk).update(
         updated_at=timezone.now(), message_count=F("message_count") + 2
     )
-    history.append(Turn("user", content))
+    images = (
+        attachments.image_parts(message_ids=[user_message.pk])
+        if any(a.kind == "image" for a in taken)
+        else {}
+    )
+    history.append(Turn("user", content, images.get(user_message.pk, ())))
+    if taken and conversation.files_collection_id is None:
+        conversation.refresh_from_db(fields=["files_collection"])
     return _plan(
         actor,
         conversation,
@@ -389,6 +418,7 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         (user_message, placeholder),
         parent.pk if parent else None,
         nodes,
+        awaiting=tuple(a.document_id for a in taken if a.document_id),
     )
 
 
@@ -445,9 +475,8 @@ def message_continue(*, actor, conversation: Conversation, message_id) -> ReplyP
     if not updated:
         raise ValidationError("This reply is already being continued.")
     request = grounding.continued_request(message=message, request=_request(conversation, history))
+    _check_vision(conversation, credential, replace(request, model=message.model or request.model))
     if message.model:
-        from dataclasses import replace
-
         request = replace(request, model=message.model)
     return ReplyPlan(
         conversation_id=conversation.pk,

@@ -379,7 +379,11 @@ async def _run(reply: Reply, render) -> None:
         collection_ids = getattr(plan, "grounding", ())
         if collection_ids and kind.retrieval_save is not None:
             request, record = await grounding.ground(
-                user=user, collection_ids=collection_ids, request=request, feature=kind.feature
+                user=user,
+                collection_ids=collection_ids,
+                request=request,
+                feature=kind.feature,
+                awaiting=getattr(plan, "awaiting", ()),
             )
             await connections.hop(kind.retrieval_save)(message_id=plan.message_id, retrieval=record)
         events = completion_stream(

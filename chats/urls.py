@@ -11,6 +11,17 @@ urlpatterns = [
     path("<int:pk>/", views.conversation_detail, name="detail"),
     path("<int:pk>/settings/", views.conversation_settings, name="settings"),
     path("<int:pk>/collections/", views.conversation_collections, name="collections"),
+    path("<int:pk>/attachments/", views.attachment_upload, name="attach"),
+    path(
+        "<int:pk>/attachments/<int:attachment_id>/remove/",
+        views.attachment_remove,
+        name="attachment_remove",
+    ),
+    re_path(
+        r"^(?P<pk>[0-9]+)/attachments/(?P<attachment_id>[0-9]+)/(?P<variant>full|thumb)$",
+        views.attachment_file,
+        name="attachment",
+    ),
     path("<int:pk>/rename/", views.conversation_rename, name="rename"),
     path("<int:pk>/title/", views.conversation_title, name="title"),
     path("<int:pk>/delete/", views.conversation_delete, name="delete"),

@@ -14,7 +14,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpResponse
+from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.cache import cache_control
@@ -25,6 +25,7 @@ from accounts import selectors as account_selectors
 from accounts.access import Action
 from accounts.views import _form_errors
 from chats import (
+    attachments,
     exports,
     frames,
     grounding,
@@ -273,6 +274,9 @@ def conversation_detail(request, pk):
         "settings_form": settings_form,
         "audience": selectors.audience(conversation=conversation),
         **_collections_context(request, conversation, can_write),
+        "pending": list(attachments.pending_for(actor=request.user, conversation=conversation))
+        if can_use
+        else [],
     }
     return render(request, "chats/conversation.html", context)
 
@@ -321,8 +325,8 @@ def conversation_collections(request, pk):
         return render(
             request,
             "chats/conversation.html#collections",
+            # 200 either way: htmx swaps only successful answers, and the panel says what's wrong.
             _collections_context(request, conversation, True, error),
-            status=400 if error else 200,
         )
     if error:
         messages.error(request, error)
@@ -452,3 +456,80 @@ def conversation_export(request, pk, fmt):
 def highlight_css(request):
     """The code-highlighting stylesheet (light and dark), generated from Pygments' styles."""
     return HttpResponse(pygments_css(), content_type="text/css; charset=utf-8")
+
+
+def _pending_response(request, conversation, errors: list[str]):
+    """The pending list (htmx: 200 even with refusals, which it lists — htmx swaps only
+    successful answers), or back to the conversation with the refusals as messages."""
+    if request.htmx:
+        return render(
+            request,
+            "chats/conversation.html#pending",
+            {
+                "conversation": conversation,
+                "pending": list(
+                    attachments.pending_for(actor=request.user, conversation=conversation)
+                ),
+                "attach_errors": errors,
+            },
+        )
+    for error in errors:
+        messages.error(request, error)
+    return redirect("chats:detail", pk=conversation.pk)
+
+
+@login_required
+@require_POST
+def attachment_upload(request, pk):
+    """Files and images for the next message (multipart `file`, one or more): each is checked,
+    images re-encoded, documents queued for reading; the pending list comes back with a line
+    for each file refused."""
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+    errors = [
+        f"“{name}”: {reason}" for name, reason in getattr(request, "upload_refused", {}).items()
+    ]
+    files = request.FILES.getlist("file")
+    if not files and not errors:
+        errors.append("Choose a file to attach.")
+    for upload in files:
+        try:
+            attachments.attachment_add(
+                actor=request.user,
+                conversation=conversation,
+                filename=upload.name,
+                data=upload.read(),
+            )
+        except ValidationError as exc:
+            errors.append(" ".join(exc.messages))
+    return _pending_response(request, conversation, errors)
+
+
+@login_required
+@require_POST
+def attachment_remove(request, pk, attachment_id):
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk, action=Action.USE)
+    attachments.attachment_remove(
+        actor=request.user, conversation=conversation, attachment_id=attachment_id
+    )
+    return _pending_response(request, conversation, [])
+
+
+@login_required
+def attachment_file(request, pk, attachment_id, variant):
+    """An attached image as we re-encoded it (or its thumbnail); documents are read through
+    their collection. Never the uploaded bytes, never sniffed by the browser."""
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+    attachment = attachments.attachment_for_user(
+        user=request.user, conversation=conversation, attachment_id=attachment_id
+    )
+    name = attachment.thumb_name if variant == "thumb" else attachment.stored_name
+    if attachment.kind != "image" or not name:
+        raise Http404
+    path = attachments.stored_path(name)
+    if not path.exists():
+        raise Http404
+    response = FileResponse(path.open("rb"), content_type=attachment.media_type)
+    response["X-Content-Type-Options"] = "nosniff"
+    response["Cache-Control"] = "private, max-age=86400"
+    response["Content-Disposition"] = "inline"
+    return response

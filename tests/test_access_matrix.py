@@ -928,6 +928,86 @@ CASES += [
     ),
 ]
 
+# --- chats: files and images attached to messages (issue 14) ---------------------------------
+sent_image = lambda w: {"pk": w["conversation"].pk, "attachment_id": w["sent_image"].pk}  # noqa: E731
+pending_image = lambda w: {"pk": w["conversation"].pk, "attachment_id": w["pending_image"].pk}  # noqa: E731
+
+
+def _image_file():
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from rag.tests.documents import png
+
+    return SimpleUploadedFile("pic.png", png(4, 4), content_type="image/png")
+
+
+CASES += [
+    Case(
+        "chats:attach",
+        team_rule(alice=302, bob=302, vera=403),
+        method="POST",
+        kwargs=conv_kw,
+        data=lambda w: {"file": _image_file()},
+        note="multipart",
+    ),
+    Case(
+        "chats:attachment_remove",
+        team_rule(alice=302, bob=404, vera=403),
+        method="POST",
+        kwargs=pending_image,
+        note="alice's pending image",
+    ),
+    Case(
+        "chats:attachment",
+        team_rule(alice=200, bob=200, vera=200),
+        kwargs=lambda w: {**sent_image(w), "variant": "thumb"},
+    ),
+    Case(
+        "chats:attachment",
+        team_rule(alice=200, bob=404, vera=404),
+        kwargs=lambda w: {**pending_image(w), "variant": "full"},
+        note="pending: its uploader only",
+    ),
+    Case(
+        "chats:attachment",
+        team_rule(alice=404, bob=404, vera=404),
+        kwargs=lambda w: {
+            "pk": w["conversation"].pk,
+            "attachment_id": w["foreign_image"].pk,
+            "variant": "thumb",
+        },
+        note="an attachment of another conversation",
+    ),
+    Case(
+        "api-attachment-list",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=conv_kw,
+        api=True,
+    ),
+    Case(
+        "api-attachment-list",
+        team_rule(alice=415, bob=415, vera=403, anonymous=401),
+        method="POST",
+        kwargs=conv_kw,
+        api=True,
+        note="JSON instead of multipart: the access check comes first",
+    ),
+    Case(
+        "api-attachment-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=sent_image,
+        api=True,
+    ),
+    Case(
+        "api-attachment-detail",
+        team_rule(alice=204, bob=404, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=pending_image,
+        api=True,
+        note="alice's pending image",
+    ),
+]
+
 FIELD_CASES += [
     FieldCase(
         "chats.forms.CollectionLinkForm.collection_id",
@@ -1399,6 +1479,21 @@ def build_world() -> dict:
 
     ConversationCollection.objects.create(
         conversation=conversation, collection=world["rag_collection"]
+    )
+    from chats import attachments
+    from rag.tests.documents import png
+
+    sent_image = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="sent.png", data=png(4, 4)
+    )
+    sent_image.message = question
+    sent_image.save(update_fields=["message"])
+    world["sent_image"] = sent_image
+    world["pending_image"] = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="pending.png", data=png(5, 5)
+    )
+    world["foreign_image"] = attachments.attachment_add(
+        actor=alice, conversation=elsewhere, filename="elsewhere.png", data=png(6, 6)
     )
     return world
 

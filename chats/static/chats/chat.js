@@ -160,6 +160,8 @@ if (chat) {
         if (asked.type === "send" && input) {
           input.value = "";
           grow();
+          // The files waiting in the composer went with this message.
+          document.getElementById("pending-attachments")?.replaceChildren();
         }
         if (asked.settings) settingsApplied();
       }
@@ -358,6 +360,21 @@ if (chat) {
     if (event.detail.target && event.detail.target.id === "settings-form") {
       if (event.detail.xhr && event.detail.xhr.status < 400) savedSettings = currentSettings();
     }
+  });
+
+  // Attaching files: a progress bar while the upload runs (htmx sends it; we only show it).
+  const attachProgress = document.getElementById("attach-progress");
+  document.body.addEventListener("htmx:xhr:progress", (event) => {
+    if (!attachProgress || event.target.id !== "attach-form" || !event.detail.total) return;
+    attachProgress.hidden = false;
+    attachProgress.value = Math.round((100 * event.detail.loaded) / event.detail.total);
+  });
+  document.body.addEventListener("htmx:afterRequest", (event) => {
+    if (!attachProgress || event.target.id !== "attach-form") return;
+    attachProgress.hidden = true;
+    attachProgress.value = 0;
+    const inputEl = document.getElementById("attach-input");
+    if (inputEl) inputEl.value = "";
   });
 
   // Send-like actions carry what the panel shows when it differs from what is saved.
