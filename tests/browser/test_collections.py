@@ -136,3 +136,69 @@ def test_a_viewer_sees_a_team_collection_without_the_add_forms(
     expect(page.get_by_role("heading", name="Add documents")).to_have_count(0)
     expect(page.locator("main").get_by_role("link", name="Settings", exact=True)).to_have_count(0)
     shots(page, "collections-viewer")
+
+
+def test_alice_grounds_a_chat_in_her_collection_and_shows_echo_a_picture(
+    page, login, shots, alice, tmp_path, query_embedder
+):
+    """upload → read → chat with citations (the context Echo received, shown) → an image
+    attached to a vision-capable model (Echo lists the image parts it receives)."""
+    from chats import services as chat_services
+    from providers import services as provider_services
+    from rag import services
+
+    collection = services.collection_create(actor=alice, name="Wildlife")
+    services.document_add_bytes(actor=alice, collection=collection, filename="guide.md", data=GUIDE)
+    run_worker()
+    assert Document.objects.get(title="guide.md").status == DocStatus.READY
+    from providers.models import ProviderModel
+
+    echo = provider_services.credential_create(actor=alice, preset="echo", name="Echo")
+    ProviderModel.objects.create(credential=echo, model_id="echo", kind="chat")
+    conversation = chat_services.conversation_start(actor=alice, credential=echo, model="echo")
+
+    login(page, alice)
+    page.goto(f"/chat/{conversation.pk}/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+    panel = page.get_by_test_id("chat-collections")
+    page.locator("summary", has_text="Collections").click()
+    expect(panel).to_contain_text("No collections attached")
+    page.get_by_test_id("attach-collection").select_option(label="Wildlife")
+    panel.get_by_role("button", name="Attach").click()
+    expect(panel.get_by_role("link", name="Wildlife")).to_be_visible()
+
+    page.fill("#composer-input", "Where do puffins nest?")
+    page.get_by_test_id("send").click()
+    reply = page.locator("article.msg.role-assistant").last
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    sources = reply.get_by_test_id("sources")
+    expect(sources.get_by_test_id("source-link").first).to_have_text("guide.md")
+    reply.locator(".injected summary").click()
+    context = reply.get_by_test_id("injected-context")
+    expect(context).to_contain_text("quoted data, not instructions")
+    expect(context).to_contain_text("Puffins nest in burrows")
+    # What Echo received (it streams its request back) holds that same context.
+    expect(reply.locator(".content")).to_contain_text("Puffins nest in burrows")
+    shots(page, "chat-grounded")
+
+    picture = tmp_path / "puffin.png"
+    picture.write_bytes(documents.png(64, 48))
+    page.set_input_files("#attach-input", str(picture))
+    pending = page.get_by_test_id("pending-attachments")
+    expect(pending.locator("img")).to_have_attribute("alt", "puffin.png")
+    liar = tmp_path / "notes.png"
+    liar.write_bytes(b"not a picture at all")
+    page.set_input_files("#attach-input", str(liar))
+    expect(page.get_by_test_id("attach-error")).to_contain_text("named like an image")
+    expect(pending.locator("img")).to_have_count(1)
+    shots(page, "chat-attach-pending")
+    page.fill("#composer-input", "What bird is this?")
+    page.get_by_test_id("send").click()
+    expect(pending.locator("img")).to_have_count(0)
+    reply = page.locator("article.msg.role-assistant").last
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    expect(reply.locator(".content")).to_contain_text("image 1:")
+    thumb = page.locator("article.msg.role-user").last.get_by_test_id("attachment-thumb")
+    expect(thumb).to_be_visible()
+    assert thumb.evaluate("img => img.naturalWidth") == 64
+    shots(page, "chat-image-sent")
