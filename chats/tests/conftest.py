@@ -4,6 +4,7 @@ import pytest
 
 from chats import services
 from providers import services as provider_services
+from rag.tests.conftest import embedder, ingest  # noqa: F401 - files attached in chat are read
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ from chats import attachments, services
 from chats.models import Attachment, Message
 from providers import services as provider_services
 from rag.models import Collection, DocStatus
-from rag.tests.conftest import embedder, ingest  # noqa: F401 - fixtures used below
 from rag.tests.documents import docx_bomb, pdf, png
 
 
