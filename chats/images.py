@@ -71,6 +71,10 @@ def image_normalize(data: bytes) -> Normalized:
                 probe.verify()  # structure and checksums, without decoding the pixels
             with Image.open(io.BytesIO(data), formats=FORMATS) as image:
                 image.seek(0)  # an animation: its first frame
+                if image.format == "JPEG":
+                    # Decode at a reduced scale when the photo is far bigger than what we keep:
+                    # a 40-megapixel JPEG never takes 160 MB in this process.
+                    image.draft("RGB", (MAX_SIDE, MAX_SIDE))
                 image.load()
                 image = ImageOps.exif_transpose(image)
                 alpha = image.mode in ("RGBA", "LA", "PA") or (

@@ -259,3 +259,13 @@ def test_charlie_cannot_attach_to_or_remove_from_alices_conversation(alice, char
         attachments.attachment_add(
             actor=charlie_outsider, conversation=conversation, filename="x.txt", data=b"x"
         )
+
+
+def test_a_big_photo_is_scaled_down_to_the_largest_side_we_keep(alice):
+    conversation = echo_conversation(alice)
+    attachment = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="big.jpg", data=photo(5000, 2500)
+    )
+    assert (attachment.width, attachment.height) == (2048, 1024)
+    stored = Image.open(attachments.stored_path(attachment.stored_name))
+    assert stored.size == (2048, 1024) and stored.format == "JPEG"
