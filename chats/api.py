@@ -312,6 +312,7 @@ class AttachmentListView(generics.GenericAPIView):
     serializer_class = AttachmentSerializer
     parser_classes = [MultiPartParser]
 
+    @extend_schema(operation_id="conversations_attachments_list")
     def get(self, request, pk):
         """Attachments of this conversation you can see: sent ones, and your pending ones."""
         conversation = selectors.conversation_for_user(user=request.user, pk=pk)

@@ -127,6 +127,35 @@ def grounding_ids(*, conversation: Conversation) -> tuple[int, ...]:
     return tuple(dict.fromkeys(ids))
 
 
+def send_state(*, conversation: Conversation, actor) -> tuple[tuple[int, ...], bool]:
+    """For a new message, in one query: the collections its reply retrieves from (attached +
+    the files collection) and whether `actor` has attachments waiting to go with it."""
+    from django.contrib.postgres.expressions import ArraySubquery
+    from django.db.models import Exists, OuterRef
+
+    from chats.models import Attachment
+
+    linked, pending, files_id = (
+        Conversation.objects.filter(pk=conversation.pk)
+        .annotate(
+            linked=ArraySubquery(
+                ConversationCollection.objects.filter(conversation_id=OuterRef("pk"))
+                .order_by("added_at", "id")
+                .values("collection_id")
+            ),
+            pending=Exists(
+                Attachment.objects.filter(
+                    conversation_id=OuterRef("pk"), uploaded_by_id=actor.pk, message__isnull=True
+                )
+            ),
+        )
+        .values_list("linked", "pending", "files_collection_id")
+        .get()
+    )
+    ids = [*linked, files_id] if files_id is not None else list(linked)
+    return tuple(dict.fromkeys(ids)), pending
+
+
 # --- Retrieval for one reply ----------------------------------------------------------------------
 
 

@@ -355,6 +355,8 @@ def _plan(
 ) -> ReplyPlan:
     request = _request(conversation, history)
     _check_vision(conversation, conversation.credential, request)
+    if "grounding" not in extra:  # message_send reads it with the pending attachments
+        extra["grounding"] = grounding.grounding_ids(conversation=conversation)
     return ReplyPlan(
         messages=tuple(created),
         positions={m.pk: tree.position(nodes, m.pk) for m in created},
@@ -367,7 +369,6 @@ def _plan(
         created=tuple(m.pk for m in created),
         branch_from=branch_from,
         user=actor,
-        grounding=grounding.grounding_ids(conversation=conversation),
         **extra,
     )
 
@@ -392,8 +393,11 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         html_version=RENDER_VERSION,
         author=actor,
     )
-    taken = attachments.attachments_take(
-        actor=actor, conversation=conversation, message=user_message
+    collection_ids, has_pending = grounding.send_state(conversation=conversation, actor=actor)
+    taken = (
+        attachments.attachments_take(actor=actor, conversation=conversation, message=user_message)
+        if has_pending
+        else []
     )
     _add(nodes, user_message)
     _show(conversation, nodes, user_message.pk)
@@ -408,8 +412,6 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         else {}
     )
     history.append(Turn("user", content, images.get(user_message.pk, ())))
-    if taken and conversation.files_collection_id is None:
-        conversation.refresh_from_db(fields=["files_collection"])
     return _plan(
         actor,
         conversation,
@@ -419,6 +421,7 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
         parent.pk if parent else None,
         nodes,
         awaiting=tuple(a.document_id for a in taken if a.document_id),
+        grounding=collection_ids,
     )
 
 

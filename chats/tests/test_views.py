@@ -744,7 +744,8 @@ def test_a_new_conversation_belongs_to_the_current_team_and_the_list_shows_its_c
     session["current_team_id"] = team.pk
     session.save()
     html = viewer.get("/chat/").content.decode()
-    assert 'value="" checked>' in html and f'value="{team.pk}"' not in html
+    assert 'name="owner_team" value="" checked>' in html
+    assert f'name="owner_team" value="{team.pk}"' not in html
     viewer.post("/chat/new/", {"content": "hi", "owner_team": ""})
     assert Conversation.objects.get(owner_user=vera_viewer).owner_team is None
     assert f'id="conversation-{conversation.pk}"' in viewer.get("/chat/").content.decode()
