@@ -277,6 +277,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             actor=self.user, conversation=conversation, message_id=message_id
         )
         view = selectors.conversation_view(conversation=conversation, leaf_id=leaf)
+        selectors.with_ratings(view, user=self.user)
         return {
             "type": "path",
             "ref": ref,
@@ -292,6 +293,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     def _catch_up(self, ref):
         conversation = selectors.conversation_for_user(user=self.user, pk=self.conversation_id)
         view = selectors.conversation_view(conversation=conversation)
+        selectors.with_ratings(view, user=self.user)
         path = {
             "type": "path",
             "ref": ref,

@@ -129,3 +129,12 @@ class CollectionLinkForm(forms.Form):
 
     action = forms.ChoiceField(choices=[("attach", "attach"), ("detach", "detach")])
     collection_id = forms.IntegerField(min_value=1, max_value=2**63 - 1)
+
+
+class RatingForm(forms.Form):
+    """Thumbs up or down on a reply ("" takes the rating back), with an optional note."""
+
+    value = forms.ChoiceField(
+        choices=[("", "no rating"), ("up", "good"), ("down", "bad")], required=False
+    )
+    note = forms.CharField(max_length=1000, required=False)

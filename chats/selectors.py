@@ -133,3 +133,15 @@ def streaming_messages(*, conversation: Conversation) -> list[Message]:
 
 def team_spend(*, conversation: Conversation) -> Decimal:
     return conversation.messages.aggregate(total=Sum("cost"))["total"] or Decimal(0)
+
+
+def with_ratings(view: ConversationView, *, user) -> ConversationView:
+    """Each reply on the path gets `my_rating`: `user`'s own rating (or None), one query."""
+    from providers import ratings
+
+    mine = ratings.ratings_for(
+        user=user, message_ids=[e.message.pk for e in view.entries if e.message.role == "assistant"]
+    )
+    for entry in view.entries:
+        entry.message.my_rating = mine.get(entry.message.pk)
+    return view

@@ -21,6 +21,7 @@ from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
 from chats.selectors import skeleton
 from chats.titles import title_from_text
+from providers import ratings
 from providers import services as provider_services
 from providers.adapters.base import CompletionRequest
 from providers.adapters.base import Message as Turn
@@ -578,3 +579,23 @@ def message_for_stop(*, conversation: Conversation, message_id) -> int:
     if message.role != "assistant":
         raise ValidationError("Only replies can be stopped.")
     return message.pk
+
+
+def message_rate(
+    *, actor, conversation: Conversation, message_id, value: str, note: str | None = None
+):
+    """Thumbs up ("up") or down ("down") on a finished reply of `conversation`, for `actor`
+    only; "" takes the rating back. `note=None` keeps the note there is. Reading is enough: a
+    viewer's opinion of a reply is theirs (nobody else sees it)."""
+    access.require(actor, conversation, Action.READ)
+    message = conversation.messages.filter(pk=message_id, role="assistant").first()
+    if message is None:
+        raise Http404("No reply with that id in this conversation.")
+    if not value:
+        ratings.rating_clear(user=actor, output=message)
+        return None
+    if message.status == MessageStatus.STREAMING:
+        raise ValidationError({"value": "Rate a reply once it is finished."})
+    return ratings.rating_set(
+        user=actor, output=message, value=1 if value == "up" else -1, note=note
+    )

@@ -26,6 +26,7 @@ urlpatterns = [
     path("<int:pk>/title/", views.conversation_title, name="title"),
     path("<int:pk>/delete/", views.conversation_delete, name="delete"),
     path("<int:pk>/fork/", views.conversation_fork, name="fork"),
+    path("<int:pk>/messages/<int:message_pk>/rating/", views.message_rate, name="rate"),
     path("<int:pk>/pin/", list_views.conversation_pin, name="pin"),
     path("<int:pk>/archive/", list_views.conversation_archive, name="archive"),
     path("<int:pk>/move/", list_views.conversation_move, name="move"),

@@ -16,6 +16,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.text import slugify
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_POST
@@ -36,9 +37,16 @@ from chats import (
     streaming,
     titles,
 )
-from chats.forms import CollectionLinkForm, NewConversationForm, RenameForm, SettingsForm
+from chats.forms import (
+    CollectionLinkForm,
+    NewConversationForm,
+    RatingForm,
+    RenameForm,
+    SettingsForm,
+)
 from chats.models import Conversation
 from chats.rendering import pygments_css
+from providers import ratings as provider_ratings
 from providers import selectors as provider_selectors
 from providers import services as provider_services
 
@@ -232,6 +240,7 @@ def conversation_detail(request, pk):
     view = selectors.conversation_view(
         conversation=conversation, leaf_id=int(leaf) if leaf and leaf.isdigit() else None
     )
+    selectors.with_ratings(view, user=request.user)
     can_use = access.allows(request.user, conversation, Action.USE)
     can_write = access.allows(request.user, conversation, Action.WRITE)
     if can_use:
@@ -533,3 +542,42 @@ def attachment_file(request, pk, attachment_id, variant):
     response["Cache-Control"] = "private, max-age=86400"
     response["Content-Disposition"] = "inline"
     return response
+
+
+@login_required
+@require_POST
+def message_rate(request, pk, message_pk):
+    """Thumbs up/down (and a note) on a reply: the rating fragment for htmx, else back to it."""
+    conversation = selectors.conversation_for_user(user=request.user, pk=pk)
+    form = RatingForm(request.POST)
+    error = ""
+    rating = None
+    if form.is_valid():
+        try:
+            rating = services.message_rate(
+                actor=request.user,
+                conversation=conversation,
+                message_id=message_pk,
+                value=form.cleaned_data["value"],
+                note=form.cleaned_data["note"] if "note" in request.POST else None,
+            )
+        except ValidationError as exc:
+            error = "; ".join(exc.messages)
+    else:
+        error = "; ".join(e for errors in form.errors.values() for e in errors)
+    message = conversation.messages.get(pk=message_pk)  # message_rate found it (or 404'd)
+    message.my_rating = (
+        provider_ratings.ratings_for(user=request.user, message_ids=[message.pk]).get(message.pk)
+        if error
+        else rating
+    )
+    if request.htmx:
+        return render(
+            request,
+            "chats/conversation.html#rating",
+            {"m": message, "just_rated": rating is not None, "rating_error": error},
+            status=400 if error else 200,
+        )
+    if error:
+        messages.error(request, f"Rating not saved: {error}")
+    return redirect(reverse("chats:detail", args=[conversation.pk]) + f"#message-{message.pk}")

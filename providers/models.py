@@ -263,3 +263,51 @@ class ModelAlias(Owned):
 
     def __str__(self) -> str:
         return self.name
+
+
+class RatingScale(models.TextChoices):
+    THUMBS = "thumbs", "thumbs up/down"
+    STARS = "stars", "1–5 stars"
+
+
+class Rating(models.Model):
+    """One user's judgement of one model output: a chat reply (`message`); the playground's
+    answers and evaluation results are meant to point here too (one more nullable link each), so
+    a model's ratings add up across the product (`providers.ratings.ratings_by_model`). What
+    produced the output is copied (preset, model, credential) so summaries need no joins."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    message = models.ForeignKey(
+        "chats.Message", null=True, blank=True, on_delete=models.CASCADE, related_name="ratings"
+    )
+    scale = models.CharField(max_length=10, choices=RatingScale.choices, default=RatingScale.THUMBS)
+    value = models.SmallIntegerField()  # thumbs: -1 or 1; stars: 1–5
+    note = models.CharField(max_length=1000, blank=True)
+    preset = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=200, blank=True)
+    credential = models.ForeignKey(
+        ProviderCredential, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "message"],
+                condition=models.Q(message__isnull=False),
+                name="providers_rating_one_per_message",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(message__isnull=False), name="providers_rating_has_subject"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(scale="thumbs", value__in=[-1, 1])
+                | models.Q(scale="stars", value__gte=1, value__lte=5),
+                name="providers_rating_value_in_scale",
+            ),
+        ]
+        indexes = [models.Index(fields=["preset", "model"])]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} rated {self.model}: {self.value} ({self.scale})"

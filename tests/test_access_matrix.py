@@ -519,6 +519,22 @@ CASES += [
         note="a message of another conversation",
     ),
     Case(
+        "chats:rate",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        kwargs=lambda w: {"pk": w["conversation"].pk, "message_pk": w["answer"].pk},
+        data=lambda w: {"value": "up", "note": "Good"},
+        note="each reader rates for themselves",
+    ),
+    Case(
+        "chats:rate",
+        team_rule(alice=404, bob=404, vera=404),
+        method="POST",
+        kwargs=lambda w: {"pk": w["conversation"].pk, "message_pk": w["foreign_message"].pk},
+        data=lambda w: {"value": "up"},
+        note="a message of another conversation",
+    ),
+    Case(
         "chats:export",
         team_rule(alice=200, bob=200, vera=200),
         kwargs=lambda w: {"pk": w["conversation"].pk, "fmt": "md"},

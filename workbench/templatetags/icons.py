@@ -28,6 +28,8 @@ PATHS = {
     "folder": '<path d="M3 6h6l2 2h10v11H3z"/>',
     "share": '<circle cx="6" cy="12" r="2.5"/><circle cx="18" cy="6" r="2.5"/><circle cx="18" cy="18" r="2.5"/><path d="M8.2 11l7.6-3.8M8.2 13l7.6 3.8"/>',
     "close": '<path d="M6 6l12 12M18 6L6 18"/>',
+    "thumbs-up": '<path d="M7 11v9H3v-9zM7 11l4-8c1.5 0 2.5 1 2 3l-1 4h6.5a2 2 0 0 1 2 2.3l-1.2 6A2 2 0 0 1 17.3 20H7"/>',
+    "thumbs-down": '<path d="M7 13V4H3v9zM7 13l4 8c1.5 0 2.5-1 2-3l-1-4h6.5a2 2 0 0 0 2-2.3l-1.2-6A2 2 0 0 0 17.3 4H7"/>',
     "check": '<path d="M5 12l5 5 9-10"/>',
     "plug": '<path d="M9 2v6M15 2v6M6 8h12v4a6 6 0 0 1-12 0zM12 18v4"/>',
     "bell": '<path d="M6 16V11a6 6 0 0 1 12 0v5l2 2H4z"/><path d="M10 20a2 2 0 0 0 4 0"/>',

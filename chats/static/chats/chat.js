@@ -83,6 +83,8 @@ if (chat) {
   function fromHTML(html) {
     const template = document.createElement("template");
     template.innerHTML = html.trim();
+    // The rating forms in arriving messages post with htmx, as those rendered with the page.
+    if (window.htmx) queueMicrotask(() => window.htmx.process(messages));
     return template.content;
   }
 
@@ -483,6 +485,10 @@ if (chat) {
     showError("");
     if (action === "copy") {
       copy(rawText(el), button);
+    } else if (action === "copy-code") {
+      const blocks = el.querySelectorAll(".content .code-block pre, .content pre");
+      const last = blocks[blocks.length - 1];
+      if (last) copy(last.innerText.replace(/\n$/, ""), button);
     } else if (action === "switch") {
       send({ type: "switch", message_id: Number(button.dataset.target) });
     } else if (action === "edit") {
