@@ -291,8 +291,13 @@ def test_hostile_replies_run_no_script_and_load_nothing_external(
     page.wait_for_timeout(300)  # give any stray image or script time to load
 
     assert page.evaluate("typeof window.__xss") == "undefined"
-    dangerous = page.locator("#messages").locator("script, img, iframe, svg, object, embed")
+    dangerous = page.locator("#messages").locator("script, img, iframe, object, embed")
     expect(dangerous).to_have_count(0)
+    # SVG only as our own icons (the rating buttons), never inside what a message says.
+    expect(page.locator("#messages .content svg")).to_have_count(0)
+    expect(page.locator("#messages svg")).to_have_count(
+        page.locator("#messages .rating svg").count()
+    )
     for article in (reply, page.locator("#messages article.msg.role-user")):
         # Raw HTML is shown as text; the javascript: link keeps its text and loses its anchor.
         expect(article).to_contain_text("<script>window.__xss=1</script>")
