@@ -152,6 +152,8 @@ def pick_model():
     from playwright.sync_api import expect
 
     def pick(page, words: str) -> None:
+        # Until picker.js has run, "Model" names the native select: an action would wait on it.
+        expect(page.locator("select[data-picker]")).to_be_hidden()
         box = page.get_by_role("combobox", name="Model")
         box.click()  # opens the list with the current text selected: typing replaces it
         page.keyboard.type(words)

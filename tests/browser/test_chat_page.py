@@ -298,6 +298,7 @@ def test_the_picker_and_the_refusals_follow_who_owns_the_conversation_for_every_
         expect(bob_page.locator("#messages article.msg")).to_have_count(0)
         shots(bob_page, "chat-team-pinned-refused-bob")
         with bob_page.expect_response(lambda r: r.url.endswith(f"/chat/{legacy.pk}/settings/")):
+            expect(bob_page.locator("#model-picker")).to_be_hidden()  # the combobox took over
             picker = bob_page.get_by_role("combobox", name="Model")
             expect(picker).to_have_value("")  # the refused model isn't offered as the choice
             picker.click()

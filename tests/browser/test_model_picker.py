@@ -62,10 +62,10 @@ def test_the_picker_is_searched_and_operated_from_the_keyboard_with_favourites_a
     work, _, acme = keys
     login(page, alice)
     page.goto("/chat/")
+    expect(page.locator("#new-model")).to_be_hidden()  # the combobox took over from the select
     box = page.get_by_role("combobox", name="Model")
     # Nothing used yet: the first of alice's own models (by credential name), named once.
     expect(box).to_have_value("echo — Echo (local)")
-    expect(page.locator("#new-model")).to_be_hidden()  # the native select stays in the form
 
     box.focus()
     page.keyboard.press("ArrowDown")
