@@ -215,9 +215,18 @@ def _prepare(
     context: dict | None = None,
     operation: str = "chat",
 ) -> _Prepared:
-    credential = access.get_for(user, ProviderCredential.objects.all(), credential_id, Action.USE)
+    if callable(credential_id):
+        # The caller names the model another way (the gateway's `<slug>/<model>`): resolved
+        # here, in this hop, through the access rules — one hop and no refetch before the call.
+        credential, model = credential_id()
+        access.require(user, credential, Action.USE)
+        request = replace(request, model=model)
+    else:
+        credential = access.get_for(
+            user, ProviderCredential.objects.all(), credential_id, Action.USE
+        )
     team_id = _billed_team(user, credential, team)
-    prepared = _Prepared(credential, None, team_id, None, None)
+    prepared = _Prepared(credential, None, team_id, None, request)
     try:
         if not credential.is_active:
             raise ProviderError("inactive", f"“{credential.name}” is deactivated.")
@@ -478,6 +487,8 @@ async def completion_stream(
     are set. `checkpoint`, called on the event loop about once a second while the call runs,
     may return sync work for the same database hop as the ledger's checkpoint.
     `team`: the team to bill a personal credential's call to, when the caller chose one.
+    `credential_id` may instead be a callable returning (credential, model id), run in the
+    prepare hop (the gateway resolves model names so); it must fetch through the access rules.
     `egress` is for tests: {"allow": [...], "resolver": fn}.
     """
     call = _Call()

@@ -6,9 +6,11 @@ Django's own MiddlewareMixin hops to a thread for each `process_request`/`proces
 in async mode. Browser pages need that chain (sessions, CSRF, messages, the team switcher, time
 zones, CSP). Scripts calling the gateway or `/api/completions` with an API token need none of it:
 their authentication is the token, they carry no cookies, and their answers are JSON or SSE.
+(What the chain would do for them is nothing: no session means no team (`request.team` is read
+with getattr) and no profile time zone — a token request gets the server's zone either way.)
 
-So requests to the gateway (`/v1/…`, `/anthropic/v1/…`) and token-authenticated requests to
-`/api/completions` go to a second Django handler with no middleware: same URLconf, same views,
+So requests to the gateway (`/v1/…`, `/anthropic/v1/…`) and REST requests with a Bearer token
+(`/api/…` but the Swagger page and its schema) go to a second Django handler with no middleware: same URLconf, same views,
 same exception handling (404/500 pages) — fully async, so an async view runs on the event loop
 with no thread hop and a sync view (DRF) in exactly one. It still validates the Host header
 (ALLOWED_HOSTS) and sends `X-Content-Type-Options: nosniff`, the two things of the skipped
@@ -16,11 +18,19 @@ chain such answers rely on. Everything else goes to the full handler, unchanged.
 
 from __future__ import annotations
 
+import logging
+
+from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
+from django.http import Http404, JsonResponse
+
+logger = logging.getLogger("django.request")
 
 LEAN_PREFIXES = ("/v1/", "/anthropic/v1/")
-TOKEN_PATHS = ("/api/completions",)
+# With a Bearer token: the REST API, except its browser pages (Swagger UI and the schema it reads).
+TOKEN_PREFIX = "/api/"
+BROWSER_API_PATHS = ("/api/docs/", "/api/schema/")
 
 
 def is_lean(scope: dict) -> bool:
@@ -30,7 +40,7 @@ def is_lean(scope: dict) -> bool:
     path = scope.get("path", "")
     if path.startswith(LEAN_PREFIXES):
         return True
-    if path in TOKEN_PATHS:
+    if path.startswith(TOKEN_PREFIX) and not path.startswith(BROWSER_API_PATHS):
         for name, value in scope.get("headers", ()):
             if name == b"authorization" and value[:7].lower() == b"bearer ":
                 return True
@@ -49,19 +59,41 @@ class LeanHandler(ASGIHandler):
         if is_async:
 
             async def respond(request):
-                request.get_host()  # DisallowedHost → 400, as CommonMiddleware would
-                response = await inner(request)
+                try:
+                    request.get_host()  # DisallowedHost → 400, as CommonMiddleware would
+                    response = await inner(request)
+                except Exception as exc:
+                    response = error_response(request, exc)
                 response.headers.setdefault("X-Content-Type-Options", "nosniff")
                 return response
         else:
 
             def respond(request):
-                request.get_host()
-                response = inner(request)
+                try:
+                    request.get_host()
+                    response = inner(request)
+                except Exception as exc:
+                    response = error_response(request, exc)
                 response.headers.setdefault("X-Content-Type-Options", "nosniff")
                 return response
 
         self._middleware_chain = convert_exception_to_response(respond)
+
+
+def error_response(request, exc: Exception) -> JsonResponse:
+    """Machine clients get JSON errors (`{"error": {"code", "message", "type"}}`: our API's
+    shape and OpenAI's), never the browser's HTML pages — which need the skipped middleware."""
+    if isinstance(exc, Http404):
+        status, code, message = 404, "not_found", "No such endpoint."
+    elif isinstance(exc, PermissionDenied):
+        status, code, message = 403, "permission_denied", "You may not do this."
+    elif isinstance(exc, SuspiciousOperation):
+        status, code, message = 400, "bad_request", "Bad request."
+    else:
+        logger.exception("Unhandled error on %s", request.path, exc_info=exc)
+        status, code, message = 500, "server_error", "Something went wrong on our side."
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return JsonResponse({"error": {"code": code, "message": message, "type": kind}}, status=status)
 
 
 class HttpDispatch:

@@ -30,9 +30,13 @@ class AmbiguousModel(Exception):
 
 @dataclass(frozen=True)
 class Resolved:
-    credential_id: int
+    credential: ProviderCredential
     model: str
     name: str  # as the caller wrote it (answers echo it back)
+
+    @property
+    def credential_id(self) -> int:
+        return self.credential.pk
 
 
 def _first(rows: list, user_id: int, name: str):
@@ -55,23 +59,19 @@ def model_resolve(*, user, name: str) -> Resolved:
     slug, _, model = name.partition("/")
     readable = Q(owner_user_id=user.pk) | Q(owner_team_id__in=access.team_ids_for(user))
     if model:
-        credentials = list(
-            ProviderCredential.objects.filter(readable, slug=slug)
-            .only("pk", "owner_user_id", "owner_team_id")
-            .order_by("pk")
-        )
+        credentials = list(ProviderCredential.objects.filter(readable, slug=slug).order_by("pk"))
         credential = _first(credentials, user.pk, name)
         if credential is not None:
-            return Resolved(credential.pk, model, name)
+            return Resolved(credential, model, name)
     if ALIAS_RE.match(name):
         aliases = list(
             ModelAlias.objects.filter(readable, name=name)
-            .only("pk", "owner_user_id", "owner_team_id", "credential_id", "model_id")
+            .select_related("credential")
             .order_by("pk")
         )
         alias = _first(aliases, user.pk, name)
         if alias is not None:
-            return Resolved(alias.credential_id, alias.model_id, name)
+            return Resolved(alias.credential, alias.model_id, name)
     raise UnknownModel
 
 

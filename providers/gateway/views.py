@@ -8,7 +8,6 @@ awaited before the status line is sent so they can be. After it, errors travel i
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Callable
 
 import orjson
@@ -26,7 +25,6 @@ from providers.gate import completion_stream, embedding_create
 from providers.gateway import anthropic_wire, names, openai_wire
 from providers.gateway.openai_wire import WireError
 from providers.gateway.streams import Pump, encoded
-from providers.models import ProviderCredential
 from workbench import connections
 from workbench.proxies import address_key, client_address
 
@@ -185,38 +183,35 @@ def _body(request):
 def _resolve_for_call(user, name: str, uses: dict[str, bool]) -> names.Resolved:
     """The model, refusing parameters its adapter can't honour (400 naming the parameter)."""
     resolved = names.model_resolve(user=user, name=name)
-    preset = (
-        ProviderCredential.objects.filter(pk=resolved.credential_id)
-        .values_list("preset", flat=True)
-        .first()
-    )
-    if preset is not None:
-        from providers import presets
-
-        adapter = adapter_class(presets.get(preset))
-        row = presets.get(preset)
-        refused = [
-            param
-            for param, used in uses.items()
-            if used
-            and (
-                (param == "seed" and (not adapter.supports_seed or "no_seed" in row.quirks))
-                or (param == "response_format" and not adapter.supports_response_format)
-            )
-        ]
-        if refused:
-            raise openai_wire.unsupported(refused[0], f" by {row.label} models")
+    row = resolved.credential.preset_row
+    adapter = adapter_class(row)
+    refused = [
+        param
+        for param, used in uses.items()
+        if used
+        and (
+            (param == "seed" and (not adapter.supports_seed or "no_seed" in row.quirks))
+            or (param == "response_format" and not adapter.supports_response_format)
+        )
+    ]
+    if refused:
+        raise openai_wire.unsupported(refused[0], f" by {row.label} models")
     return resolved
 
 
 async def _start(user, name: str, request, uses: dict[str, bool]):
-    """Resolve, then open the gate's stream and wait for its first event (errors before it
-    raise here, as HTTP errors)."""
-    resolved = await connections.hop(_resolve_for_call)(user, name, uses)
+    """Open the gate's stream (the name is resolved in its prepare hop: one hop before the
+    provider is called) and wait for its first event (errors before it raise here, as HTTP
+    errors)."""
+
+    def resolve():
+        resolved = _resolve_for_call(user, name, uses)
+        return resolved.credential, resolved.model
+
     events = completion_stream(
         user=user,
-        credential_id=resolved.credential_id,
-        request=dataclasses.replace(request, model=resolved.model),
+        credential_id=resolve,
+        request=request,
         feature="api",
         context={"gateway": True},
     )

@@ -381,3 +381,31 @@ def test_a_client_that_leaves_mid_stream_is_recorded_as_disconnected(
             break
         time.sleep(0.1)
     assert record.status == "disconnected"
+
+
+def test_token_requests_to_the_rest_api_take_the_lean_path_and_sessions_the_full_one(
+    gateway, alice, alice_openai, token_for, client_for
+):
+    token = {"Authorization": f"Bearer {token_for(alice, 'write')}"}
+    lean = httpx.get(f"{gateway}/api/me/", headers=token)
+    assert lean.status_code == 200 and lean.json()["username"] == "alice"
+    assert "X-Frame-Options" not in lean.headers  # the browser middleware was skipped
+    assert lean.headers["X-Content-Type-Options"] == "nosniff"
+    # A write with a token needs no CSRF token (as before), and errors keep our shape.
+    created = httpx.post(
+        f"{gateway}/api/completions",
+        json={
+            "credential": alice_openai.pk,
+            "model": "gpt-4o-mini",
+            "messages": [{"role": "user", "content": "Hi"}],
+        },
+        headers=token,
+    )
+    assert created.status_code == 200 and created.json()["text"] == REPLY
+    missing = httpx.get(f"{gateway}/api/credentials/999999/", headers=token)
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
+    unknown = httpx.get(f"{gateway}/v1/nowhere", headers=token)
+    assert unknown.status_code == 404 and unknown.json()["error"]["code"] == "not_found"
+    # Swagger UI stays on the full chain (its CSP and framing headers), token or not.
+    docs = httpx.get(f"{gateway}/api/docs/", headers=token)
+    assert "X-Frame-Options" in docs.headers
