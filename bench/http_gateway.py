@@ -203,13 +203,15 @@ async def measure(args, url, fake_url, token, credential, daphne):
     # A simple authenticated GET (the goal: ≤ 2 ms server time p50), sequential.
     headers = {"Authorization": f"Bearer {token}"}
     for path in ("/v1/models", "/api/me/"):
-        times = []
-        for _ in range(50):
+        times, server = [], []
+        for _ in range(100):
             started = time.perf_counter()
             answer = await http.get(f"{url}{path}", headers=headers)
             times.append((time.perf_counter() - started) * 1000)
             assert answer.status_code == 200, answer.text
+            server.append(float(answer.headers["server-timing"].split("dur=")[1]))
         print(f"GET {path:12} round trip {harness.summary(times)} ms")
+        print(f"GET {path:12} server     {harness.summary(server)} ms  (Server-Timing)")
     print(
         f"\n{'c':>3} {'target':8} {'TTFT p50':>9} {'p99':>8} {'added p50':>10} {'p99':>8} "
         f"{'tokens/s':>9} {'ratio':>6} {'CPU µs/token':>13}"

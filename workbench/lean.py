@@ -19,7 +19,10 @@ chain such answers rely on. Everything else goes to the full handler, unchanged.
 from __future__ import annotations
 
 import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
 
+from asgiref.sync import ThreadSensitiveContext
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
 from django.core.handlers.asgi import ASGIHandler
 from django.core.handlers.exception import convert_exception_to_response
@@ -47,8 +50,35 @@ def is_lean(scope: dict) -> bool:
     return False
 
 
+IDLE_THREADS = 32  # request threads kept for reuse; more concurrent requests get new ones
+
+
 class LeanHandler(ASGIHandler):
-    """Django's ASGI handler with an empty middleware chain."""
+    """Django's ASGI handler with an empty middleware chain — and request threads reused.
+
+    Django gives each request a fresh single-thread executor for its thread-sensitive work
+    (`ThreadSensitiveContext()`): a thread started per request (7.6 % of a token `GET
+    /api/me/`'s server CPU in py-spy) whose database connection is new too. Here a request
+    borrows an idle single-thread executor and returns it: each request in flight still has its
+    own thread (concurrency is unchanged), but threads are started only when more requests run
+    at once than ever before."""
+
+    def __init__(self):
+        super().__init__()
+        self._idle: list[ThreadPoolExecutor] = []
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] != "http":
+            raise ValueError(f"Django can only handle ASGI/HTTP connections, not {scope['type']}.")
+        executor = self._idle.pop() if self._idle else ThreadPoolExecutor(max_workers=1)
+        try:
+            async with ThreadSensitiveContext(executor=executor):
+                await self.handle(scope, receive, send)
+        finally:
+            if len(self._idle) < IDLE_THREADS:
+                self._idle.append(executor)
+            else:
+                executor.shutdown(wait=False)
 
     def load_middleware(self, is_async=False):
         self._view_middleware = []
@@ -59,12 +89,17 @@ class LeanHandler(ASGIHandler):
         if is_async:
 
             async def respond(request):
+                started = time.perf_counter()
                 try:
                     request.get_host()  # DisallowedHost → 400, as CommonMiddleware would
                     response = await inner(request)
                 except Exception as exc:
                     response = error_response(request, exc)
                 response.headers.setdefault("X-Content-Type-Options", "nosniff")
+                # The server's time until the answer (or a stream's first bytes) was ready:
+                # what bench/http_gateway.py reports as server time.
+                elapsed = (time.perf_counter() - started) * 1000
+                response.headers["Server-Timing"] = f"app;dur={elapsed:.2f}"
                 return response
         else:
 
