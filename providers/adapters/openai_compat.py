@@ -124,6 +124,31 @@ def openai_content(message) -> str | list[dict]:
     return parts
 
 
+async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """The `data` of each server-sent event, as bytes (multi-line data joined by "\\n"),
+    split on the raw bytes: no text decoding per chunk (orjson reads UTF-8 bytes itself)."""
+    buffer = b""
+    lines: list[bytes] = []
+    async for chunk in chunks:
+        buffer += chunk
+        if b"\n" not in chunk:
+            continue
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            if line.endswith(b"\r"):
+                line = line[:-1]
+            if line:
+                if line.startswith(b"data:"):
+                    lines.append(line[6:] if line[5:6] == b" " else line[5:])
+            elif lines:
+                yield b"\n".join(lines)
+                lines = []
+    if buffer.startswith(b"data:"):
+        lines.append(buffer[6:] if buffer[5:6] == b" " else buffer[5:])
+    if lines:
+        yield b"\n".join(lines)
+
+
 class OpenAICompatAdapter(Adapter):
     supports_embeddings = True
     supports_response_format = True
@@ -210,25 +235,12 @@ class OpenAICompatAdapter(Adapter):
             if kind == "text/html":
                 raise not_a_stream(kind)
             chunks = 0
-            lines: list[str] = []
-            async for line in response.iter_lines():
-                if line:
-                    if line.startswith("data:"):
-                        lines.append(line[6:] if line[5:6] == " " else line[5:])
-                    continue
-                if not lines:
-                    continue
-                data, lines = "\n".join(lines), []
-                if data == "[DONE]":
+            async for data in sse_data(response.http_response.aiter_bytes()):
+                if data == b"[DONE]":
                     break
                 chunks += 1
                 for event in self._chunk_events(data):
                     yield event
-            else:
-                if lines and lines != ["[DONE]"]:
-                    chunks += 1
-                    for event in self._chunk_events("\n".join(lines)):
-                        yield event
             if not chunks and kind != "text/event-stream":
                 raise not_a_stream(kind)
 
@@ -241,7 +253,7 @@ class OpenAICompatAdapter(Adapter):
             events.append(usage)
         return events
 
-    def _chunk_events(self, data: str) -> list[Event]:
+    def _chunk_events(self, data: bytes) -> list[Event]:
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
