@@ -28,6 +28,8 @@ from providers.adapters.base import (
 )
 from providers.gateway.streams import Pump, encoded
 from providers.serializers import (
+    AliasCreateSerializer,
+    AliasSerializer,
     CompletionSerializer,
     CredentialCreateSerializer,
     CredentialSerializer,
@@ -137,6 +139,43 @@ class CredentialModelsView(generics.GenericAPIView):
             return provider_error_response(exc)
         entries = selectors.catalogue_for(user=request.user, credential=credential)
         return Response(ProviderModelSerializer(entries, many=True).data)
+
+
+class AliasListView(mixins.ListModelMixin, generics.GenericAPIView):
+    serializer_class = AliasSerializer
+
+    def get_queryset(self):
+        return selectors.aliases_for_user(user=self.request.user)
+
+    def get(self, request):
+        """Gateway aliases you can see: yours and your teams'."""
+        return self.list(request)
+
+    @extend_schema(request=AliasCreateSerializer, responses={201: AliasSerializer})
+    def post(self, request):
+        data = AliasCreateSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        values = data.validated_data
+        alias = services.alias_create(
+            actor=request.user,
+            name=values["name"],
+            credential=values["credential"],
+            model_id=values["model"],
+            owner_team=values.get("owner_team"),
+        )
+        return Response(AliasSerializer(alias).data, status=status.HTTP_201_CREATED)
+
+
+class AliasDetailView(generics.GenericAPIView):
+    serializer_class = AliasSerializer
+
+    def get(self, request, pk):
+        return Response(AliasSerializer(selectors.alias_for_user(user=request.user, pk=pk)).data)
+
+    def delete(self, request, pk):
+        alias = selectors.alias_for_user(user=request.user, pk=pk)
+        services.alias_delete(actor=request.user, alias=alias)
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 def _request_from(data: dict) -> CompletionRequest:

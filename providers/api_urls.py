@@ -14,4 +14,6 @@ urlpatterns = [
         name="api-credential-models",
     ),
     path("completions", api.CompletionView.as_view(), name="api-completions"),
+    path("aliases/", api.AliasListView.as_view(), name="api-alias-list"),
+    path("aliases/<int:pk>/", api.AliasDetailView.as_view(), name="api-alias-detail"),
 ]

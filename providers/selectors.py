@@ -12,6 +12,7 @@ from accounts.access import Action
 from billing import money, pricing
 from providers.models import (
     DefaultModel,
+    ModelAlias,
     ModelKind,
     ModelPreference,
     ProviderCredential,
@@ -205,4 +206,19 @@ def model_choices_for(*, user, team=None) -> ModelChoices:
             None,
         ),
         last_used=max(used, key=lambda c: c.last_used_at) if used else None,
+    )
+
+
+def aliases_for_user(*, user) -> QuerySet[ModelAlias]:
+    """Gateway aliases the user can see: their own and their teams'."""
+    return (
+        access.scope(ModelAlias.objects.all(), user)
+        .select_related("credential", "owner_team")
+        .order_by("owner_team__name", "name", "pk")
+    )
+
+
+def alias_for_user(*, user, pk, action: Action = Action.READ) -> ModelAlias:
+    return access.get_for(
+        user, ModelAlias.objects.select_related("credential", "owner_team"), pk, action
     )

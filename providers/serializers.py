@@ -7,7 +7,7 @@ from accounts.fields import ScopedPrimaryKeyRelatedField
 from accounts.models import Team
 from providers import presets
 from providers.keys import mask
-from providers.models import ProviderCredential
+from providers.models import ModelAlias, ProviderCredential
 
 
 class CredentialSerializer(serializers.ModelSerializer):
@@ -193,4 +193,37 @@ class CompletionSerializer(serializers.Serializer):
         help_text="Bill a call on one of your personal credentials to this team (you must be "
         "allowed to use the team). Omit: a personal credential's calls are yours, a team "
         "credential's are its team's.",
+    )
+
+
+class AliasSerializer(serializers.ModelSerializer):
+    """A gateway alias: `name` is a model name for `/v1` and `/anthropic` clients."""
+
+    model = serializers.CharField(source="model_id", read_only=True)
+    credential_slug = serializers.CharField(source="credential.slug", read_only=True)
+    owner = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ModelAlias
+        fields = ["id", "name", "credential", "credential_slug", "model", "owner", "created_at"]
+        read_only_fields = fields
+
+    def get_owner(self, obj) -> dict:
+        if obj.owner_team_id:
+            return {"type": "team", "team_id": obj.owner_team_id, "team_name": obj.owner_team.name}
+        return {"type": "user", "team_id": None, "team_name": None}
+
+
+class AliasCreateSerializer(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    credential = ScopedPrimaryKeyRelatedField(
+        queryset=ProviderCredential.objects.all(), action=Action.USE
+    )
+    model = serializers.CharField(max_length=200)
+    owner_team = ScopedPrimaryKeyRelatedField(
+        queryset=Team.objects.all(),
+        action=Action.WRITE,
+        required=False,
+        allow_null=True,
+        help_text="Make it the team's alias (it must use one of the team's credentials).",
     )

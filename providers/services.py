@@ -25,6 +25,7 @@ from providers.gate import completion_stream, default_timeouts, embedding_create
 from providers.keys import KeyUnreadable, readable_key
 from providers.models import (
     DefaultModel,
+    ModelAlias,
     ModelKind,
     ModelPreference,
     ProviderCredential,
@@ -33,6 +34,8 @@ from providers.models import (
 from workbench import egress
 
 __all__ = [
+    "alias_create",
+    "alias_delete",
     "catalogue_refresh",
     "completion_stream",
     "credential_create",
@@ -418,3 +421,46 @@ def model_default_clear(*, user, team: Team | None = None) -> None:
         DefaultModel.objects.filter(owner_team=team).delete()
     else:
         DefaultModel.objects.filter(owner_user=user).delete()
+
+
+# --- Gateway aliases -------------------------------------------------------------------------------
+
+
+def alias_create(
+    *,
+    actor,
+    name: str,
+    credential: ProviderCredential,
+    model_id: str,
+    owner_team: Team | None = None,
+) -> ModelAlias:
+    """A short gateway model name. A personal alias may point at any credential the actor may
+    `use`; a team's alias (the actor may `write` in the team) only at the team's own
+    credentials — whoever calls it pays with the team's key, as in the team's chats."""
+    from providers.gateway.names import ALIAS_RE
+
+    name = (name or "").strip()
+    model_id = (model_id or "").strip()
+    if not ALIAS_RE.match(name):
+        raise ValidationError(
+            {"name": "Letters, digits, . _ : - (no slash), at most 100, e.g. “fast”."}
+        )
+    if not model_id or len(model_id) > 200:
+        raise ValidationError({"model": "Give the model id (at most 200 characters)."})
+    access.require(actor, credential, Action.USE)
+    if owner_team is not None:
+        access.require(actor, owner_team, Action.WRITE)
+        if credential.owner_team_id != owner_team.pk:
+            raise ValidationError({"credential": "A team's alias must use one of its credentials."})
+    owner = {"owner_team": owner_team} if owner_team else {"owner_user": actor}
+    if ModelAlias.objects.filter(name=name, **owner).exists():
+        raise ValidationError({"name": f"There already is an alias “{name}” here."})
+    alias = ModelAlias(name=name, credential=credential, model_id=model_id, created_by=actor)
+    alias.set_owner(owner_team or actor)
+    alias.save()
+    return alias
+
+
+def alias_delete(*, actor, alias: ModelAlias) -> None:
+    access.require(actor, alias, Action.WRITE)
+    alias.delete()

@@ -1324,7 +1324,80 @@ GATEWAY_CASES: list[Case] = [
     ),
 ]
 
-ALL_CASES = [*CASES, *GATEWAY_CASES, *(field_case.case for field_case in FIELD_CASES)]
+
+def _alias_kw(key: str) -> Callable[[dict], dict]:
+    return lambda w: {"pk": w[key].pk}
+
+
+ALIAS_CASES: list[Case] = [
+    Case(
+        "api-alias-list",
+        team_rule(alice=200, bob=200, vera=200, charlie=200, anonymous=401),
+        api=True,
+        note="lists only what the user can see (test_api checks the contents)",
+    ),
+    Case(
+        "api-alias-detail",
+        team_rule(alice=200, bob=200, vera=200, anonymous=401),
+        kwargs=_alias_kw("team_alias"),
+        api=True,
+    ),
+    Case(
+        "api-alias-detail",
+        only_alice(200, anonymous=401),
+        kwargs=_alias_kw("alice_alias"),
+        api=True,
+        note="personal",
+    ),
+    Case(
+        "api-alias-detail",
+        team_rule(alice=204, bob=204, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=_alias_kw("team_alias"),
+        api=True,
+    ),
+    Case(
+        "api-alias-detail",
+        only_alice(204, anonymous=401),
+        method="DELETE",
+        kwargs=_alias_kw("alice_alias"),
+        api=True,
+        note="personal",
+    ),
+]
+
+ALIAS_FIELD_CASES: list[FieldCase] = [
+    FieldCase(
+        "providers.serializers.AliasCreateSerializer.credential",
+        Case(
+            "api-alias-list",
+            team_rule(alice=201, bob=201, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {"name": "mine", "credential": w["team_credential"].pk, "model": "echo"},
+            note="credential",
+        ),
+    ),
+    FieldCase(
+        "providers.serializers.AliasCreateSerializer.owner_team",
+        Case(
+            "api-alias-list",
+            team_rule(alice=201, bob=201, vera=403, anonymous=401),
+            method="POST",
+            api=True,
+            data=lambda w: {
+                "name": "team-new",
+                "credential": w["team_credential"].pk,
+                "model": "echo",
+                "owner_team": w["team"].pk,
+            },
+            note="owner_team",
+        ),
+    ),
+]
+FIELD_CASES = [*FIELD_CASES, *ALIAS_FIELD_CASES]
+
+ALL_CASES = [*CASES, *GATEWAY_CASES, *ALIAS_CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
     SocketCase(
@@ -1438,10 +1511,10 @@ def build_world() -> dict:
         ProviderModel.objects.create(credential=credential, model_id="echo", kind="chat")
     from providers.models import ModelAlias
 
-    ModelAlias.objects.create(
+    team_alias = ModelAlias.objects.create(
         owner_team=team, name="team-echo", credential=team_credential, model_id="echo"
     )
-    ModelAlias.objects.create(
+    alice_alias = ModelAlias.objects.create(
         owner_user=alice, name="alice-fast", credential=alice_credential, model_id="echo"
     )
     conversation = chat_services.conversation_start(
@@ -1488,6 +1561,8 @@ def build_world() -> dict:
         "share_link": share_link,
         "revoked_link": revoked_link,
         "egress_entry": egress_entry,
+        "team_alias": team_alias,
+        "alice_alias": alice_alias,
         **_billing_world(alice, team),
     }
     world.update(rag_world(world))
