@@ -38,7 +38,12 @@ def test_alice_adds_an_openai_compatible_server_sees_its_models_tries_it_and_use
     screenshot(page, "providers-list")
 
     page.get_by_role("link", name="Add a provider").click()
+    # The form's script ticks "Local" when a local preset is picked: pick only once it has run
+    # (deferred scripts run before DOMContentLoaded) — under load the click's navigation may
+    # not have got that far, and the change would go unseen.
+    page.wait_for_load_state("domcontentloaded")
     page.select_option("#id_preset", label="OpenAI-compatible server")
+    expect(page.locator("[name=is_local]")).to_be_checked()
     page.fill("#id_name", "GPU box")
     page.fill("#id_base_url", f"{fake_provider.url}/v1")
     screenshot(page, "providers-add")
