@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import re
 from enum import StrEnum
 
 from asgiref.sync import sync_to_async
@@ -81,6 +82,19 @@ def in_view(queryset: models.QuerySet, user, team: Team | None) -> models.QueryS
 
 # --- Single objects ----------------------------------------------------------------------------
 
+MAX_ID = 2**63 - 1  # PostgreSQL bigint
+_ID_DIGITS = re.compile(r"[0-9]{1,19}")  # ASCII only: str.isdigit() also takes "²" and "٣"
+
+
+def parse_id(value) -> int | None:
+    """An object id from user input — an int, or a string of ASCII digits — within bigint range;
+    None for anything else (booleans, "²", Arabic-Indic digits, 5,000 digits, negatives)."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, str) and _ID_DIGITS.fullmatch(value):
+        value = int(value)
+    return value if isinstance(value, int) and 0 < value <= MAX_ID else None
+
 
 def _role(user, obj, team_id) -> str | None:
     """The user's role in the team, from the fetch that found `obj` when get_for fetched it."""
@@ -118,14 +132,12 @@ def get_for(user, queryset_or_model, pk, action: Action = Action.READ):
         if isinstance(queryset_or_model, models.QuerySet)
         else queryset_or_model._default_manager.all()
     )
-    if not user.is_authenticated:
+    pk = parse_id(pk)
+    if not user.is_authenticated or pk is None:
         raise Http404
     # Fetch by id, then decide in Python: a personal object needs no further query, a team
     # object one (the role). Cheaper than a scoped query with a membership subquery.
-    try:
-        obj = queryset.filter(pk=pk).first()
-    except (ValueError, TypeError):
-        raise Http404 from None
+    obj = queryset.filter(pk=pk).first()
     if obj is None:
         raise Http404
     require(user, obj, action)

@@ -59,6 +59,8 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(*args, **kwargs)
 
     def to_internal_value(self, data):
+        if access.parse_id(data) is None:  # `true` is not id 1, nor "²" id 2
+            self.fail("incorrect_type", data_type=type(data).__name__)
         from django.http import Http404
         from rest_framework.exceptions import NotFound
 
@@ -71,3 +73,18 @@ class ScopedPrimaryKeyRelatedField(serializers.PrimaryKeyRelatedField):
             raise NotFound(
                 {self.field_name: f"No {noun} with the id {str(data)[:40]!s} that you can see."}
             ) from None
+
+
+class IdField(serializers.IntegerField):
+    """The id of a row in a JSON body (compared within an object already checked, e.g. a
+    message of this conversation): an integer in bigint range, so no lookup can overflow."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", access.MAX_ID)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        return super().to_internal_value(data)

@@ -75,7 +75,10 @@ class UsageRecord(models.Model):
     )  # api | chat | playground | evals | test | …
     status = models.CharField(max_length=20, choices=CallStatus.choices)
     error_code = models.CharField(max_length=40, blank=True)
-    error_message = models.CharField(max_length=500, blank=True)
+    error_message = models.CharField(max_length=500, blank=True)  # ours, shown to users
+    # What the provider itself said, scrubbed of key-shaped text: admins only (never in the API,
+    # a page or an export — a provider's words can echo the key in forms no scrubber knows).
+    provider_detail = models.CharField(max_length=500, blank=True)
     attempts = models.PositiveSmallIntegerField(default=1)
     input_tokens = models.PositiveIntegerField(default=0)
     output_tokens = models.PositiveIntegerField(default=0)

@@ -5,22 +5,23 @@ mutating message is refused; closes when the session logs out or access is lost.
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.http import Http404
 from django.template.loader import render_to_string
 
+from accounts import access
 from accounts.access import Action
 from chats import frames, replies, selectors, services, streaming
 from chats.forms import SettingsForm
 from chats.progressive import ProgressiveRender
 from workbench.realtime import session_group, user_group
+from workbench.sockets import JsonSocket, ref_of
 
 MUTATIONS = {"send", "edit", "regenerate", "retry", "continue", "stop", "fork"}
 
 
-class ChatConsumer(AsyncJsonWebsocketConsumer):
+class ChatConsumer(JsonSocket):
     # Ids read from each message type: every one must be a message of this conversation (the
     # access matrix has a case for each).
     ID_FIELDS = {
@@ -145,7 +146,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
     # --- Messages from the browser ------------------------------------------------------------------
 
     async def receive_json(self, content, **kwargs):
-        kind = content.get("type") if isinstance(content, dict) else None
+        kind = content["type"]  # JsonSocket: always a string
         handler = (
             getattr(self, f"do_{kind}", None)
             if kind in MUTATIONS | {"switch", "sync", "ping"}
@@ -174,11 +175,10 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             await self._error("invalid", " ".join(exc.messages), content)
 
     async def _error(self, code: str, message: str, content) -> None:
-        ref = content.get("ref") if isinstance(content, dict) else None
-        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+        await self.send_error(code, message, content)
 
     async def do_ping(self, content):
-        await self.send_json({"type": "pong", "ref": content.get("ref")})
+        await self.send_json({"type": "pong", "ref": ref_of(content)})
 
     async def _start(self, action: str, content: dict) -> None:
         plan, started = await database_sync_to_async(self._begin)(action, content)
@@ -213,7 +213,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
             plan = services.message_continue(
                 actor=self.user, conversation=conversation, message_id=_id(content, "message_id")
             )
-        return plan, frames.started_frame(plan, ref=content.get("ref"))
+        return plan, frames.started_frame(plan, ref=ref_of(content))
 
     def _apply_settings(self, conversation, settings) -> None:
         """What the page's settings panel shows but hasn't saved yet (system prompt, parameters,
@@ -267,7 +267,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def do_switch(self, content):
         frame = await database_sync_to_async(self._switch)(
-            _id(content, "message_id"), content.get("ref")
+            _id(content, "message_id"), ref_of(content)
         )
         await self.send_json(frame)
 
@@ -286,7 +286,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def do_sync(self, content):
         """After a reconnect: the visible path as it is now, then the running replies' text."""
-        path, hello = await database_sync_to_async(self._catch_up)(content.get("ref"))
+        path, hello = await database_sync_to_async(self._catch_up)(ref_of(content))
         await self.send_json(path)
         await self.send_json(hello)
 
@@ -303,7 +303,7 @@ class ChatConsumer(AsyncJsonWebsocketConsumer):
 
     async def do_fork(self, content):
         url = await database_sync_to_async(self._fork)(_id(content, "message_id"))
-        await self.send_json({"type": "forked", "url": url, "ref": content.get("ref")})
+        await self.send_json({"type": "forked", "url": url, "ref": ref_of(content)})
 
     def _fork(self, message_id: int) -> str:
         from django.urls import reverse
@@ -321,6 +321,7 @@ def _id(content: dict, key: str, *, optional: bool = False):
     value = content.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    message_id = access.parse_id(value)
+    if message_id is None:
         raise ValidationError({key: f"{key} must be a message id."})
-    return int(value)
+    return message_id

@@ -1,5 +1,6 @@
 from django import forms
 
+from accounts import access
 from accounts.access import Action
 from accounts.fields import ScopedFormMixin, ScopedModelChoiceField
 from accounts.models import Team
@@ -85,10 +86,10 @@ class IdListField(forms.Field):
             raise forms.ValidationError(f"At most {self.max_ids} at a time.")
         ids = []
         for item in values:
-            text = str(item).strip()
-            if not text.isdigit() or len(text) > 18:
+            parsed = access.parse_id(str(item).strip())  # ASCII digits only: "²" isn't 2
+            if parsed is None:
                 raise forms.ValidationError("Ids are whole numbers.")
-            ids.append(int(text))
+            ids.append(parsed)
         return ids
 
 

@@ -61,6 +61,8 @@ from pygments.lexers import get_all_lexers, get_lexer_by_name
 from pygments.styles import get_style_by_name
 from pygments.token import STANDARD_TYPES
 
+from workbench.text import clean
+
 __all__ = [
     "MAX_HIGHLIGHT_CHARS",
     "MAX_MATH_CHARS",
@@ -351,7 +353,7 @@ def render_markdown(text: str, *, highlight: bool = True) -> SafeString:
     if not text:
         return SafeString("")
     env: dict = {} if highlight else {"plain_code": True}
-    html = _MD.render(text, env)
+    html = _MD.render(clean(text), env)  # the sanitizer can't take lone surrogates
     html = _CLEANER.clean(html)
     html = _add_code_chrome(html, env.get("code_labels", []))
     return mark_safe(html)  # noqa: S308 - markdown-it (html=False) → nh3 allowlist → our own markup

@@ -12,6 +12,7 @@ from accounts import access
 from accounts.access import Action
 from chats import tree
 from chats.models import Conversation, Message
+from workbench.text import search_query
 
 
 def conversations_for_user(
@@ -27,7 +28,7 @@ def conversations_for_user(
         conversations |= Conversation.objects.select_related("owner_team").filter(
             created_by_id=user.pk, owner_team_id__in=access.team_ids_for(user)
         )
-    q = (q or "").strip()
+    q = search_query(q)  # ValidationError (400) for a NUL or an overlong search
     if q:
         needle = q.upper()
         in_messages = Message.objects.annotate(u=Upper("content")).filter(

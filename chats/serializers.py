@@ -2,7 +2,7 @@ from drf_spectacular.utils import OpenApiExample, extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.access import Action
-from accounts.fields import ScopedPrimaryKeyRelatedField
+from accounts.fields import IdField, ScopedPrimaryKeyRelatedField
 from accounts.models import Team
 from chats.models import Conversation, Message
 from providers.models import ProviderCredential
@@ -43,7 +43,9 @@ class ParamsSerializer(serializers.Serializer):
     max_tokens = serializers.IntegerField(
         required=False, allow_null=True, min_value=1, max_value=1_000_000
     )
-    seed = serializers.IntegerField(required=False, allow_null=True)
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, min_value=-(2**63), max_value=2**63 - 1
+    )
 
 
 @extend_schema_serializer(
@@ -134,7 +136,7 @@ class MessageSerializer(serializers.ModelSerializer):
 )
 class MessagePostSerializer(serializers.Serializer):
     content = serializers.CharField(trim_whitespace=False, max_length=200_000)
-    parent_id = serializers.IntegerField(
+    parent_id = IdField(
         required=False,
         allow_null=True,
         help_text="The message to answer; omit to continue the visible path.",
@@ -143,7 +145,7 @@ class MessagePostSerializer(serializers.Serializer):
 
 
 class ForkSerializer(serializers.Serializer):
-    message_id = serializers.IntegerField(
+    message_id = IdField(
         help_text="The last message the new conversation keeps: an id from "
         "GET /api/conversations/{id}/messages/."
     )

@@ -25,6 +25,7 @@ from providers import ratings
 from providers import services as provider_services
 from providers.adapters.base import CompletionRequest
 from providers.adapters.base import Message as Turn
+from providers.validation import model_id_problem
 
 MAX_CONTENT = 200_000  # characters in one message
 PARAM_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -85,6 +86,8 @@ def _clean_params(params: dict | None) -> dict:
         raise ValidationError({"top_p": "Greater than 0, at most 1."})
     if "max_tokens" in clean and not 1 <= clean["max_tokens"] <= 1_000_000:
         raise ValidationError({"max_tokens": "Between 1 and 1,000,000."})
+    if "seed" in clean and not -(2**63) <= clean["seed"] < 2**63:
+        raise ValidationError({"seed": "A whole number that fits in 64 bits."})
     return clean
 
 
@@ -137,6 +140,8 @@ def _check_model(actor, conversation: Conversation, credential, model: str) -> N
         raise ValidationError({"credential": f"“{credential.name}” is deactivated."})
     if not model:
         raise ValidationError({"model": "Pick a model."})
+    if (problem := model_id_problem(model)) is not None:
+        raise ValidationError({"model": problem[0].upper() + problem[1:]})
 
 
 def conversation_start(

@@ -12,7 +12,7 @@ from urllib.parse import urlencode
 from asgiref.sync import async_to_sync, sync_to_async
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpResponse
 from django.shortcuts import redirect, render
@@ -81,12 +81,17 @@ def list_context(request, current=None) -> dict:
         if data.get("folder")
         else None
     )
-    if current is None and request.method == "POST" and str(data.get("current", "")).isdigit():
-        current = Conversation(pk=int(data["current"]))
-    conversations = organisation.in_view(
-        selectors.conversations_for_user(
+    current_id = access.parse_id(data.get("current")) if request.method == "POST" else None
+    if current is None and current_id is not None:
+        current = Conversation(pk=current_id)
+    try:
+        listed = selectors.conversations_for_user(
             user=request.user, team=request.team, q=q, started_by_me=True
-        ),
+        )
+    except ValidationError as exc:  # a NUL in the search
+        raise BadRequest(" ".join(exc.messages)) from None
+    conversations = organisation.in_view(
+        listed,
         user=request.user,
         view=view,
         folder=folder,
@@ -237,9 +242,10 @@ def conversation_detail(request, pk):
     conversation = selectors.conversation_for_user(user=request.user, pk=pk)
     replies.replies_mark_stale(conversation_id=conversation.pk, running=streaming.running_ids())
     leaf = request.GET.get("leaf")
-    view = selectors.conversation_view(
-        conversation=conversation, leaf_id=int(leaf) if leaf and leaf.isdigit() else None
-    )
+    leaf_id = access.parse_id(leaf) if leaf else None
+    if leaf and leaf_id is None:
+        raise BadRequest("leaf must be a message id.")
+    view = selectors.conversation_view(conversation=conversation, leaf_id=leaf_id)
     selectors.with_ratings(view, user=request.user)
     can_use = access.allows(request.user, conversation, Action.USE)
     can_write = access.allows(request.user, conversation, Action.WRITE)

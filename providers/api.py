@@ -43,6 +43,7 @@ ERROR_STATUS = {
     "budget_exceeded": 402,
     "inactive": 409,
     "key_unreadable": 409,
+    "egress_denied": 409,  # the credential points where Workbench may not connect
     "rate_limited": 429,
     "too_many_calls": 429,
     "timeout": 504,

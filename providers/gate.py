@@ -57,6 +57,7 @@ from providers.models import ProviderCredential
 from providers.validation import validate_request
 from workbench import connections
 from workbench import egress as egress_guard
+from workbench.text import clean
 
 logger = logging.getLogger(__name__)
 
@@ -355,6 +356,7 @@ def _finish(
                 preset=preset.key,
                 error_code=error.code if error else "",
                 error_message=error.message if error else "",
+                provider_detail=error.detail if error else "",
                 finish_reason=(call.reason or "") if status == CallStatus.OK else "",
                 attempts=call.attempts,
                 ttft_ms=ttft_ms,
@@ -370,6 +372,14 @@ def _finish(
         raise
     if prepared.reservation is not None:
         budgets.budget_settle(prepared.reservation, cost=record.cost)
+    if error is not None and error.detail:
+        logger.warning(
+            "%s call %s failed with %s; the provider said: %s",
+            preset.key,
+            record.pk,
+            error.code,
+            error.detail[:500],
+        )
     return record
 
 
@@ -527,6 +537,8 @@ async def completion_stream(
                         if kind is TextDelta or kind is ReasoningDelta:
                             if not event.text:
                                 continue
+                            if (text := clean(event.text)) is not event.text:
+                                event = kind(text)  # what is streamed is what gets stored
                             over = call.chars + len(event.text) - max_chars
                             if over > 0:
                                 event = kind(event.text[:-over])

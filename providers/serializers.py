@@ -181,7 +181,9 @@ class CompletionSerializer(serializers.Serializer):
     stop = serializers.ListField(
         child=serializers.CharField(), required=False, max_length=4, default=list
     )
-    seed = serializers.IntegerField(required=False, allow_null=True)
+    seed = serializers.IntegerField(
+        required=False, allow_null=True, min_value=-(2**63), max_value=2**63 - 1
+    )
     stream = serializers.BooleanField(
         required=False, default=False, help_text="Answer with Server-Sent Events."
     )

@@ -31,6 +31,7 @@ from providers.models import (
     ProviderCredential,
     ProviderModel,
 )
+from providers.validation import model_id_problem
 from workbench import egress
 
 __all__ = [
@@ -91,6 +92,19 @@ def _endpoint(preset: presets.Preset, url: str) -> tuple | str:
     return (target.scheme, target.host, target.port, path)
 
 
+def _check_header_values(**values: str) -> None:
+    """The key and the organization travel in HTTP headers: a CR or LF would split the header
+    and anything but printable ASCII breaks it, so such values are refused, never passed on."""
+    for field, value in values.items():
+        if value and not all(" " <= char <= "~" for char in value):
+            raise ValidationError(
+                {
+                    field: "Use printable ASCII only: no line breaks, tabs or other control "
+                    "characters."
+                }
+            )
+
+
 def _check_owner(actor, owner_team: Team | None) -> None:
     if owner_team is not None:
         access.require(actor, owner_team, Action.MANAGE)
@@ -115,6 +129,8 @@ def credential_create(
     _check_owner(actor, owner_team)
     name = (name or "").strip() or row.label
     api_key = (api_key or "").strip()
+    organization = (organization or "").strip()
+    _check_header_values(api_key=api_key, organization=organization)
     if row.needs_key and not api_key:
         raise ValidationError({"api_key": f"{row.label} needs an API key."})
     credential = ProviderCredential(
@@ -122,7 +138,7 @@ def credential_create(
         preset=preset,
         api_key=api_key,
         base_url=_check_base_url(row, base_url),
-        organization=(organization or "").strip(),
+        organization=organization,
         is_local=row.local if is_local is None else is_local,
         metadata=metadata or {},
         created_by=actor,
@@ -144,6 +160,13 @@ def credential_update(*, actor, credential: ProviderCredential, **changes) -> Pr
     if unknown:
         raise ValidationError(f"Can't change {', '.join(sorted(unknown))}.")
     row = credential.preset_row
+    _check_header_values(
+        **{
+            field: (changes[field] or "").strip()
+            for field in ("api_key", "organization")
+            if changes.get(field) is not None
+        }
+    )
     credential.key_cleared = False
     connection_changed = False
     if "base_url" in changes:
@@ -294,6 +317,7 @@ def catalogue_refresh(
                     fetched_at=now,
                 )
                 for m in {m.id: m for m in models}.values()
+                if model_id_problem(m.id) is None  # unusable ids (control characters) are skipped
             ]
         )
         credential.models_fetched_at = now

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from providers.adapters.base import CompletionRequest, Message, ProviderError
 
 ROLES = {"user", "assistant", "system"}
@@ -13,6 +15,17 @@ MAX_IMAGES = 20  # per request (OpenAI and Anthropic take 20 or more; Ollama mod
 MAX_IMAGE_BYTES = 40 * 1024 * 1024  # all images of a request together
 
 
+def model_id_problem(model) -> str | None:
+    """Why `model` can't be a model id (None: it can). Ids are sent to providers as they are:
+    no control characters, and no U+FFFD (what the text sanitizer left of a NUL or a lone
+    surrogate)."""
+    if not isinstance(model, str) or not model.strip() or len(model) > 200:
+        return "give a model id (at most 200 characters)."
+    if any(unicodedata.category(char) in ("Cc", "Cs") or char == "\ufffd" for char in model):
+        return "a model id can't contain control characters."
+    return None
+
+
 def validate_request(request: CompletionRequest) -> CompletionRequest:
     """Return the request if it is well-formed; raise ProviderError("bad_request") naming the
     field otherwise. Never rewrites content."""
@@ -20,8 +33,8 @@ def validate_request(request: CompletionRequest) -> CompletionRequest:
     def bad(message: str):
         raise ProviderError("bad_request", message)
 
-    if not isinstance(request.model, str) or not request.model.strip() or len(request.model) > 200:
-        bad("model: give a model id (at most 200 characters).")
+    if (problem := model_id_problem(request.model)) is not None:
+        bad(f"model: {problem}")
     if not request.messages:
         bad("messages: give at least one message.")
     if len(request.messages) > MAX_MESSAGES:

@@ -7,7 +7,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, status
 from rest_framework.exceptions import ValidationError as DRFValidationError
-from rest_framework.parsers import JSONParser, MultiPartParser
+from rest_framework.parsers import MultiPartParser
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
@@ -24,6 +24,7 @@ from rag.serializers import (
     SearchSerializer,
     UploadOutcomeSerializer,
 )
+from workbench.parsers import JSONParser
 
 
 def _outcome(outcome: services.Outcome) -> dict:
@@ -90,7 +91,7 @@ class CollectionDetailView(generics.GenericAPIView):
 
 class DocumentListView(generics.ListAPIView):
     serializer_class = DocumentSerializer
-    parser_classes = [JSONParser, MultiPartParser]
+    parser_classes = [JSONParser, MultiPartParser]  # ours: bounded and cleaned
 
     def get_queryset(self):
         collection = selectors.collection_for_user(user=self.request.user, pk=self.kwargs["pk"])

@@ -1,10 +1,10 @@
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.utils import timezone
 
 from workbench.realtime import session_group, user_group
+from workbench.sockets import JsonSocket
 
 
-class PingConsumer(AsyncJsonWebsocketConsumer):
+class PingConsumer(JsonSocket):
     """`ws/ping/`: an authenticated liveness check for the websocket stack (auth, origin check,
     routing) — handy behind a new proxy, and the smallest thing the websocket test helper drives.
     Like every socket it closes when its session logs out or the account signs out everywhere."""
@@ -35,10 +35,8 @@ class PingConsumer(AsyncJsonWebsocketConsumer):
         pass  # nothing here depends on a team
 
     async def receive_json(self, content, **kwargs):
-        if not isinstance(content, dict) or content.get("type") != "ping":
-            await self.send_json(
-                {"type": "error", "code": "bad_request", "message": 'Send {"type": "ping"}.'}
-            )
+        if content["type"] != "ping":
+            await self.send_error("bad_request", 'Send {"type": "ping"}.', content)
             return
         await self.send_json(
             {"type": "pong", "user": self.scope["user"].username, "at": timezone.now().isoformat()}

@@ -169,6 +169,11 @@ STORAGES = {
 }
 WHITENOISE_USE_FINDERS = DEBUG
 
+# --- Request bodies ---------------------------------------------------------------------------------
+# Large enough for the longest message the API accepts (1,000,000 characters of completion
+# content) however it is JSON-escaped (12 bytes for a \u-escaped emoji); larger bodies get 413.
+DATA_UPLOAD_MAX_MEMORY_SIZE = 16 * 2**20
+
 # --- Security ----------------------------------------------------------------------------------------
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
@@ -221,6 +226,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON only (bounded, cleaned: workbench.parsers); other media types get 415.
+    "DEFAULT_PARSER_CLASSES": ["workbench.parsers.JSONParser"],
     "DEFAULT_THROTTLE_RATES": {"failed_token": "10/min"},
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
     # 0, never None: None makes DRF trust whatever X-Forwarded-For a client sends.
@@ -236,6 +243,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "workbench.schema.add_error_responses",
+    ],
     "ENUM_NAME_OVERRIDES": {
         "TeamRoleEnum": "accounts.models.Role",
         "MessageRoleEnum": ["system", "user", "assistant"],

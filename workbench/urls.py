@@ -43,6 +43,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
+handler400 = "workbench.views.bad_request"
 handler403 = "workbench.views.permission_denied"
 handler404 = "workbench.views.page_not_found"
 handler500 = "workbench.views.server_error"

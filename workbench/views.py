@@ -21,7 +21,21 @@ def area(key: str):
     return view
 
 
+def bad_request(request, exception=None):
+    # Only our own BadRequest messages are shown; Django's (a SuspiciousOperation's) are not.
+    from django.core.exceptions import BadRequest
+
+    reason = str(exception) if type(exception) is BadRequest else ""
+    return render(request, "400.html", {"reason": reason}, status=400)
+
+
 def page_not_found(request, exception=None):
+    if request.path.startswith("/api/"):  # API clients get the API's error shape, even here
+        from django.http import JsonResponse
+
+        from workbench.api import error_body
+
+        return JsonResponse(error_body("not_found", "Not found."), status=404)
     return render(request, "404.html", status=404)
 
 

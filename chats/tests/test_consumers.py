@@ -270,10 +270,14 @@ async def test_a_parent_from_another_conversation_is_refused_and_nothing_is_crea
 async def test_an_unknown_message_type_gets_a_clear_error(alice, conversation):
     async with connect(chat_path(conversation), user=alice) as (ws, _connected):
         await ws.receive_json_from(timeout=TIMEOUT)
-        for content in ({"type": "explode"}, {"type": "chat_frame"}, {"no": "type"}, [1, 2]):
+        for content in ({"type": "explode"}, {"type": "chat_frame"}):
             await ws.send_json_to(content)
             frame = await ws.receive_json_from(timeout=TIMEOUT)
             assert frame["type"] == "error" and frame["code"] == "bad_request"
+        for content in ({"no": "type"}, [1, 2]):  # not a message at all (DESIGN §5: invalid)
+            await ws.send_json_to(content)
+            frame = await ws.receive_json_from(timeout=TIMEOUT)
+            assert frame["type"] == "error" and frame["code"] == "invalid"
         await ws.send_json_to({"type": "ping", "ref": 7})
         assert await ws.receive_json_from(timeout=TIMEOUT) == {"type": "pong", "ref": 7}
 

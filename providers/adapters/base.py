@@ -158,7 +158,10 @@ ERROR_CODES = {
 
 
 class ProviderError(Exception):
-    """An error with a stable `code` (ERROR_CODES). Messages never contain keys or headers."""
+    """An error with a stable `code` (ERROR_CODES) and our own short `message` — never the
+    provider's words: a provider's error body can echo the request, key included, in forms no
+    pattern catches (reversed, base64, re-cased). What the provider said goes to `detail`,
+    scrubbed of key-shaped text, for admins only (the usage row's admin field and the log)."""
 
     def __init__(
         self,
@@ -168,8 +171,10 @@ class ProviderError(Exception):
         retryable: bool = False,
         retry_after: float | None = None,
         status: int | None = None,
+        detail: str = "",
     ):
         self.code = code
+        self.detail = detail
         self.message = message or ERROR_CODES.get(code, "The provider call failed.")
         self.retryable = retryable
         self.retry_after = retry_after

@@ -1,7 +1,8 @@
 """Map SDK exceptions (openai, anthropic, groq share one shape; ollama its own) to ProviderError.
 
-Messages come from us, never from the provider's body verbatim: bodies can echo headers (a 401
-that repeats the key back), so we keep only the status and a short, scrubbed provider message."""
+Messages come from us, never from the provider's body: bodies can echo headers (a 401 that
+repeats the key back) in forms no pattern catches. Users get our code and a short message; what
+the provider said is kept, scrubbed, as `detail` for admins (usage row admin field, log)."""
 
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def retry_after(headers) -> float | None:
         return None
 
 
-def from_status(status: int, message: str, *, retry_after: float | None = None) -> ProviderError:
+def from_status(status: int, detail: str, *, retry_after: float | None = None) -> ProviderError:
+    """Our error for an HTTP status; `detail` (the provider's scrubbed words) is for admins."""
     if status == 429:
         return ProviderError(
             "rate_limited",
@@ -50,34 +52,43 @@ def from_status(status: int, message: str, *, retry_after: float | None = None) 
             retryable=True,
             retry_after=retry_after,
             status=status,
+            detail=detail,
         )
     if status in (401, 403):
         return ProviderError(
-            "auth_failed", f"The provider rejected the API key (HTTP {status}).", status=status
+            "auth_failed",
+            f"The provider rejected the API key (HTTP {status}).",
+            status=status,
+            detail=detail,
         )
     if status == 404:
         return ProviderError(
             "not_found",
-            f"The provider says the model or endpoint does not exist (HTTP 404). {message}".strip(),
+            "The provider says the model or endpoint does not exist (HTTP 404).",
             status=status,
+            detail=detail,
         )
     if 300 <= status < 400:
         return ProviderError(
             "provider_error",
             f"The provider answered with a redirect (HTTP {status}); Workbench does not follow redirects.",
             status=status,
+            detail=detail,
         )
     if 400 <= status < 500:
         return ProviderError(
             "bad_request",
-            f"The provider rejected the request (HTTP {status}). {message}".strip(),
+            f"The provider rejected the request (HTTP {status}). An administrator can see "
+            "what it said in the usage log.",
             status=status,
+            detail=detail,
         )
     return ProviderError(
         "provider_error",
-        f"The provider failed (HTTP {status}). {message}".strip(),
+        f"The provider failed (HTTP {status}).",
         retryable=status >= 500,
         status=status,
+        detail=detail,
     )
 
 
@@ -117,16 +128,19 @@ def from_sdk(exc: Exception, *, api_key: str = "") -> ProviderError:
     if status is not None:
         response = getattr(exc, "response", None)
         body = getattr(exc, "body", None)
-        detail = ""
         if isinstance(body, dict):
             error = body.get("error", body)
             detail = error.get("message", "") if isinstance(error, dict) else str(error)
+        else:
+            detail = str(body if body is not None else exc)
         return from_status(
             status,
             scrub(str(detail), api_key),
             retry_after=retry_after(getattr(response, "headers", None)),
         )
-    message = scrub(str(exc), api_key)
-    if "Stream" in name or "incomplete" in message.lower() or "peer closed" in message.lower():
-        return ProviderError("stream_interrupted", "The reply stream broke off before it finished.")
-    return ProviderError("provider_error", message or "The provider call failed.")
+    detail = scrub(str(exc), api_key)
+    if "Stream" in name or "incomplete" in detail.lower() or "peer closed" in detail.lower():
+        return ProviderError(
+            "stream_interrupted", "The reply stream broke off before it finished.", detail=detail
+        )
+    return ProviderError("provider_error", "The provider call failed.", detail=detail)

@@ -33,7 +33,8 @@ def _map(exc: Exception, api_key: str) -> ProviderError:
         if status == -1:  # the SDK's code for an error inside the stream
             return ProviderError(
                 "provider_error",
-                "Ollama reported an error: " + errors.scrub(str(exc.error), api_key),
+                "Ollama reported an error mid-stream.",
+                detail=errors.scrub(str(exc.error), api_key),
             )
         # The SDK raises ResponseError from inside its HTTPStatusError handler: the response
         # (and its Retry-After) is on the context.

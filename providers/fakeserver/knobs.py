@@ -96,7 +96,7 @@ class Knobs:
     `models` maps a format name to its model list; a missing format uses `DEFAULT_MODELS`.
 
     Faults: `status` (with `retry_after` seconds → `Retry-After`) answers with an error body in
-    the route's format; `echo_auth` answers 401 echoing the received credentials; `redirect_to`
+    the route's format (its text: `error_message`, by default one naming the knob); `echo_auth` answers 401 echoing the received credentials; `redirect_to`
     answers 307. The `*_after=k` faults send k content chunks (a chunk = `tokens_per_chunk` tokens;
     all of them if the reply is shorter) and then stall until the client leaves / close the socket
     with no terminating chunk / send a chunk that is not JSON / send an in-band error in the
@@ -135,6 +135,7 @@ class Knobs:
     models: dict[str, list[Any]] = field(default_factory=dict)
     embedding_dim: int = 16
     status: int | None = None
+    error_message: str | None = None
     retry_after: float | None = None
     echo_auth: bool = False
     stall_after: int | None = None

@@ -258,7 +258,7 @@ class FakeProvider:
             if knobs.retry_after is not None:
                 retry = knobs.retry_after
                 headers["retry-after"] = str(int(retry) if retry == int(retry) else retry)
-            message = f"Fake error {knobs.status} (knob `status`)"
+            message = knobs.error_message or f"Fake error {knobs.status} (knob `status`)"
             await conn.send_json(knobs.status, fmt.error_body(knobs.status, message), headers)
             return True
         return False

@@ -306,9 +306,11 @@ def _decide(target: Target, ips: list[str], allowed: Allowlist) -> None:
             log.warning(
                 "egress refused: host=%s port=%s reason=%s", target.host, target.port, reason
             )
+            # The reason (loopback, private, metadata…) stays in the log: telling users which
+            # kind of address an internal name resolves to maps the network for them.
             raise EgressError(
-                f"Refusing to connect to {target.authority}: it resolves to a {reason} address "
-                f"and is not on the egress allowlist. {HOW_TO_ALLOW.format(target.authority)}",
+                f"Workbench is not allowed to connect to {target.authority}. "
+                f"{HOW_TO_ALLOW.format(target.authority)}",
                 code="egress_denied",
                 host=target.host,
                 port=target.port,

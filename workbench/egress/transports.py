@@ -120,7 +120,7 @@ class _Guard:
         if response.headers.get("content-encoding", "").strip().lower() not in ("", "identity"):
             return self._fail("bad_response", target)
         length = response.headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
+        if length.isascii() and length.isdigit() and int(length) > self.max_bytes:
             return self._fail("response_too_large", target)
         return None
 
