@@ -59,6 +59,11 @@ def fuzz_world(alice, team, bob_teammate, vera_viewer, charlie_outsider):
     provider_services.credential_create(actor=charlie_outsider, preset="echo", name="charlie")
 
 
+@pytest.fixture
+def bob_token(bob_teammate, token_for) -> str:
+    return token_for(bob_teammate, "write")
+
+
 @pytest.fixture(autouse=True)
 def _no_failed_token_throttle(monkeypatch):
     """schemathesis sends wrong tokens on purpose (to see them refused with 401); from one test
@@ -110,7 +115,6 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", APP)
     derandomize=True,
 )
 def test_every_operation_answers_without_5xx_and_as_its_schema_says(
-    case, fuzz_world, no_network, bob_teammate, token_for
+    case, fuzz_world, no_network, bob_token
 ):
-    token = token_for(bob_teammate, "write")
-    case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)
+    case.call_and_validate(headers={"Authorization": f"Bearer {bob_token}"}, checks=CHECKS)
