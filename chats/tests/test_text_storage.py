@@ -35,9 +35,13 @@ async def test_a_model_reply_with_nul_and_lone_surrogates_completes_and_is_saved
         await ws.send_json_to({"type": "send", "content": "say something odd"})
         frames = await receive_until(ws, "final")
     final = frames[-1]
-    assert final["status"] == MessageStatus.COMPLETE
     reply = await Message.objects.aget(pk=final["id"])
-    assert (reply.status, reply.content) == (MessageStatus.COMPLETE, GOOD)
+    assert final["status"] == MessageStatus.COMPLETE, (reply.error_code, reply.error_message)
+    reply = await Message.objects.aget(pk=final["id"])
+    assert (reply.status, reply.content) == (MessageStatus.COMPLETE, GOOD), (
+        reply.error_code,
+        reply.error_message,
+    )
     assert joined(of_type(frames, "delta")) == GOOD  # what streamed is what was saved
     assert "\ufffd" in final["html"]
 

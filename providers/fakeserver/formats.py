@@ -20,8 +20,13 @@ CREATED = 1_736_935_200  # 2025-01-15T10:00:00Z: model timestamps are fixed, so 
 
 
 def dumps(data: Any) -> bytes:
-    # Raw UTF-8, as the real APIs send it (so `chunk_bytes` can split a character).
-    return json.dumps(data, separators=(",", ":"), ensure_ascii=False).encode()
+    # Raw UTF-8, as the real APIs send it (so `chunk_bytes` can split a character); a lone
+    # surrogate has no UTF-8 form, so it goes as a JSON escape, as a real API would send it.
+    text = json.dumps(data, separators=(",", ":"), ensure_ascii=False)
+    return _LONE_SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text).encode()
+
+
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
