@@ -2,14 +2,43 @@
 
 from __future__ import annotations
 
-from django.contrib.auth.models import AbstractUser
+from django.contrib.auth.models import AbstractUser, UserManager
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.db.models.functions import Lower
 from django.utils import timezone
 
+from accounts.names import (
+    name_clean,
+    username_key,
+    username_mixes_scripts,
+    username_normalize,
+    username_shape,
+)
+
+
+class Users(UserManager):
+    def get_by_natural_key(self, username):
+        """Sign in with the username as typed in any case or width ("ALICE", "ａｌｉｃｅ")."""
+        username = username_normalize(username or "")
+        exact = self.filter(username=username).first()
+        if exact is not None:
+            return exact
+        matches = list(self.filter(username__iexact=username)[:2])
+        if len(matches) != 1:
+            raise self.model.DoesNotExist
+        return matches[0]
+
 
 class User(AbstractUser):
     """Our own user model from the first migration, so adding fields later needs no data surgery."""
+
+    # The username's skeleton (accounts.names): "Alice", "аlice" (Cyrillic а) and "a1ice" share
+    # one, so only one of them can exist.
+    username_key = models.CharField(max_length=600, unique=True, editable=False)
+    username_shape = models.CharField(max_length=600, unique=True, editable=False)
+
+    objects = Users()
 
     class Meta:
         constraints = [
@@ -38,7 +67,34 @@ class User(AbstractUser):
         user._stored = (user.__dict__.get("password"), user.__dict__.get("is_active"))
         return user
 
+    def clean(self):
+        super().clean()
+        self.username = username_normalize(self.username)
+        if username_mixes_scripts(self.username):
+            raise ValidationError(
+                {
+                    "username": "Use letters from one alphabet: mixing scripts (like a Cyrillic “а” "
+                    "among Latin letters) makes names that look like someone else's."
+                }
+            )
+        others = User.objects.filter(
+            models.Q(username_key=username_key(self.username))
+            | models.Q(username_shape=username_shape(self.username))
+        ).exclude(pk=self.pk)
+        if others.exists():
+            raise ValidationError({"username": "A user with that username already exists."})
+
     def save(self, *args, **kwargs):
+        self.username = username_normalize(self.username)
+        self.username_key = username_key(self.username)
+        self.username_shape = username_shape(self.username)
+        self.first_name, self.last_name = name_clean(self.first_name), name_clean(self.last_name)
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "username" in update_fields:
+            kwargs["update_fields"] = {*update_fields, "username_key", "username_shape"}
+        self._save_signing_out(*args, **kwargs)
+
+    def _save_signing_out(self, *args, **kwargs):
         """A new password (changed, reset, set by an admin or `changepassword`) or a deactivation
         closes every open websocket of the user. Here rather than in each view because every one
         of those paths ends in this save, and a path that forgot would leave a socket streaming
@@ -75,6 +131,10 @@ class Team(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def save(self, *args, **kwargs):
+        self.name = name_clean(self.name)  # no bidi controls, however the team was named
+        super().save(*args, **kwargs)
 
 
 class Membership(models.Model):

@@ -23,6 +23,7 @@ from accounts.models import (
     TokenScope,
     User,
 )
+from accounts.names import username_key, username_shape
 from workbench import realtime
 
 TOKEN_PREFIX = "wb_"
@@ -113,7 +114,10 @@ def admin_ensure(*, username: str = "admin") -> tuple[User, str | None]:
     password = secrets.token_urlsafe(12)
     # Never promote an ordinary user who happens to be called "admin".
     candidate, n = username, 1
-    while User.objects.filter(username=candidate).exists():
+    while (
+        User.objects.filter(username_key=username_key(candidate)).exists()
+        or User.objects.filter(username_shape=username_shape(candidate)).exists()
+    ):
         n += 1
         candidate = f"{username}{n}"
     user = User.objects.create_superuser(username=candidate, email="", password=password)
