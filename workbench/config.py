@@ -1,8 +1,9 @@
 """Settings that come from the environment, and the development secrets.
 
-Everything a deployment sets is an environment variable (documented in the README). With DEBUG on,
-missing secrets are generated once into the data directory (0600) so `make run` works on a bare
-machine; with DEBUG off a missing secret stops start-up with a message naming it.
+Everything a deployment sets is an environment variable (documented in the README). Missing
+secrets are generated once into the data directory (0600) when the embedded database makes this
+machine the whole deployment (or with DEBUG on); with your own DATABASE_URL a missing secret stops
+start-up with a message naming it.
 """
 
 from __future__ import annotations
@@ -110,14 +111,16 @@ DEV_SECRET_FACTORIES = {
 }
 
 
-def secret(name: str, *, debug: bool, data_dir: Path) -> str:
-    """The secret from the environment; in development, generated once into the data directory."""
+def secret(name: str, *, generate: bool, data_dir: Path) -> str:
+    """The secret from the environment; else, when `generate`, generated once into the data
+    directory (0600) and read from there ever after."""
     value = os.environ.get(name)
     if value:
         return value
-    if not debug:
+    if not generate:
         raise ImproperlyConfigured(
-            f"{name} is not set. With DEBUG=0 every secret must come from the environment "
+            f"{name} is not set. With your own DATABASE_URL (possibly shared by several "
+            f"machines) every secret must come from the environment, the same on every machine "
             f"(see README, 'Configuration'). Generate one with: "
             f'python -c "import base64,secrets;print(base64.urlsafe_b64encode(secrets.token_bytes(32)).decode())"'
         )
@@ -144,14 +147,13 @@ def field_encryption_keys(raw: str) -> list[str]:
     return keys
 
 
-def mailer_from_url(url: str | None, *, debug: bool) -> dict:
+def mailer_from_url(url: str | None) -> dict:
     """EMAIL_URL → a MAILERS entry. `smtp://user:pass@host:587?tls=1`, `smtps://…` (implicit TLS),
-    `console://`, `locmem://`. Unset: the console backend in development, SMTP on localhost:25
-    otherwise."""
+    `console://`, `locmem://`. Unset: the console backend — mail is printed where the server
+    logs, so `make run` on a machine without a mail server still shows reset links to its
+    operator instead of failing to send them."""
     if not url:
-        if debug:
-            return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
-        url = "smtp://localhost:25"
+        return {"BACKEND": "django.core.mail.backends.console.EmailBackend"}
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
     if scheme == "console":

@@ -14,10 +14,18 @@ from workbench import config, embedded_db
 BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(os.environ.get("WORKBENCH_DATA_DIR") or BASE_DIR / ".data").resolve()
 
-DEBUG = config.env_bool("DEBUG", True)
-SECRET_KEY = config.secret("SECRET_KEY", debug=DEBUG, data_dir=DATA_DIR)
+# Production-safe unless a contributor opts in (DEBUG=1, `make dev`): people run the run command
+# as their server.
+DEBUG = config.env_bool("DEBUG", False)
+# Secrets missing from the environment are generated once into the data directory (0600) when
+# this machine is the whole deployment (the embedded database) or in development. With your own
+# DATABASE_URL, several machines may share it, and each would generate different keys (sessions
+# that don't carry over, API keys no other machine can decrypt): there they must come from the
+# environment.
+_GENERATE_SECRETS = DEBUG or not os.environ.get("DATABASE_URL")
+SECRET_KEY = config.secret("SECRET_KEY", generate=_GENERATE_SECRETS, data_dir=DATA_DIR)
 FIELD_ENCRYPTION_KEY = config.field_encryption_keys(
-    config.secret("FIELD_ENCRYPTION_KEY", debug=DEBUG, data_dir=DATA_DIR)
+    config.secret("FIELD_ENCRYPTION_KEY", generate=_GENERATE_SECRETS, data_dir=DATA_DIR)
 )
 
 ALLOWED_HOSTS = config.env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
@@ -151,7 +159,7 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 # --- Email ------------------------------------------------------------------------------------------
-MAILERS = {"default": config.mailer_from_url(os.environ.get("EMAIL_URL"), debug=DEBUG)}
+MAILERS = {"default": config.mailer_from_url(os.environ.get("EMAIL_URL"))}
 DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "workbench@localhost")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -179,11 +187,18 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = config.env_bool("SESSION_COOKIE_SECURE", not DEBUG)
-CSRF_COOKIE_SECURE = config.env_bool("CSRF_COOKIE_SECURE", not DEBUG)
-SECURE_SSL_REDIRECT = config.env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
-SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+# Secure cookies, the https redirect and HSTS whenever the site is served over https (its
+# WORKBENCH_SITE_URL); plain http on 127.0.0.1 (`make run`) keeps working without them.
+_HTTPS = WORKBENCH_SITE_URL.startswith("https://")
+SESSION_COOKIE_SECURE = config.env_bool("SESSION_COOKIE_SECURE", _HTTPS)
+CSRF_COOKIE_SECURE = config.env_bool("CSRF_COOKIE_SECURE", _HTTPS)
+SECURE_SSL_REDIRECT = config.env_bool("SECURE_SSL_REDIRECT", _HTTPS and not DEBUG)
+SECURE_HSTS_SECONDS = int(
+    os.environ.get("SECURE_HSTS_SECONDS", "31536000" if _HTTPS and not DEBUG else "0")
+)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = config.env_bool(
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS", _HTTPS and not DEBUG
+)
 SECURE_HSTS_PRELOAD = config.env_bool("SECURE_HSTS_PRELOAD", False)
 # How many reverse proxies in front of us append to X-Forwarded-For (0 = none: the header is
 # ignored). workbench.proxies.client_address is the only reader of the header.

@@ -49,6 +49,17 @@ class Command(BaseCommand):
         if orphans := usage_settle_stale(older_than=timedelta(0)):
             self.stdout.write(f"Settled {orphans} call(s) the last shutdown left unfinished.")
         url = f"http://{host}:{port}/"
+        if settings.DEBUG:
+            self.stdout.write(
+                self.style.WARNING(
+                    "Development mode (DEBUG=1): error pages show tracebacks and settings. "
+                    "Never serve other people like this."
+                )
+            )
+        if not os.environ.get("EMAIL_URL"):
+            self.stdout.write(
+                "EMAIL_URL is not set: emails (password resets, invitations) are printed here."
+            )
         if password:
             self.stdout.write(
                 self.style.SUCCESS(

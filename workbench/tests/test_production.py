@@ -1,0 +1,163 @@
+"""The run command serves a production-safe configuration by default: DEBUG off, secrets from the
+data directory, compressed and cached static files (collectstatic + WhiteNoise's manifest),
+secure cookies exactly when the site is https, error pages with a CSP and no URL list or
+traceback. Development mode is an explicit DEBUG=1."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+
+import pytest
+from cryptography.fernet import Fernet
+from django.conf import settings
+from django.test import Client, override_settings
+from django.urls import path
+
+from tests import servers
+
+
+def _env(tmp_path=None, **extra) -> dict[str, str]:
+    """What `make run` sees: no DEBUG, no cookie or SSL overrides."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DEBUG", "DJANGO_SETTINGS_MODULE", "WORKBENCH_SITE_URL", "EMAIL_URL"}
+        and not k.startswith(("SECURE_", "SESSION_", "CSRF_"))
+    }
+    env["DJANGO_SETTINGS_MODULE"] = "workbench.settings"
+    if tmp_path is not None:
+        env.update(
+            WORKBENCH_DATA_DIR=str(tmp_path / "data"),
+            DATABASE_URL=servers.test_database_url(),
+            SECRET_KEY="s" * 60,
+            FIELD_ENCRYPTION_KEY=Fernet.generate_key().decode(),
+        )
+    env.update(extra)
+    return env
+
+
+def _settings_seen(env: dict[str, str]) -> dict:
+    code = (
+        "import json; from django.conf import settings as s; print(json.dumps({"
+        "'debug': s.DEBUG, 'session_secure': s.SESSION_COOKIE_SECURE, "
+        "'csrf_secure': s.CSRF_COOKIE_SECURE, 'ssl_redirect': s.SECURE_SSL_REDIRECT, "
+        "'hsts': s.SECURE_HSTS_SECONDS, 'static': s.STORAGES['staticfiles']['BACKEND'], "
+        "'secret': s.SECRET_KEY, 'mail': s.MAILERS['default']['BACKEND']}))"
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", code],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_by_default_the_run_command_is_production_safe_on_plain_http(tmp_path):
+    seen = _settings_seen(_env(tmp_path))
+
+    assert seen["debug"] is False
+    assert seen["static"] == "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    # http://127.0.0.1:8000 must keep working: no Secure cookies, no https redirect, no HSTS.
+    assert (seen["session_secure"], seen["csrf_secure"], seen["ssl_redirect"]) == (
+        False,
+        False,
+        False,
+    )
+    assert seen["hsts"] == 0
+    assert seen["mail"].endswith("console.EmailBackend")
+
+
+def test_served_over_https_the_cookies_are_secure_and_https_is_enforced(tmp_path):
+    seen = _settings_seen(_env(tmp_path, WORKBENCH_SITE_URL="https://wb.example.com"))
+
+    assert (seen["session_secure"], seen["csrf_secure"], seen["ssl_redirect"]) == (True, True, True)
+    assert seen["hsts"] == 31536000
+
+
+def test_development_mode_is_an_explicit_opt_in(tmp_path):
+    seen = _settings_seen(_env(tmp_path, DEBUG="1"))
+    assert seen["debug"] is True
+
+
+def test_with_the_embedded_database_secrets_come_from_the_data_directory_without_debug():
+    """No SECRET_KEY in the environment, no DEBUG, no DATABASE_URL: the secret generated once
+    into the data directory is used (here the test data directory's)."""
+    env = {
+        k: v
+        for k, v in _env().items()
+        if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL"}
+    }
+    env["WORKBENCH_DATA_DIR"] = str(settings.DATA_DIR)
+
+    seen = _settings_seen(env)
+
+    stored = json.loads((settings.DATA_DIR / "secrets.json").read_text())
+    assert seen["debug"] is False
+    assert seen["secret"] == stored["SECRET_KEY"]
+    assert (settings.DATA_DIR / "secrets.json").stat().st_mode & 0o077 == 0
+
+
+# --- Error pages ------------------------------------------------------------------------------------
+
+
+def _boom(request):
+    raise RuntimeError("secret detail: sk-live-1234")
+
+
+urlpatterns = [path("boom/", _boom)]
+handler500 = "workbench.views.server_error"
+
+
+@override_settings(ROOT_URLCONF=__name__, DEBUG=False)
+def test_a_server_error_shows_our_page_with_a_csp_and_no_traceback(db):
+    response = Client(raise_request_exception=False).get("/boom/")
+
+    assert response.status_code == 500
+    html = response.content.decode()
+    assert "Something went wrong on our side" in html
+    assert "Traceback" not in html and "sk-live" not in html and "RuntimeError" not in html
+    assert "script-src 'self'" in response["Content-Security-Policy"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_daphne_with_the_defaults_serves_safe_404s_and_cached_compressed_static_files(tmp_path):
+    env = _env(tmp_path, ALLOWED_HOSTS="127.0.0.1")
+    collected = subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=settings.BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert collected.returncode == 0, collected.stderr
+    process, port = servers.start_daphne(env, tmp_path / "daphne.log")
+    try:
+        base = f"http://127.0.0.1:{port}"
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/no/such/page/", timeout=10)
+        html = missing.value.read().decode()
+        assert missing.value.code == 404
+        assert "Page not found" in html
+        assert "URLconf" not in html and "accounts/" not in html  # no list of URL patterns
+        assert "script-src 'self'" in missing.value.headers["Content-Security-Policy"]
+
+        login = urllib.request.urlopen(f"{base}/login/", timeout=10).read().decode()
+        css = re.search(r'href="(/static/workbench/app\.[0-9a-f]{12}\.css)"', login)
+        assert css, "static URLs are not hashed (no manifest)"
+        request = urllib.request.Request(base + css[1], headers={"Accept-Encoding": "gzip"})
+        with urllib.request.urlopen(request, timeout=10) as static:
+            assert "immutable" in static.headers["Cache-Control"]
+            assert static.headers["Content-Encoding"] in {"gzip", "br"}
+    finally:
+        servers.stop(process)
