@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 from django.db.models import Count, Q, QuerySet
 from django.http import Http404
+from django.urls import reverse
 
 from accounts import services
 from accounts.models import User
@@ -60,27 +61,34 @@ def user_for_admin(*, actor, pk) -> User:
 
 
 def user_hold_for_approval(*, user: User) -> User:
-    """A new account that can't log in until a superuser approves it. Superusers with an email
-    address are told."""
-    user.is_active = False
-    user.awaiting_approval = True
-    user.save(update_fields=["is_active", "awaiting_approval"])
+    """A new account that can't log in until a superuser approves it (created so by
+    `services.signup_confirm` in `approve` mode). Superusers with an email address are told,
+    once the account has committed."""
+    if user.is_active or not user.awaiting_approval:
+        user.is_active = False
+        user.awaiting_approval = True
+        user.save(update_fields=["is_active", "awaiting_approval"])
     admins = list(
         User.objects.filter(is_superuser=True, is_active=True)
         .exclude(email="")
         .values_list("email", flat=True)
     )
-    if admins:
+
+    def tell():
         try:
             send_mail(
                 "Workbench: a new account waits for approval",
-                f"{user.username} <{user.email}> signed up. Approve or refuse it under "
-                "Settings → Users.",
+                f"{user.username} <{user.email}> signed up and confirmed the address. Approve "
+                f"or refuse it under Settings → Users: {settings.WORKBENCH_SITE_URL}"
+                f"{reverse('accounts:user_list')}?status=waiting",
                 None,
                 admins,
             )
         except Exception:  # a mail server being down must not lose the sign-up
             logger.exception("Could not tell the superusers about a new account")
+
+    if admins:
+        transaction.on_commit(tell)
     return user
 
 

@@ -49,3 +49,23 @@ def invitation_notice(*, invitation) -> None:
             template="invitation",
             context={"invitation": invitation, "invitee": invitee},
         )
+
+
+def signup_confirm_link(*, to: str, username: str, token: str, approval: bool = False) -> None:
+    """The confirmation link; with `approval` (sign-up mode `approve`) the email says that an
+    administrator approves the account after that."""
+    _send_after_commit(
+        to=to,
+        template="signup_confirm",
+        context={"username": username, "token": token, "approval": approval},
+    )
+
+
+def signup_existing_account(*, to: str, user) -> None:
+    """Someone signed up with an address that already has an account: tell its owner (and only
+    them) instead of telling the person on the sign-up page."""
+    _send_after_commit(to=to, template="signup_existing", context={"user": user})
+
+
+def signup_username_taken(*, to: str, username: str) -> None:
+    _send_after_commit(to=to, template="signup_taken", context={"username": username})

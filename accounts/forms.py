@@ -1,33 +1,67 @@
 from django import forms
 from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import forms as auth_forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import password_validation
+from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.utils import timezone
 
 from accounts import signin
 from accounts.middleware import time_zone_names
 from accounts.models import Role, TokenScope, User
-from accounts.services import unique_email
+from accounts.names import username_mixes_scripts, username_normalize
 
 
-class SignupForm(UserCreationForm):
+class SignupForm(forms.Form):
+    """What can be checked without looking at other accounts (the rest is answered by email, so
+    the page reveals no existing username or address)."""
+
+    username = forms.CharField(
+        max_length=150,
+        help_text="Letters, digits and . _ - + in one alphabet. Case doesn't matter.",
+        validators=[UnicodeUsernameValidator()],
+        widget=forms.TextInput(attrs={"autocomplete": "username", "autocapitalize": "none"}),
+    )
     email = forms.EmailField(
-        required=True, help_text="Used for password resets and to add you to teams."
+        max_length=254, help_text="We send a link there to confirm your account."
+    )
+    password1 = forms.CharField(
+        label="Password",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+        help_text=password_validation.password_validators_help_text_html(),
+    )
+    password2 = forms.CharField(
+        label="Password again",
+        strip=False,
+        max_length=4096,
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
     )
 
-    class Meta(UserCreationForm.Meta):
-        model = User
-        fields = ["username", "email"]
-
     def clean_username(self):
-        username = self.cleaned_data["username"]
+        username = username_normalize(self.cleaned_data["username"])
         if "@" in username:
-            # Members are added "by username or email"; an address-shaped username is confusing.
+            # People are invited "by username or email"; an address-shaped username is confusing.
             raise forms.ValidationError("Usernames can't contain “@”.")
+        if username_mixes_scripts(username):
+            raise forms.ValidationError(
+                "Use letters from one alphabet: mixing scripts (like a Cyrillic “а” among Latin "
+                "letters) makes names that look like someone else's."
+            )
         return username
 
-    def clean_email(self):
-        return unique_email(self.cleaned_data["email"])
+    def clean(self):
+        cleaned = super().clean()
+        first, second = cleaned.get("password1"), cleaned.get("password2")
+        if first and second and first != second:
+            self.add_error("password2", "The two passwords don't match.")
+        elif first:
+            candidate = User(username=cleaned.get("username", ""), email=cleaned.get("email", ""))
+            try:
+                password_validation.validate_password(first, candidate)
+            except forms.ValidationError as exc:
+                self.add_error("password1", exc)
+        return cleaned
 
 
 class ProfileForm(forms.ModelForm):
@@ -126,11 +160,14 @@ class _TellsWaitingAccounts:
     def clean(self):
         try:
             return super().clean()
-        except forms.ValidationError:
+        except forms.ValidationError as error:
             username = self.cleaned_data.get("username") or ""
             password = self.cleaned_data.get("password") or ""
-            waiting = User.objects.filter(username=username, awaiting_approval=True).first()
-            if waiting is not None and waiting.check_password(password):
+            try:  # the account sign-in would find: any case or width ("DANA")
+                waiting = User.objects.get_by_natural_key(username)
+            except User.DoesNotExist:
+                raise error from None
+            if waiting.awaiting_approval and waiting.check_password(password):
                 raise forms.ValidationError(
                     "Your account is waiting for an administrator’s approval.", code="waiting"
                 ) from None

@@ -154,6 +154,22 @@ class Membership(models.Model):
         return f"{self.user} in {self.team} ({self.role})"
 
 
+class SignupRequest(models.Model):
+    """A sign-up waiting for its email to be confirmed. Nothing is reserved until then: the
+    account is created when the link is used, if its username and email are still free. The
+    password is stored hashed, the link's token only as a digest."""
+
+    username = models.CharField(max_length=150)
+    email = models.EmailField()
+    password = models.CharField(max_length=128)
+    digest = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.username} <{self.email}>"
+
+
 class InvitationStatus(models.TextChoices):
     PENDING = "pending", "Pending"
     ACCEPTED = "accepted", "Accepted"

@@ -6,9 +6,9 @@ import hashlib
 import secrets
 from datetime import datetime, timedelta
 
-from django.contrib.auth.password_validation import validate_password
+from django.contrib.auth.hashers import make_password
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import transaction
+from django.db import IntegrityError, models, transaction
 from django.utils import timezone
 
 from accounts import access, emails, throttles
@@ -19,6 +19,7 @@ from accounts.models import (
     InvitationStatus,
     Membership,
     Role,
+    SignupRequest,
     Team,
     TokenScope,
     User,
@@ -44,13 +45,93 @@ def signup_mode() -> str:
     return mode
 
 
-def user_signup(*, username: str, email: str, password: str) -> User:
-    user = User(username=username, email=email)
-    validate_password(password, user)
-    user.set_password(password)
-    user.full_clean()
-    user.save()
-    return user
+SIGNUP_LIFETIME = timedelta(hours=24)
+
+
+def _username_taken(username: str) -> bool:
+    return User.objects.filter(
+        models.Q(username_key=username_key(username))
+        | models.Q(username_shape=username_shape(username))
+    ).exists()
+
+
+@transaction.atomic
+def signup_request(*, username: str, email: str, password: str) -> None:
+    """Start a sign-up. Whatever exists already, the caller shows the same "check your email"
+    page; the email says what happened: a confirmation link, "you already have an account" (to
+    that account's owner) or "that username is taken". So the sign-up page never tells anyone
+    which emails or usernames exist. `password` must already be validated."""
+    SignupRequest.objects.filter(expires_at__lte=timezone.now()).delete()
+    email = User.objects.normalize_email(email.strip())
+    existing = User.objects.filter(email__iexact=email).first()
+    if existing is not None:
+        emails.signup_existing_account(to=existing.email, user=existing)
+        return
+    if _username_taken(username):
+        emails.signup_username_taken(to=email, username=username)
+        return
+    raw = secrets.token_urlsafe(32)
+    SignupRequest.objects.create(
+        username=username,
+        email=email,
+        password=make_password(password),
+        digest=_digest(raw),
+        expires_at=timezone.now() + SIGNUP_LIFETIME,
+    )
+    emails.signup_confirm_link(
+        to=email, username=username, token=raw, approval=signup_mode() == "approve"
+    )
+
+
+def signup_request_for(*, token: str) -> SignupRequest | None:
+    """The open sign-up this link belongs to, or None (unknown, used or expired)."""
+    return SignupRequest.objects.filter(
+        digest=_digest(token or ""), expires_at__gt=timezone.now()
+    ).first()
+
+
+def signup_confirm(*, token: str) -> User:
+    """Create the account of a confirmed sign-up (the link works once, even when it fails). The
+    sign-up mode at this moment decides how: `open`, active; `approve`, inactive and waiting for
+    a superuser (accounts.administration), who are told."""
+    from accounts import administration
+
+    with transaction.atomic():
+        pending = (
+            SignupRequest.objects.select_for_update()
+            .filter(digest=_digest(token or ""), expires_at__gt=timezone.now())
+            .first()
+        )
+        if pending is None:
+            raise ValidationError("This link has expired or was already used. Sign up again.")
+        pending.delete()
+        hold = signup_mode() == "approve"
+        user = User(
+            username=pending.username,
+            email=pending.email,
+            password=pending.password,
+            is_active=not hold,
+            awaiting_approval=hold,
+        )
+        if not (
+            User.objects.filter(email__iexact=pending.email).exists()
+            or _username_taken(pending.username)
+        ):
+            try:
+                with transaction.atomic():  # a confirmation racing for the same name or address
+                    user.full_clean()
+                    user.save()
+            except (IntegrityError, ValidationError):
+                pass
+            else:
+                SignupRequest.objects.filter(email__iexact=pending.email).delete()
+                if hold:
+                    administration.user_hold_for_approval(user=user)
+                return user
+    # Outside the transaction: the used link stays used.
+    raise ValidationError(
+        "Someone took this username or email address since you signed up. Sign up again."
+    )
 
 
 def unique_email(email: str, exclude: User | None = None) -> str:

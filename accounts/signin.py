@@ -34,6 +34,8 @@ ACCOUNT_AND_ADDRESS = throttles.Limit("signin-pair", limit=5, window=15 * 60)
 ADDRESS = throttles.Limit("signin-address", limit=30, window=15 * 60)
 RESET_ADDRESS = throttles.Limit("reset-address", limit=5, window=60 * 60)
 RESET_EMAIL = throttles.Limit("reset-email", limit=3, window=60 * 60)
+SIGNUP_ADDRESS = throttles.Limit("signup-address", limit=5, window=60 * 60)
+SIGNUP_EMAIL = throttles.Limit("signup-email", limit=3, window=60 * 60)
 
 
 def _minutes(seconds: int) -> str:
@@ -103,5 +105,24 @@ def reset_requested(*, request, email: str) -> None:
         raise TooManyAttempts(
             "We already sent several reset emails to this address in the last hour. Check its "
             f"inbox (and spam folder), or try again in {_minutes(by_email.retry_after)}.",
+            by_email.retry_after,
+        )
+
+
+def signup_requested(*, request, email: str) -> None:
+    """Count a sign-up request (each sends an email); TooManyAttempts when over a limit."""
+    address = address_key(client_address(request))
+    by_address = throttles.hit(SIGNUP_ADDRESS, address)
+    by_email = throttles.hit(SIGNUP_EMAIL, email.strip().casefold())
+    if by_address.over(SIGNUP_ADDRESS):
+        raise TooManyAttempts(
+            "Too many sign-ups from your network. "
+            f"Try again in {_minutes(by_address.retry_after)}.",
+            by_address.retry_after,
+        )
+    if by_email.over(SIGNUP_EMAIL):
+        raise TooManyAttempts(
+            "We already sent several emails to this address in the last hour. Check its inbox "
+            f"(and spam folder), or try again in {_minutes(by_email.retry_after)}.",
             by_email.retry_after,
         )

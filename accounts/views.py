@@ -42,22 +42,71 @@ def _form_errors(form, exc: ValidationError) -> None:
         form.add_error(None, exc.messages)
 
 
-def signup(request):
+def _signup_mode() -> str:
+    """The instance's sign-up mode; `closed` means the sign-up pages don't exist."""
     mode = services.signup_mode()
     if mode == "closed":
         raise Http404("Sign-up is closed on this instance.")
+    return mode
+
+
+def signup(request):
+    """Every valid form gets the same answer — "check your email" — whether the username or the
+    address is taken or not; the email says which (accounts.services.signup_request)."""
+    mode = _signup_mode()
     if request.user.is_authenticated:
         return redirect("home")
     form = SignupForm(request.POST or None)
+    status = 200
     if request.method == "POST" and form.is_valid():
-        user = form.save()
-        if mode == "approve":
-            administration.user_hold_for_approval(user=user)
-            return render(request, "accounts/signup_waiting.html", {"waiting": user})
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! Your account is ready.")
-        return redirect("home")
-    return render(request, "accounts/signup.html", {"form": form, "signup_mode": mode})
+        try:
+            signin.signup_requested(request=request, email=form.cleaned_data["email"])
+        except signin.TooManyAttempts as exc:
+            form.add_error(None, exc)
+            status = 429
+        else:
+            services.signup_request(
+                username=form.cleaned_data["username"],
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+            )
+            request.session["signup_email"] = form.cleaned_data["email"]
+            return redirect("accounts:signup_sent")
+    return render(
+        request, "accounts/signup.html", {"form": form, "signup_mode": mode}, status=status
+    )
+
+
+def signup_sent(request):
+    mode = _signup_mode()
+    email = request.session.pop("signup_email", None)
+    return render(request, "accounts/signup_sent.html", {"email": email, "signup_mode": mode})
+
+
+def signup_confirm(request, token):
+    """GET shows what will be created (mail scanners that open links create nothing); POST
+    creates the account: signed in at once in `open` mode, waiting for a superuser in
+    `approve` mode."""
+    mode = _signup_mode()
+    pending = services.signup_request_for(token=token)
+    error = None
+    if request.method == "POST":
+        try:
+            user = services.signup_confirm(token=token)
+        except ValidationError as exc:
+            error = " ".join(exc.messages)
+        else:
+            if user.awaiting_approval:
+                return render(request, "accounts/signup_waiting.html", {"waiting": user})
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, f"Welcome, {user.username}! Your account is ready.")
+            return redirect("home")
+    return render(
+        request,
+        "accounts/signup_confirm.html",
+        {"pending": pending, "error": error, "signup_mode": mode},
+        status=400 if error else 200,
+    )
 
 
 def _profile_page(request, *, form=None, email_form=None, status=200):

@@ -97,6 +97,13 @@ CASES: list[Case] = [
     ),
     Case("accounts:logout", everyone_gets(302, anonymous=302), method="POST"),
     Case("accounts:signup", {**{p: 302 for p in PERSONAS}, "anonymous": 200}),
+    Case("accounts:signup_sent", PUBLIC),
+    Case(
+        "accounts:signup_confirm",
+        PUBLIC,
+        kwargs=lambda w: {"token": "not-a-token"},
+        note="an unknown link shows the expired page to anyone",
+    ),
     Case("accounts:password_change", everyone_gets(200)),
     Case("accounts:password_change_done", everyone_gets(200)),
     Case("accounts:password_reset", PUBLIC),

@@ -33,22 +33,35 @@ def switch(client: Client, team_pk: int, next_url: str = "/"):
 # --- Acceptance: a viewer sees a team but cannot change it -------------------------------------
 
 
-def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_it(
-    alice, client_for
+def sign_up(client: Client, username: str, email: str, password: str = NEW_PASSWORD):
+    return client.post(
+        "/signup/",
+        {"username": username, "email": email, "password1": password, "password2": password},
+    )
+
+
+def link_in(message) -> str:
+    return re.search(r"http://127\.0\.0\.1:8000(/signup/confirm/\S+/)", message.body)[1]
+
+
+def test_a_new_user_signs_up_creates_a_team_and_invites_a_viewer_who_cannot_change_it(
+    alice, client_for, django_capture_on_commit_callbacks
 ):
     sam = Client()
-    signed_up = sam.post(
-        "/signup/",
-        {
-            "username": "sam",
-            "email": "sam@example.com",
-            "password1": NEW_PASSWORD,
-            "password2": NEW_PASSWORD,
-        },
-    )
-    assert signed_up.status_code == 302
-    assert signed_up["Location"] == "/"
-    assert "Welcome, sam" in sam.get("/").content.decode()  # logged in straight away
+    with django_capture_on_commit_callbacks(execute=True):
+        signed_up = sign_up(sam, "sam", "sam@example.com")
+    assert signed_up["Location"] == "/signup/sent/"
+    assert "sam@example.com" in sam.get("/signup/sent/").content.decode()
+    assert not User.objects.filter(username="sam").exists()  # not before the link is used
+    [message] = mail.outbox
+    assert message.to == ["sam@example.com"]
+    link = link_in(message)
+    assert "Create the account <strong>sam</strong>" in sam.get(link).content.decode()
+    assert not User.objects.filter(username="sam").exists()  # opening the link creates nothing
+    confirmed = sam.post(link)
+    assert confirmed["Location"] == "/"
+    assert "Welcome, sam" in sam.get("/").content.decode()  # signed in
+    assert "Link expired" in Client().get(link).content.decode()  # the link works once
 
     created = sam.post("/settings/teams/", {"name": "Sam Lab"})
     lab = Team.objects.get(name="Sam Lab")
@@ -95,20 +108,45 @@ def test_a_new_user_signs_up_creates_a_team_and_adds_a_viewer_who_cannot_change_
     }
 
 
-def test_signing_up_with_a_taken_email_shows_a_clear_error(alice):
-    response = Client().post(
-        "/signup/",
-        {
-            "username": "alice2",
-            "email": "ALICE@example.com",
-            "password1": NEW_PASSWORD,
-            "password2": NEW_PASSWORD,
-        },
-    )
+def test_sign_up_answers_the_same_whether_the_email_or_username_is_taken(
+    alice, django_capture_on_commit_callbacks
+):
+    """It used to say "An account with this email already exists": a way to find out who uses
+    this instance. Now every valid form gets the same page; the email says what happened."""
+    pages = []
+    with django_capture_on_commit_callbacks(execute=True):
+        for username, email in [
+            ("newbie", "newbie@example.com"),  # free
+            ("alice2", "ALICE@example.com"),  # alice's address
+            ("Alice", "someone@example.com"),  # alice's name in another case
+            ("аlice", "else@example.com"),  # refused on the page: mixed scripts reveal nothing
+        ]:
+            response = sign_up(Client(), username, email)
+            pages.append((response.status_code, response.get("Location")))
 
-    assert response.status_code == 200
-    assert "An account with this email already exists." in response.content.decode()
-    assert not User.objects.filter(username="alice2").exists()
+    assert pages[:3] == [(302, "/signup/sent/")] * 3
+    assert pages[3][0] == 200
+    assert {m.to[0]: m.subject for m in mail.outbox} == {
+        "newbie@example.com": "Confirm your Workbench account",
+        "alice@example.com": "You already have a Workbench account",
+        "someone@example.com": "Choose another Workbench username",
+    }
+    assert not User.objects.filter(username__in=["alice2", "newbie"]).exists()
+
+
+def test_a_username_taken_between_sign_up_and_confirmation_is_explained(
+    db, django_capture_on_commit_callbacks
+):
+    client = Client()
+    with django_capture_on_commit_callbacks(execute=True):
+        sign_up(client, "sam", "sam@example.com")
+    User.objects.create_user(username="SAM", email="other@example.com", password=PASSWORD)
+
+    response = client.post(link_in(mail.outbox[0]))
+
+    assert response.status_code == 400
+    assert "Someone took this username or email address" in response.content.decode()
+    assert User.objects.filter(username_key="sam").count() == 1
 
 
 def test_signing_up_with_a_weak_password_is_refused(db):
@@ -120,6 +158,7 @@ def test_signing_up_with_a_weak_password_is_refused(db):
     assert response.status_code == 200
     assert "too short" in response.content.decode()
     assert not User.objects.filter(username="sam").exists()
+    assert mail.outbox == []
 
 
 @override_settings(WORKBENCH_SIGNUP=False)
@@ -134,8 +173,22 @@ def test_sign_up_is_not_found_when_disabled(db):
 
     assert client.get("/signup/").status_code == 404
     assert client.post("/signup/", data).status_code == 404
+    assert client.get("/signup/sent/").status_code == 404
+    assert client.post("/signup/confirm/anything/").status_code == 404
     assert not User.objects.filter(username="sam").exists()
+    assert mail.outbox == []
     assert "/signup/" not in client.get("/login/").content.decode()
+
+
+def test_sign_ups_from_one_network_are_capped(db):
+    client = Client(REMOTE_ADDR="203.0.113.90")
+    for n in range(5):
+        assert sign_up(client, f"user{n}", f"user{n}@example.com").status_code == 302
+
+    response = sign_up(client, "user9", "user9@example.com")
+
+    assert response.status_code == 429
+    assert "Too many sign-ups from your network." in response.content.decode()
 
 
 def test_the_login_page_links_to_sign_up_when_it_is_open(db):

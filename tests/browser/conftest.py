@@ -46,13 +46,22 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
-def live_server_url(django_db_setup, django_db_blocker, tmp_path_factory, fake_provider_server):
+def daphne_mail_dir(tmp_path_factory) -> Path:
+    """Where the Daphne under test writes the emails it sends (one file per connection)."""
+    return tmp_path_factory.mktemp("mail")
+
+
+@pytest.fixture(scope="session")
+def live_server_url(
+    django_db_setup, django_db_blocker, tmp_path_factory, fake_provider_server, daphne_mail_dir
+):
     """Daphne in a subprocess, on the test database, for the whole session. Its egress guard lets
     through the session's fake provider server (on loopback), as `manage.py fakeprovider` would
     be allowed in a local demo."""
     log = tmp_path_factory.mktemp("daphne") / "daphne.log"
     env = servers.daphne_env(
-        WORKBENCH_EGRESS_ALLOW=f"localhost:11434,127.0.0.1:{fake_provider_server.port}"
+        WORKBENCH_EGRESS_ALLOW=f"localhost:11434,127.0.0.1:{fake_provider_server.port}",
+        WORKBENCH_TEST_MAIL_DIR=str(daphne_mail_dir),
     )
     process, port = servers.start_daphne(env, log)
     yield f"http://127.0.0.1:{port}"
@@ -161,3 +170,16 @@ def pick_model():
         page.keyboard.press("Enter")
 
     return pick
+
+
+@pytest.fixture
+def sent_mail(live_server_url, daphne_mail_dir):
+    """`sent_mail()` → the text of every email the Daphne under test sent so far."""
+
+    def read() -> str:
+        import quopri
+
+        raw = "\n".join(path.read_text() for path in sorted(daphne_mail_dir.glob("*.log")))
+        return quopri.decodestring(raw.encode()).decode()
+
+    return read

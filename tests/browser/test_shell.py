@@ -61,13 +61,29 @@ def test_the_theme_toggle_switches_to_dark_and_remembers_it(page, login, alice, 
     screenshot(page, "home-dark")
 
 
-def test_a_new_user_signs_up_and_creates_a_token_shown_once(page, screenshot, db):
+def test_a_new_user_signs_up_and_creates_a_token_shown_once(
+    page, screenshot, both_widths, sent_mail, db
+):
     page.goto("/signup/")
+    both_widths(page, "signup")
     page.fill("#id_username", "dana")
     page.fill("#id_email", "dana@example.com")
     page.fill("#id_password1", "a sturdy passphrase 42")
     page.fill("#id_password2", "a sturdy passphrase 42")
     page.click("button[type=submit]")
+    expect(page.get_by_test_id("signup-sent")).to_contain_text("dana@example.com")
+    both_widths(page, "signup-sent")
+
+    link = None
+    for _ in range(50):  # the mail is written after the sign-up commits
+        if match := re.search(r"http://[^/\s]+(/signup/confirm/\S+/)", sent_mail()):
+            link = match[1]
+            break
+        page.wait_for_timeout(100)
+    assert link, "no confirmation email"
+    page.goto(link)
+    both_widths(page, "signup-confirm")
+    page.get_by_role("button", name="Create my account").click()
     expect(page.locator(".messages")).to_contain_text("Welcome, dana")
 
     page.goto("/settings/tokens/")
