@@ -91,7 +91,7 @@ class Command(BaseCommand):
             subprocess.Popen(
                 [sys.executable, "manage.py", "embedder"],
                 cwd=settings.BASE_DIR,
-                env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+                env=child_env,
             )
         )
         if not no_worker:
