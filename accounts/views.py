@@ -15,7 +15,7 @@ from django.utils.formats import date_format
 from django.utils.timezone import localtime
 from django.views.decorators.http import require_POST
 
-from accounts import access, administration, selectors, services, signin
+from accounts import access, selectors, services, signin
 from accounts.access import Action
 from accounts.forms import (
     EmailChangeForm,

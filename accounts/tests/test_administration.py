@@ -60,22 +60,47 @@ def test_a_nonsense_signup_mode_stops_start_up(monkeypatch):
         config.signup_mode("WORKBENCH_SIGNUP")
 
 
+def confirmation_link(message) -> str:
+    return re.search(r"http://127\.0\.0\.1:8000(/signup/confirm/\S+/)", message.body)[1]
+
+
 @override_settings(WORKBENCH_SIGNUP="approve")
-def test_in_approve_mode_a_new_account_waits_until_a_superuser_approves_it(root, client_for):
+def test_in_approve_mode_a_confirmed_sign_up_waits_until_a_superuser_approves_it(
+    root, client_for, django_capture_on_commit_callbacks
+):
     visitor = Client()
     assert "An administrator approves new accounts" in visitor.get("/signup/").content.decode()
 
-    response = signup(visitor)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = signup(visitor)
+
+    # The same "check your email" as in open mode (no account revealed), saying what follows.
+    assert response["Location"] == "/signup/sent/"
+    sent = visitor.get("/signup/sent/").content.decode()
+    assert "Check your email" in sent and "an administrator of this instance approves" in sent
+    assert not User.objects.filter(username="dana").exists()  # nothing before the link is used
+    (confirm,) = mail.outbox
+    assert confirm.to == ["dana@example.com"]
+    assert "an administrator of this instance approves new accounts" in confirm.body
+    link = confirmation_link(confirm)
+    assert "An administrator approves new accounts" in visitor.get(link).content.decode()
+    mail.outbox.clear()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = visitor.post(link)
 
     assert response.status_code == 200
     assert "waits for an administrator" in response.content.decode()
     dana = User.objects.get(username="dana")
     assert (dana.is_active, dana.awaiting_approval) == (False, True)
     assert "_auth_user_id" not in visitor.session
-    assert [m.to for m in mail.outbox] == [["root@example.com"]]
-    # Logging in says why it doesn't work (the password is right).
-    refused = login(visitor, "dana")
-    assert "waiting for an administrator" in refused.content.decode()
+    (notice,) = mail.outbox  # the superusers are told, with a link to the waiting list
+    assert notice.to == ["root@example.com"]
+    assert "http://127.0.0.1:8000/settings/users/?status=waiting" in notice.body
+    # Logging in says why it doesn't work (the password is right), in any case of the name.
+    for typed in ("dana", "DANA"):
+        refused = login(visitor, typed)
+        assert "waiting for an administrator" in refused.content.decode()
     wrong = login(visitor, "dana", "wrong password")
     assert "waiting" not in wrong.content.decode()
 
@@ -87,6 +112,25 @@ def test_in_approve_mode_a_new_account_waits_until_a_superuser_approves_it(root,
     dana.refresh_from_db()
     assert (dana.is_active, dana.awaiting_approval) == (True, False)
     assert login(visitor, "dana").status_code == 302
+
+
+def test_the_mode_when_the_link_is_used_decides_whether_the_account_waits(
+    root, django_capture_on_commit_callbacks, settings
+):
+    """A sign-up asked for while sign-up was open and confirmed after the operator switched to
+    `approve` waits for approval; after a switch to `closed` the link leads nowhere."""
+    with django_capture_on_commit_callbacks(execute=True):
+        signup(Client(), "dana")
+        signup(Client(), "erin")
+    dana_link, erin_link = (confirmation_link(m) for m in mail.outbox)
+
+    settings.WORKBENCH_SIGNUP = "approve"
+    assert "waits for an administrator" in Client().post(dana_link).content.decode()
+    assert User.objects.get(username="dana").awaiting_approval
+
+    settings.WORKBENCH_SIGNUP = "closed"
+    assert Client().post(erin_link).status_code == 404
+    assert not User.objects.filter(username="erin").exists()
 
 
 def test_disabling_a_user_ends_their_sessions_and_tokens(root, alice, client_for, token_for):

@@ -161,7 +161,7 @@ def test_signing_up_with_a_weak_password_is_refused(db):
     assert mail.outbox == []
 
 
-@override_settings(WORKBENCH_SIGNUP=False)
+@override_settings(WORKBENCH_SIGNUP="closed")
 def test_sign_up_is_not_found_when_disabled(db):
     client = Client()
     data = {

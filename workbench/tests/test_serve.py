@@ -1,4 +1,5 @@
-"""`make run` says "running at…" only once the server accepts connections (issue 9, bug 21)."""
+"""`make run`'s command: it says "running at…" only once the server accepts connections (issue 9,
+bug 21); its children get its own environment, never the embedded database's URL (issue 7)."""
 
 from __future__ import annotations
 
@@ -38,3 +39,18 @@ def test_it_gives_up_when_the_server_process_exits():
     process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
 
     assert not wait_until_listening("127.0.0.1", port, process, timeout=10)
+
+
+def test_children_never_get_the_embedded_database_url_and_keep_an_operators_own(
+    settings, monkeypatch
+):
+    """With the embedded database, a DATABASE_URL handed to Daphne or the worker would make them
+    refuse the secrets generated into the data directory (issue 7: production-safe run)."""
+    from workbench.management.commands.serve import child_env
+
+    monkeypatch.delenv("DATABASE_URL", raising=False)
+    settings.DATABASE_URL = "postgresql://postgres@/workbench?host=/somewhere"
+    assert "DATABASE_URL" not in child_env()
+
+    monkeypatch.setenv("DATABASE_URL", "postgresql://wb@db.example.com/wb")
+    assert child_env()["DATABASE_URL"] == "postgresql://wb@db.example.com/wb"

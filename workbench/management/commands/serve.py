@@ -67,10 +67,7 @@ class Command(BaseCommand):
                     f"  username: {user.username}\n  password: {password}\n"
                 )
             )
-        # The children find the embedded server themselves (reattaching takes milliseconds): an
-        # explicit DATABASE_URL would make them take this for a shared-database deployment and
-        # refuse the secrets generated into the data directory.
-        child_env = dict(os.environ)
+        env = child_env()
         children = [
             subprocess.Popen(
                 [
@@ -83,7 +80,7 @@ class Command(BaseCommand):
                     str(port),
                     "workbench.asgi:application",
                 ],
-                env=child_env,
+                env=env,
             )
         ]
         # The query-time embedder (rag.embedder_service): the built-in model stays out of Daphne.
@@ -91,7 +88,7 @@ class Command(BaseCommand):
             subprocess.Popen(
                 [sys.executable, "manage.py", "embedder"],
                 cwd=settings.BASE_DIR,
-                env=child_env,
+                env=env,
             )
         )
         if not no_worker:
@@ -99,7 +96,7 @@ class Command(BaseCommand):
                 subprocess.Popen(
                     [sys.executable, "manage.py", "db_worker", "--no-reload"],
                     cwd=settings.BASE_DIR,
-                    env=child_env,
+                    env=env,
                 )
             )
         # A SIGTERM (systemd, timeout, kill) stops everything just like Ctrl-C.
@@ -132,6 +129,15 @@ class Command(BaseCommand):
         if not os.environ.get("DATABASE_URL"):
             embedded_db.stop(settings.DATA_DIR)
             self.stdout.write("Stopped the embedded PostgreSQL server.")
+
+
+def child_env() -> dict[str, str]:
+    """The environment of Daphne, the embedder and the worker: exactly serve's own. With the
+    embedded database they find the server themselves (reattaching takes milliseconds); passing
+    them its DATABASE_URL would make them take this for a shared-database deployment and refuse
+    the secrets generated into the data directory. An operator's own DATABASE_URL is inherited
+    as it is."""
+    return dict(os.environ)
 
 
 def wait_until_listening(

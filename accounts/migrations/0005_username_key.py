@@ -21,7 +21,7 @@ def fill_keys(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("accounts", "0003_invitation")]
+    dependencies = [("accounts", "0004_user_time_zone_approval_checklist")]
 
     operations = [
         migrations.AddField(
