@@ -157,7 +157,7 @@ class MessageListView(generics.GenericAPIView):
             201: OpenApiResponse(
                 OpenApiTypes.OBJECT,
                 description="`{user_message, reply}` once the reply is saved; with `stream: true` a "
-                "`text/event-stream` of `started` (`{user_message, reply}`), `delta` (`{text, offset}`) and one "
+                "`text/event-stream` of `started` (`{user_message, reply}`), `reasoning` and `delta` (`{text, offset}`) and one "
                 "`finished` (the saved reply, any status).",
             )
         },
@@ -218,6 +218,8 @@ async def _reply_events(plan):
                 yield _sse("started", {"user_message": plan.created[0], "reply": plan.message_id})
             elif frame["type"] == "delta":
                 yield _sse("delta", {"text": frame["text"], "offset": frame["offset"]})
+            elif frame["type"] == "reasoning":
+                yield _sse("reasoning", {"text": frame["text"], "offset": frame["offset"]})
             elif frame["type"] == "final":
                 yield _sse("finished", await connections.hop(_message_json)(plan.message_id))
                 return

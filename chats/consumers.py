@@ -4,6 +4,9 @@ mutating message is refused; closes when the session logs out or access is lost.
 
 from __future__ import annotations
 
+import asyncio
+import json
+
 from channels.db import database_sync_to_async
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
@@ -19,6 +22,12 @@ from workbench.realtime import session_group, user_group
 from workbench.sockets import JsonSocket, ref_of
 
 MUTATIONS = {"send", "edit", "regenerate", "retry", "continue", "stop", "fork"}
+# Daphne drops (and closes the socket on) any websocket message over 1 MiB. A frame longer than
+# FRAME_LIMIT characters (JSON as Channels encodes it: ASCII) goes out as `part` frames of PIECE
+# characters, which the page joins (chat.js); escaping a piece as a JSON string at most doubles
+# it, so every message stays under 1 MiB whatever the reply.
+FRAME_LIMIT = 512 * 1024
+PIECE = 256 * 1024
 
 
 class ChatConsumer(JsonSocket):
@@ -34,6 +43,22 @@ class ChatConsumer(JsonSocket):
         "switch": ("message_id",),
         "fork": ("message_id",),
     }
+
+    async def send_json(self, content, close=False):
+        """Every frame, bounded: a big one (a long reply's final HTML, a catch-up of a long
+        conversation) is sent in `part` frames, one after the other — a lock keeps another
+        frame from landing between them."""
+        text = await self.encode_json(content)
+        lock = self.__dict__.setdefault("_send_lock", asyncio.Lock())
+        async with lock:
+            if len(text) <= FRAME_LIMIT:
+                await self.send(text_data=text, close=close)
+                return
+            pieces = range(0, len(text), PIECE)
+            for start in pieces:
+                last = start + PIECE >= len(text)
+                part = {"type": "part", "last": last, "data": text[start : start + PIECE]}
+                await self.send(text_data=json.dumps(part), close=close and last)
 
     async def connect(self):
         self.user = self.scope.get("user")
@@ -100,6 +125,7 @@ class ChatConsumer(JsonSocket):
                 "text": m.content,
                 "offset": len(m.content),
                 "html": ProgressiveRender().update(m.content),
+                **({"reasoning": m.reasoning} if m.reasoning else {}),
             }
             for m in streaming_elsewhere
         ]

@@ -66,6 +66,7 @@ from workbench.text import clean
 __all__ = [
     "MAX_HIGHLIGHT_CHARS",
     "MAX_MATH_CHARS",
+    "MAX_MARKDOWN_CHARS",
     "RENDER_VERSION",
     "block_starts",
     "pygments_css",
@@ -77,6 +78,10 @@ __all__ = [
 MAX_HIGHLIGHT_CHARS = 100_000
 # A formula longer than this is shown as TeX source (conversion cost grows with it).
 MAX_MATH_CHARS = 5_000
+# A text longer than this is shown as plain text (escaped, line breaks kept): Markdown costs
+# ~3 µs a character here (2.4 MB of inline formatting took 7 s), and a reply that long is read,
+# if at all, by copying it.
+MAX_MARKDOWN_CHARS = 400_000
 # Bump when the output changes: stored renderings (Message.content_html) older than this are
 # rendered again when shown.
 RENDER_VERSION = 3
@@ -349,9 +354,12 @@ def _add_code_chrome(html: str, labels: list[str]) -> str:
 
 def render_markdown(text: str, *, highlight: bool = True) -> SafeString:
     """Markdown (model or user text) → sanitized HTML, safe to put in a page as is.
-    `highlight=False` leaves code plain (a reply's unfinished code block while it streams)."""
+    `highlight=False` leaves code plain (a reply's unfinished code block while it streams).
+    Beyond MAX_MARKDOWN_CHARS: plain text."""
     if not text:
         return SafeString("")
+    if len(text) > MAX_MARKDOWN_CHARS:
+        return render_plain(text)
     env: dict = {} if highlight else {"plain_code": True}
     html = _MD.render(clean(text), env)  # the sanitizer can't take lone surrogates
     html = _CLEANER.clean(html)

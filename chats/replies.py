@@ -35,6 +35,7 @@ def reply_finish(
     message_id: int,
     text: str,
     status: str,
+    html: str | None = None,
     error_code: str = "",
     error_message: str = "",
     usage_id: int | None = None,
@@ -58,7 +59,9 @@ def reply_finish(
     message = Message.objects.select_related("conversation").get(pk=message_id)
     conversation = message.conversation
     message.content = text
-    message.content_html, message.html_version = str(render_markdown(text)), RENDER_VERSION
+    # `html`: the text already rendered off this thread (the runner does).
+    rendered = html if html is not None else render_markdown(text)
+    message.content_html, message.html_version = str(rendered), RENDER_VERSION
     message.status = status
     message.error_code = error_code
     message.error_message = error_message[:500]

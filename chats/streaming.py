@@ -39,9 +39,10 @@ from django.http import Http404
 from chats import grounding, replies, services
 from chats.models import MessageStatus
 from chats.progressive import ProgressiveRender
+from chats.rendering import render_markdown
 from providers.adapters.base import Finished, ProviderError, ReasoningDelta, TextDelta
 from providers.gate import CallControl
-from workbench import connections
+from workbench import connections, memory
 
 logger = logging.getLogger(__name__)
 
@@ -117,6 +118,7 @@ class Reply:
     task: asyncio.Task | None = None
     control: CallControl = field(default_factory=CallControl)
     shutting_down: bool = False
+    html: str | None = None  # the final text rendered (by _save, off the database thread)
     done: asyncio.Event = field(default_factory=asyncio.Event)
     dirty: asyncio.Event = field(default_factory=asyncio.Event)
     # Set once watchers have the message's element (the `started` frame): deltas wait for it.
@@ -188,6 +190,8 @@ class Reply:
         }
         if self.rendered is not None:
             frame["html"] = self.rendered
+        if self.reasoning_parts or _reasoning_prefix(self.plan):
+            frame["reasoning"] = self.reasoning
         return frame
 
 
@@ -464,9 +468,16 @@ async def _run(reply: Reply, render) -> None:
         await kind.hub.publish(plan.conversation_id, reply.final_frame)
         kind.running.pop(plan.message_id, None)
         _LIVE.pop(id(reply), None)
+        if reply.length > memory.LARGE:
+            reply.parts.clear()
+            reply.final_frame = reply.html = None
+            await asyncio.to_thread(memory.release_freed_memory)
 
 
 async def _save(reply: Reply, finished: Finished | None, render) -> dict:
+    # Markdown first, in a worker thread: a long reply takes a second or more to render, which
+    # must not hold the one thread Channels gives every user's database work.
+    reply.html = await asyncio.to_thread(render_markdown, reply.text)
     return await connections.hop(reply.kind.save)(reply, finished, render)
 
 
@@ -535,6 +546,7 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
         prior_cost=plan.prior_cost if plan.prefix else None,
         message_id=plan.message_id,
         text=reply.text,
+        html=reply.html,
         reasoning=reply.reasoning if reply.reasoning_parts else None,
         reasoning_ms=reply.reasoning_ms,
         status=reply.status,

@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field, replace
 
 from django.conf import settings
+from django.db import transaction
 
 from accounts import access
 from accounts.access import Action
@@ -55,7 +56,7 @@ from providers.adapters.base import (
 from providers.keys import KeyUnreadable, readable_key
 from providers.models import ProviderCredential
 from providers.validation import validate_request
-from workbench import connections
+from workbench import connections, memory
 from workbench import egress as egress_guard
 from workbench.text import clean
 
@@ -177,7 +178,12 @@ class _Call:
 class _Live:
     call: _Call
     task: asyncio.Task | None
+    pk: int
     settled: asyncio.Event = field(default_factory=asyncio.Event)
+
+    def done(self) -> None:
+        _LIVE.pop(self.pk, None)
+        self.settled.set()
 
 
 # Calls this process is running, by usage row id (the sweep leaves them alone; a graceful
@@ -236,10 +242,6 @@ def _prepare(
             key = readable_key(credential)
         except KeyUnreadable as exc:
             raise ProviderError("key_unreadable", str(exc)) from None
-        try:
-            prepared.slot = concurrency.call_slot_acquire(user_id=user.pk)
-        except concurrency.TooManyCalls as exc:
-            raise ProviderError("too_many_calls", str(exc)) from None
         prepared.config = AdapterConfig(
             preset=credential.preset_row,
             base_url=credential.effective_base_url,
@@ -255,43 +257,50 @@ def _prepare(
         )
         # Instant (no tokenizer): for the reservation and what a crash leaves on the row.
         prepared.input_estimate = tokens.estimate_messages(prepared.request.all_messages())
-        try:
-            prepared.reservation = budgets.budget_reserve(
-                user=user,
-                team=team_id,
-                credential_id=credential.pk,
-                provider_id=credential.preset_row.price_provider or "",
-                model=prepared.request.model,
-                max_tokens=prepared.request.max_tokens,
-                input_tokens=prepared.input_estimate,
-                preset=credential.preset,
+        # The slot, the reservation and the opened row: one transaction, one commit (a commit
+        # is most of what a write costs before the first token). A refusal rolls all back.
+        with transaction.atomic():
+            try:
+                prepared.slot = concurrency.call_slot_acquire(user_id=user.pk)
+            except concurrency.TooManyCalls as exc:
+                raise ProviderError("too_many_calls", str(exc)) from None
+            try:
+                prepared.reservation = budgets.budget_reserve(
+                    user=user,
+                    team=team_id,
+                    credential_id=credential.pk,
+                    provider_id=credential.preset_row.price_provider or "",
+                    model=prepared.request.model,
+                    max_tokens=prepared.request.max_tokens,
+                    input_tokens=prepared.input_estimate,
+                    preset=credential.preset,
+                    local=credential.is_local,
+                )
+            except budgets.BudgetExceeded as exc:
+                refusal = ProviderError("budget_exceeded", exc.message)
+                refusal.budget = exc.details  # the REST body names the budget
+                raise refusal from None
+            preset = credential.preset_row
+            prepared.record = usage_open(
                 local=credential.is_local,
+                input_estimate=prepared.input_estimate,
+                user=user,
+                team_id=team_id,
+                credential=credential,
+                credential_name=credential.name,
+                preset=preset.key,
+                provider_id=preset.price_provider or "",
+                model=prepared.request.model,
+                operation=operation,
+                feature=feature,
+                context=context or {},
             )
-        except budgets.BudgetExceeded as exc:
-            refusal = ProviderError("budget_exceeded", exc.message)
-            refusal.budget = exc.details  # the REST body names the budget
-            raise refusal from None
     except ProviderError as exc:
-        prepared.error = exc
+        prepared.error, prepared.slot, prepared.record = exc, None, None  # rolled back
         return prepared
     except BaseException:
-        concurrency.call_slot_release(slot=prepared.slot)
+        prepared.slot = prepared.record = None  # rolled back with the transaction
         raise
-    preset = credential.preset_row
-    prepared.record = usage_open(
-        local=credential.is_local,
-        input_estimate=prepared.input_estimate,
-        user=user,
-        team_id=team_id,
-        credential=credential,
-        credential_name=credential.name,
-        preset=preset.key,
-        provider_id=preset.price_provider or "",
-        model=prepared.request.model,
-        operation=operation,
-        feature=feature,
-        context=context or {},
-    )
     return prepared
 
 
@@ -418,10 +427,13 @@ async def _count(request: CompletionRequest, call: _Call, status: str) -> Tokens
     )
 
 
-async def _record(*, call: _Call, error: ProviderError | None, request, status, **fields):
+async def _record(
+    *, call: _Call, error: ProviderError | None, request, status, live=None, **fields
+):
     """Count (off the loop, bounded) and settle the usage row (and the reservation). Shielded:
-    a cancelled caller must not cancel the ledger write. The error, if any, learns its row and
-    the partial text."""
+    a cancelled caller must not cancel the ledger write — and the call counts as live (for a
+    graceful shutdown to wait on) until the write is done, even if its caller was cancelled
+    again meanwhile. The error, if any, learns its row and the partial text."""
 
     async def settle():
         counted = await _count(request, call, status)
@@ -429,11 +441,16 @@ async def _record(*, call: _Call, error: ProviderError | None, request, status, 
             call=call, error=error, request=request, status=status, counted=counted, **fields
         )
 
-    record = await asyncio.shield(asyncio.ensure_future(settle()))
+    settling = asyncio.ensure_future(settle())
+    if live is not None:
+        settling.add_done_callback(lambda _: live.done())
+    record = await asyncio.shield(settling)
     if error is not None:
         error.usage_id = record.pk
         error.partial_text = call.text
         error.partial_reasoning = call.reasoning
+    if call.chars > memory.LARGE:  # what the allocator kept of a huge reply goes back
+        await asyncio.to_thread(memory.release_freed_memory)
     return record
 
 
@@ -515,7 +532,7 @@ async def completion_stream(
         if error is not None:
             status = CallStatus.ERROR
             raise error
-        live = _LIVE[prepared.record.pk] = _Live(call, asyncio.current_task())
+        live = _LIVE[prepared.record.pk] = _Live(call, asyncio.current_task(), prepared.record.pk)
         checkpointer = asyncio.create_task(
             _checkpointer(prepared.record.pk, call, prepared.input_estimate, checkpoint)
         )
@@ -616,21 +633,17 @@ async def completion_stream(
         if adapter is not None:
             await adapter.aclose()
         if prepared.credential is not None:
-            try:
-                record = await _record(
-                    user=user,
-                    prepared=prepared,
-                    request=request,
-                    call=call,
-                    status=status or CallStatus.STOPPED,
-                    error=error,
-                    feature=feature,
-                    context=context or {},
-                )
-            finally:
-                if live is not None:
-                    _LIVE.pop(prepared.record.pk, None)
-                    live.settled.set()
+            record = await _record(
+                user=user,
+                prepared=prepared,
+                request=request,
+                call=call,
+                status=status or CallStatus.STOPPED,
+                error=error,
+                feature=feature,
+                context=context or {},
+                live=live,
+            )
     reasoning_ms = None
     if call.first_reasoning_at is not None:
         until = call.first_text_at if call.first_text_at is not None else time.perf_counter()
@@ -722,15 +735,23 @@ async def _guarded(events: AsyncIterator, timeouts: Timeouts, call: _Call) -> As
 # --- Graceful shutdown -----------------------------------------------------------------------------
 
 
+def shutting_down() -> None:
+    """The server is stopping: from now on a cancelled call is `interrupted` (the server's
+    doing), not `stopped` or `disconnected`."""
+    global _shutting_down
+    _shutting_down = True
+
+
 async def shutdown(*, deadline: float = 8.0) -> int:
     """The server is stopping: cancel the calls still running in this process and wait (up to
     `deadline` seconds) until each has settled its usage row as `interrupted` with everything
     received so far. Returns how many calls were cut."""
-    global _shutting_down
-    _shutting_down = True
+    shutting_down()
     live = list(_LIVE.values())
     for entry in live:
-        if entry.task is not None and not entry.task.done():
+        # A task the server is cancelling already (Daphne cancels its requests) is left to
+        # that: a second cancel would only cut its own clean-up short.
+        if entry.task is not None and not entry.task.done() and not entry.task.cancelling():
             entry.task.cancel()
     if live:
         await asyncio.wait(

@@ -1,4 +1,6 @@
+import asyncio
 import os
+import sys
 
 from django.core.asgi import get_asgi_application
 
@@ -26,3 +28,32 @@ application = ProtocolTypeRouter(
         "websocket": SameOriginOnly(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
     }
 )
+
+
+def _save_live_work_before_shutdown() -> None:
+    """Under Daphne, a SIGTERM (the run command's own stop, systemd, Ctrl-C) stops the reactor.
+    Before it does, Twisted waits for this trigger: every reply this process is writing ends
+    `interrupted` with all the text it received, saved, and every model call still running
+    settles its usage row — instead of vanishing with the process. Daphne's own trigger cancels
+    the HTTP requests in flight meanwhile (their calls settle the same way)."""
+    reactor = sys.modules.get("twisted.internet.reactor")
+    if reactor is None or not hasattr(reactor, "addSystemEventTrigger"):
+        return  # not under Daphne (tests import the application in-process)
+    from twisted.internet import defer
+
+    from chats import streaming
+    from providers import gate
+
+    async def stop() -> None:
+        async with asyncio.timeout(8):  # `serve` kills its children after 10 s
+            await streaming.shutdown()
+            await gate.shutdown()
+
+    def before_shutdown():
+        gate.shutting_down()  # at once: Daphne's trigger cancels requests right after ours
+        return defer.Deferred.fromFuture(asyncio.ensure_future(stop()))
+
+    reactor.addSystemEventTrigger("before", "shutdown", before_shutdown)
+
+
+_save_live_work_before_shutdown()

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('billing', '0003_usage_lifecycle'),
+        ('billing', '0004_budgets'),
     ]
 
     operations = [

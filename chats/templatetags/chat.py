@@ -19,6 +19,21 @@ def usd(amount) -> str:
 
 
 @register.filter
+def seconds(value) -> str:
+    """Milliseconds as a person says a short wait: "0.8 s", "34 s", "2 min 5 s"."""
+    if value is None:
+        return ""
+    total = value / 1000
+    if total < 10:
+        return f"{total:.1f} s"
+    whole = round(total)
+    if whole < 60:
+        return f"{whole} s"
+    minutes, rest = divmod(whole, 60)
+    return f"{minutes} min {rest} s" if rest else f"{minutes} min"
+
+
+@register.filter
 def ms(value) -> str:
     if value is None:
         return ""

@@ -40,6 +40,12 @@ class GroqAdapter(OpenAICompatAdapter):
         params["extra_body"] = {"stream_options": {"include_usage": True}}
         return params
 
+    def _reasoning_in(self, delta) -> str | None:
+        return delta.reasoning or super()._reasoning_in(delta)  # a field of groq's delta
+
+    def _has_usage(self, chunk) -> bool:
+        return chunk.usage is not None or getattr(chunk, "x_groq", None) is not None
+
     def _usage_of(self, chunk):
         usage = super()._usage_of(chunk)
         if usage is not None:

@@ -204,23 +204,38 @@ class OpenAICompatAdapter(Adapter):
     async def _create_stream(self, params: dict):
         return await self._sdk().chat.completions.create(**params)
 
+    def _has_usage(self, chunk) -> bool:
+        return chunk.usage is not None
+
+    def _reasoning_in(self, delta) -> str | None:
+        """A stream delta's reasoning: not a field of the openai SDK's delta, so in its extras."""
+        extra = delta.__pydantic_extra__
+        if extra:
+            reasoning = extra.get("reasoning_content") or extra.get("reasoning")
+            if isinstance(reasoning, str):
+                return reasoning
+        return None
+
     def _usage_of(self, chunk) -> Usage | None:
         return usage_from(field_of(chunk, "usage"))
 
-    def _choice_events(self, choice: Any, part: str) -> list[Event]:
-        """Events of one choice: `part` is "delta" (a stream chunk) or "message" (a whole
-        completion)."""
+    def _message_events(self, data: dict) -> list[Event]:
+        """A whole completion (a server that ignored `stream: true`) as the events a stream of
+        it would have given."""
         events: list[Event] = []
-        body = field_of(choice, part)
-        reasoning = reasoning_of(body)
-        if reasoning:
-            events.append(ReasoningDelta(reasoning))
-        text = field_of(body, "content")
-        if isinstance(text, str) and text:
-            events.append(TextDelta(text))
-        reason = field_of(choice, "finish_reason")
-        if reason:
-            events.append(StopReason(str(reason)))
+        for choice in (data.get("choices") or [])[:1]:
+            message = field_of(choice, "message")
+            reasoning = reasoning_of(message)
+            if reasoning:
+                events.append(ReasoningDelta(reasoning))
+            text = field_of(message, "content")
+            if isinstance(text, str) and text:
+                events.append(TextDelta(text))
+            if reason := field_of(choice, "finish_reason"):
+                events.append(StopReason(str(reason)))
+        usage = self._usage_of(data)
+        if usage is not None:
+            events.append(usage)
         return events
 
     async def _raw_events(self, params: dict) -> AsyncIterator[Event]:
@@ -290,26 +305,30 @@ class OpenAICompatAdapter(Adapter):
             async with stream:
                 kind = content_type(stream.response)
                 if kind == "application/json":
-                    # A server that ignored `stream: true`: the whole completion at once.
-                    data = json_body(await stream.response.aread())
-                    for choice in (data.get("choices") or [])[:1]:
-                        for event in self._choice_events(choice, "message"):
-                            yield event
-                    usage = self._usage_of(data)
-                    if usage is not None:
-                        yield usage
+                    for event in self._message_events(json_body(await stream.response.aread())):
+                        yield event
                     return
                 if kind == "text/html":
                     raise not_a_stream(kind)
                 chunks = 0
+                # The hot path (every token): declared SDK fields by attribute, the reasoning
+                # hosts add from the model's extras dict — no getattr probes that raise.
                 async for chunk in stream:
                     chunks += 1
-                    usage = self._usage_of(chunk)
-                    if usage is not None:
-                        yield usage
+                    if self._has_usage(chunk):
+                        usage = self._usage_of(chunk)
+                        if usage is not None:
+                            yield usage
                     for choice in chunk.choices or ():
-                        for event in self._choice_events(choice, "delta"):
-                            yield event
+                        delta = choice.delta
+                        if delta is not None:
+                            reasoning = self._reasoning_in(delta)
+                            if reasoning:
+                                yield ReasoningDelta(reasoning)
+                            if delta.content:
+                                yield TextDelta(delta.content)
+                        if choice.finish_reason:
+                            yield StopReason(choice.finish_reason)
                 if not chunks and kind != "text/event-stream":
                     raise not_a_stream(kind)
         except Exception as exc:

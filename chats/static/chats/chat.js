@@ -131,6 +131,34 @@ if (chat) {
     return true;
   }
 
+  // A thinking model's reasoning: a collapsed block above the answer, appended to as it
+  // streams (one Text node); the final frame brings the server's "Thought for N s".
+  function reasoningNode(id) {
+    const el = article(id);
+    if (!el) return null;
+    let holder = el.querySelector(".reasoning-text");
+    if (!holder) {
+      const block = document.createElement("details");
+      block.className = "reasoning";
+      const summary = document.createElement("summary");
+      summary.textContent = "Thinking…";
+      holder = document.createElement("div");
+      holder.className = "reasoning-text";
+      block.append(summary, holder);
+      const content = el.querySelector(".content");
+      if (!content) return null;
+      content.before(block);
+    }
+    if (!holder.firstChild) holder.append(document.createTextNode(""));
+    return holder.firstChild;
+  }
+
+  function applyReasoning(id, offset, text) {
+    const node = reasoningNode(id);
+    if (!node || offset > node.length || offset + text.length <= node.length) return;
+    node.appendData(text.slice(node.length - offset));
+  }
+
   // --- Frames --------------------------------------------------------------------------------
 
   const handlers = {
@@ -146,6 +174,10 @@ if (chat) {
       }
     },
     snapshot(frame) {
+      if (frame.reasoning) {
+        const thoughts = reasoningNode(frame.id);
+        if (thoughts) thoughts.data = frame.reasoning;
+      }
       streams.snapshot(frame);
     },
     started(frame) {
@@ -185,6 +217,9 @@ if (chat) {
     },
     delta(frame) {
       if (streams.delta(frame)) scrollDown(false);
+    },
+    reasoning(frame) {
+      applyReasoning(frame.id, frame.offset, frame.text);
     },
     final(frame) {
       const el = article(frame.id);
@@ -282,8 +317,15 @@ if (chat) {
       }
       everConnected = true;
     });
+    let pieces = []; // a frame too big for one websocket message arrives in `part` frames
     ws.addEventListener("message", (event) => {
-      const frame = JSON.parse(event.data);
+      let frame = JSON.parse(event.data);
+      if (frame.type === "part") {
+        pieces.push(frame.data);
+        if (!frame.last) return;
+        frame = JSON.parse(pieces.join(""));
+        pieces = [];
+      }
       const handler = handlers[frame.type];
       if (handler) handler(frame);
     });
