@@ -23,7 +23,7 @@ from django.conf import settings
 from django.test import Client
 
 from billing.models import CallStatus, UsageRecord
-from chats import services
+from chats import replies, services
 from chats.models import Message, MessageStatus
 from tests import servers
 from tests.api_client import bearer
@@ -168,6 +168,7 @@ def test_every_call_in_flight_has_exactly_one_settled_row_after_the_server_goes(
         run_then_stop(signum, address, process, conversation, credential, cookie, token)
     )
     exit_code = process.wait(timeout=15)
+    gone_at = time.monotonic()
     stop_took = time.monotonic() - stopped_at
     calls = [r for r in fake_provider.requests if r.path.endswith("/chat/completions")]
     assert len(calls) == 3  # chat, SSE, JSON: each reached the provider once
@@ -191,7 +192,10 @@ def test_every_call_in_flight_has_exactly_one_settled_row_after_the_server_goes(
         # Restart; once the heartbeats are stale, reading the ledger settles the orphans, and
         # reading the conversation marks the reply.
         _, address = daphne()
-        time.sleep(STALE_SECONDS + 0.5)
+        # Both heartbeats must be stale: the ledger's (STALE_SECONDS here) and the reply's
+        # (replies.STALE_AFTER), counted from the exit, not from the restart (whose time varies).
+        stale_for = max(STALE_SECONDS, replies.STALE_AFTER.total_seconds()) + 0.5
+        time.sleep(max(0.0, gone_at + stale_for - time.monotonic()))
         with httpx.Client(base_url=f"http://{address}", timeout=10) as http:
             listed = http.get("/api/usage/", headers=bearer(token))
             assert listed.status_code == 200
