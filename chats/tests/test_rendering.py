@@ -195,11 +195,18 @@ def test_the_marker_class_in_model_text_is_inert_even_if_the_nonce_leaked():
 
 
 def test_extremely_long_lines_render_and_stay_safe():
-    long_word = "a" * 200_000
-    html = render(f"{long_word}\n\n```python\nx = '{'b' * 200_000}'\n```\n\n" + "<" * 50_000)
+    long_word = "a" * 150_000  # the whole text stays under MAX_MARKDOWN_CHARS (rendered)
+    html = render(f"{long_word}\n\n```python\nx = '{'b' * 150_000}'\n```\n\n" + "<" * 50_000)
     assert long_word in html
     assert "&lt;" * 100 in html
     assert len(tags(html, "button")) == 1
+
+
+def test_a_text_beyond_the_markdown_limit_is_shown_as_escaped_plain_text():
+    text = "**bold** <script>x</script>\n" + "a" * rendering.MAX_MARKDOWN_CHARS
+    html = render(text)
+    assert "<strong>" not in html and "<script>" not in html
+    assert "**bold** &lt;script&gt;" in html
 
 
 def test_a_huge_code_block_is_shown_plain_rather_than_highlighted():
