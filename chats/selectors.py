@@ -146,3 +146,18 @@ def with_ratings(view: ConversationView, *, user) -> ConversationView:
     for entry in view.entries:
         entry.message.my_rating = mine.get(entry.message.pk)
     return view
+
+
+def conversation_turns(*, conversation: Conversation, upto_id) -> list[Message]:
+    """The path from the first message to `upto_id` (a message of this conversation), oldest
+    first: what a model would have received before answering after it."""
+    from django.http import Http404
+
+    try:
+        message = conversation.messages.only("id").get(pk=upto_id)
+    except (Message.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such message in this conversation.") from None
+    ids = tree.path(skeleton(conversation), conversation.active_root_id, message.pk)
+    ids = ids[: ids.index(message.pk) + 1]
+    by_id = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
+    return [by_id[pk] for pk in ids]

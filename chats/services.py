@@ -604,3 +604,63 @@ def message_rate(
     return ratings.rating_set(
         user=actor, output=message, value=1 if value == "up" else -1, note=note
     )
+
+
+@transaction.atomic
+def conversation_from_turns(
+    *,
+    actor,
+    owner_team=None,
+    credential=None,
+    model: str = "",
+    system_prompt: str = "",
+    params: dict | None = None,
+    title: str = "",
+    turns: list[dict],
+) -> Conversation:
+    """A conversation holding `turns` as one chain (oldest first), ready to continue — how the
+    playground hands an answer over to chat. Each turn: `role`, `content`, and for replies
+    what made them (`model`, `credential`, `credential_name`, `preset`, `params`, tokens and
+    timings). Costs stay with whatever paid for them (as with a fork)."""
+    conversation = conversation_start(
+        actor=actor,
+        owner_team=owner_team,
+        credential=credential,
+        model=model,
+        system_prompt=system_prompt,
+        params=params,
+        title=title,
+    )
+    parent = None
+    for turn in turns:
+        role = turn.get("role")
+        if role not in ("user", "assistant"):
+            raise ValidationError({"turns": "Each turn is from the user or the assistant."})
+        content = _check_content(turn.get("content") or "") if role == "user" else turn["content"]
+        message = Message.objects.create(
+            conversation=conversation,
+            parent=parent,
+            role=role,
+            content=content,
+            content_html=str(render_markdown(content)),
+            html_version=RENDER_VERSION,
+            author=actor if role == "user" else None,
+            credential=turn.get("credential"),
+            credential_name=turn.get("credential_name", ""),
+            preset=turn.get("preset", ""),
+            model=turn.get("model", ""),
+            params=turn.get("params") or {},
+            input_tokens=turn.get("input_tokens"),
+            output_tokens=turn.get("output_tokens"),
+            tokens_estimated=turn.get("tokens_estimated", False),
+            cost_source=turn.get("cost_source", ""),
+            ttft_ms=turn.get("ttft_ms"),
+            tokens_per_second=turn.get("tokens_per_second"),
+            duration_ms=turn.get("duration_ms"),
+        )
+        if parent is None:
+            conversation.active_root = message
+        parent = message
+    conversation.message_count = len(turns)
+    conversation.save(update_fields=["active_root", "message_count"])
+    return conversation

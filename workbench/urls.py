@@ -14,6 +14,7 @@ api_patterns = [
     path("", include("billing.api_urls")),
     path("", include("chats.api_urls")),
     path("", include("rag.api_urls")),
+    path("", include("playground.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes at run time; only this page allows inline *styles*
     # (never inline script).

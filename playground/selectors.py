@@ -1,0 +1,251 @@
+"""Reads for the playground, scoped to the user asking."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from decimal import Decimal
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from accounts import access
+from accounts.access import Action
+from playground import charts, metrics
+from playground.models import Answer, AnswerStatus, Battle, Comparison, Run, RunKind, Slot
+from providers import selectors as provider_selectors
+from providers.models import ProviderCredential
+
+HISTORY_RUNS = 20  # runs drawn in a comparison's history chart
+
+
+# --- Objects by id --------------------------------------------------------------------------------
+
+
+def comparisons_for_user(*, user, team=None, q: str = "") -> QuerySet[Comparison]:
+    comparisons = access.in_view(Comparison.objects.select_related("owner_team"), user, team)
+    if q.strip():
+        comparisons = comparisons.filter(title__icontains=q.strip())
+    return comparisons.order_by("-updated_at", "-id")
+
+
+def comparison_for_user(*, user, pk, action: Action = Action.READ) -> Comparison:
+    return access.get_for(user, Comparison.objects.select_related("owner_team"), pk, action)
+
+
+def slot_in(*, comparison: Comparison, pk) -> Slot:
+    """A slot of *this* comparison; any other id is 404."""
+    try:
+        return comparison.slots.get(pk=pk)
+    except (Slot.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such slot in this comparison.") from None
+
+
+def run_for_user(*, user, pk, action: Action = Action.READ) -> Run:
+    return access.get_for(user, Run.objects.select_related("comparison", "owner_team"), pk, action)
+
+
+def answer_for_user(*, user, pk, action: Action = Action.READ) -> Answer:
+    """An answer through its run's rules (404 outside the tenant)."""
+    try:
+        answer = Answer.objects.select_related("run", "run__comparison").get(pk=pk)
+    except (Answer.DoesNotExist, ValueError, TypeError):
+        raise Http404 from None
+    access.require(user, answer.run, action)
+    return answer
+
+
+def answer_in(*, run: Run, pk) -> Answer:
+    try:
+        return run.answers.get(pk=pk)
+    except (Answer.DoesNotExist, ValueError, TypeError):
+        raise Http404("No such answer in this run.") from None
+
+
+def battle_for_user(*, user, pk, action: Action = Action.READ) -> Battle:
+    return access.get_for(user, Battle.objects.select_related("run", "owner_team"), pk, action)
+
+
+def battles_for_owner(*, user, team=None) -> QuerySet[Battle]:
+    """Battles of the personal arena (team None) or of a team the user may read."""
+    if team is not None:
+        access.require(user, team, Action.READ)
+        return Battle.objects.filter(owner_team=team)
+    return Battle.objects.filter(owner_user_id=user.pk)
+
+
+# --- Which models a comparison may use ----------------------------------------------------------
+
+
+def credentials_for_owner(*, user, owner_team=None) -> list[ProviderCredential]:
+    """Credentials a comparison (or arena) of this owner may run on: the team's own for a team's,
+    the user's personal ones for a personal one — never one member's key for a team's work, nor
+    another team's key. The user must be allowed to `use` them."""
+    usable = provider_selectors.usable_credentials_for_user(user=user)
+    if owner_team is not None:
+        return [c for c in usable if c.owner_team_id == owner_team.pk]
+    return [c for c in usable if c.owner_user_id == user.pk]
+
+
+def picker_groups(*, user, owner_team=None) -> list[dict]:
+    groups = []
+    for credential in credentials_for_owner(user=user, owner_team=owner_team):
+        models = [m.model_id for m in credential.models.all() if m.kind == "chat"]
+        if models:
+            groups.append({"credential": credential, "models": models})
+    return groups
+
+
+# --- A run as the page shows it -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class AnswerCard:
+    answer: Answer
+    badges: list[str]
+    cost_note: str
+    is_winner: bool
+
+
+@dataclass(frozen=True)
+class RunView:
+    run: Run
+    cards: list[AnswerCard]
+    done: bool
+    diff_pair: tuple[int, int] | None  # the answers the diff starts with
+    chart: charts.Scatter
+    rating_chart: charts.Scatter
+    history: list[Run]
+
+    @property
+    def answers(self) -> list[Answer]:
+        return [card.answer for card in self.cards]
+
+
+def answer_card(*, answer: Answer, badges=None, winner_id=None) -> AnswerCard:
+    return AnswerCard(
+        answer,
+        badges or [],
+        metrics.cost_label(answer.cost, answer.cost_source),
+        winner_id is not None and winner_id == answer.pk,
+    )
+
+
+def _usd(value: float) -> str:
+    if value == 0:
+        return "$0"
+    return (
+        f"${value:.2f}"
+        if value >= 1
+        else f"${value:.4f}".rstrip("0")
+        if value >= 0.0001
+        else f"${value:.2e}"
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value / 1000:g} s" if value >= 1000 or value == 0 else f"{value:.0f} ms"
+
+
+def _series(answers: list[Answer]) -> dict[str, int]:
+    keys: dict[str, int] = {}
+    for answer in answers:
+        keys.setdefault(f"{answer.preset}:{answer.model}", len(keys) % charts.SERIES)
+    return keys
+
+
+def _charts(run: Run, answers: list[Answer], history: list[Answer]):
+    """Cost vs latency (this run and its comparison's history) and cost vs rating."""
+    series = _series(answers + history)
+    points, rated = [], []
+    for answer in answers + history:
+        if answer.status != AnswerStatus.COMPLETE or answer.duration_ms is None:
+            continue
+        current = answer.run_id == run.pk
+        cost = float(answer.cost) if answer.cost is not None else None
+        label = answer.model
+        key = f"{answer.preset}:{answer.model}"
+        if cost is not None:
+            points.append(
+                charts.Point(
+                    answer.duration_ms,
+                    cost,
+                    label,
+                    f"Run {answer.run.number if answer.run_id != run.pk else run.number}: "
+                    f"{_seconds(answer.duration_ms)}, {_usd(cost)}",
+                    series[key],
+                    current,
+                )
+            )
+            if answer.rating:
+                rated.append(
+                    charts.Point(
+                        answer.rating,
+                        cost,
+                        label,
+                        f"rated {answer.rating}/5, {_usd(cost)}",
+                        series[key],
+                        current,
+                    )
+                )
+    latency = charts.scatter(
+        points,
+        x_label="Total time",
+        y_label="Cost",
+        x_format=_seconds,
+        y_format=_usd,
+    )
+    rating = charts.scatter(
+        rated,
+        x_label="Rating",
+        y_label="Cost",
+        x_format=lambda v: f"{v:g}",
+        y_format=_usd,
+    )
+    return latency, rating
+
+
+def run_view(*, run: Run) -> RunView:
+    answers = list(run.answers.select_related("run").order_by("position", "id"))
+    done = run.finished_at is not None
+    badges = metrics.badges_for(answers) if done else {}
+    cards = [
+        answer_card(answer=a, badges=badges.get(a.pk), winner_id=run.winner_id) for a in answers
+    ]
+    complete = [a.pk for a in answers if a.status == AnswerStatus.COMPLETE and a.text]
+    pair = (complete[0], complete[1]) if len(complete) >= 2 else None
+    history_runs: list[Run] = []
+    history_answers: list[Answer] = []
+    if run.comparison_id is not None:
+        history_runs = list(
+            Run.objects.filter(comparison_id=run.comparison_id, kind=RunKind.COMPARE).order_by(
+                "-created_at", "-id"
+            )[:HISTORY_RUNS]
+        )
+        history_answers = list(
+            Answer.objects.filter(run__in=[r.pk for r in history_runs if r.pk != run.pk])
+            .select_related("run")
+            .only(
+                "id",
+                "run_id",
+                "run__number",
+                "preset",
+                "model",
+                "status",
+                "cost",
+                "cost_source",
+                "duration_ms",
+                "rating",
+            )
+        )
+    latency, rating = _charts(run, answers, history_answers)
+    return RunView(run, cards, done, pair, latency, rating, history_runs)
+
+
+def latest_run(*, comparison: Comparison) -> Run | None:
+    return comparison.runs.order_by("-created_at", "-id").first()
+
+
+def run_totals(*, run: Run) -> dict:
+    answers = list(run.answers.all())
+    cost = sum((a.cost or Decimal(0) for a in answers), Decimal(0))
+    return {"cost": cost, "unpriced": any(a.cost_source == "unpriced" for a in answers)}

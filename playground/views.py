@@ -1,0 +1,383 @@
+"""Playground pages: the list, a comparison (editor, runs, results), exports, deciding, and the
+way to chat and back. Runs stream over the websocket (consumers.py); arena pages are in
+arena_views.py."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
+from django.http import Http404, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils.text import slugify
+from django.views.decorators.http import require_POST
+
+from accounts import access
+from accounts.access import Action
+from chats import selectors as chat_selectors
+from playground import diffing, exports, forms, runs, selectors, services, snippets
+from playground.models import MAX_SLOTS, Run
+from providers import services as provider_services
+
+PAGE_SIZE = 24
+
+
+def _owner_team(request):
+    team = request.team
+    return team if team is not None and access.allows(request.user, team, Action.USE) else None
+
+
+def _errors(exc: ValidationError) -> str:
+    return " ".join(exc.messages)
+
+
+@login_required
+def index(request):
+    provider_services.credentials_ensure_echo(user=request.user)
+    q = request.GET.get("q", "")
+    page = Paginator(
+        selectors.comparisons_for_user(user=request.user, team=request.team, q=q).prefetch_related(
+            "slots"
+        ),
+        PAGE_SIZE,
+    ).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "playground/index.html",
+        {"page": page, "q": q, "nav_active": "playground", "owner_team": _owner_team(request)},
+    )
+
+
+@login_required
+@require_POST
+def comparison_new(request):
+    provider_services.credentials_ensure_echo(user=request.user)
+    comparison = services.comparison_create(actor=request.user, owner_team=_owner_team(request))
+    return redirect("playground:detail", pk=comparison.pk)
+
+
+@login_required
+def from_chat(request):
+    """ "Compare this conversation": a preview (GET), then the comparison (POST)."""
+    conversation = chat_selectors.conversation_for_user(
+        user=request.user, pk=request.GET.get("conversation") or request.POST.get("conversation")
+    )
+    message_id = request.GET.get("message") or request.POST.get("message")
+    turns = chat_selectors.conversation_turns(conversation=conversation, upto_id=message_id)
+    if request.method == "POST":
+        try:
+            comparison = services.comparison_from_conversation(
+                actor=request.user, conversation=conversation, message_id=message_id
+            )
+        except ValidationError as exc:
+            messages.error(request, _errors(exc))
+            return redirect("chats:detail", pk=conversation.pk)
+        return redirect("playground:detail", pk=comparison.pk)
+    while turns and turns[-1].role != "user":
+        turns.pop()
+    return render(
+        request,
+        "playground/from_chat.html",
+        {
+            "conversation": conversation,
+            "message_id": message_id,
+            "turns": turns,
+            "nav_active": "playground",
+        },
+    )
+
+
+def _detail_context(request, comparison, *, editor=None, run=None) -> dict:
+    can_write = access.allows(request.user, comparison, Action.WRITE)
+    can_use = access.allows(request.user, comparison, Action.USE)
+    editor = editor or forms.Editor(comparison, user=request.user)
+    run = run or selectors.latest_run(comparison=comparison)
+    groups = (
+        selectors.picker_groups(user=request.user, owner_team=comparison.owner_team)
+        if can_write
+        else []
+    )
+    return {
+        "comparison": comparison,
+        "editor": editor,
+        "rows": editor.rows(groups, editable=can_write),
+        "groups": groups,
+        "can_write": can_write,
+        "can_use": can_use,
+        "can_delete": access.allows(
+            request.user, comparison, Action.MANAGE if comparison.owner_team_id else Action.WRITE
+        ),
+        "run_view": selectors.run_view(run=run) if run is not None else None,
+        "estimate": services.comparison_estimate(actor=request.user, comparison=comparison),
+        "max_slots": MAX_SLOTS,
+        "nav_active": "playground",
+    }
+
+
+@login_required
+def comparison_detail(request, pk):
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk)
+    run = None
+    if request.GET.get("run"):
+        run = selectors.run_for_user(user=request.user, pk=request.GET["run"])
+        if run.comparison_id != comparison.pk:
+            raise Http404
+    latest = run or selectors.latest_run(comparison=comparison)
+    if latest is not None and latest.finished_at is None:
+        runs.answers_mark_stale(run_id=latest.pk)
+        latest.refresh_from_db()
+    return render(
+        request,
+        "playground/comparison.html",
+        _detail_context(request, comparison, run=latest),
+    )
+
+
+@login_required
+@require_POST
+def comparison_save(request, pk):
+    """The editor's autosave (and its no-script form post): everything the page shows."""
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    editor = forms.Editor(comparison, user=request.user, data=request.POST)
+    error = ""
+    if editor.is_valid():
+        try:
+            services.comparison_save(actor=request.user, comparison=comparison, **editor.changes())
+        except ValidationError as exc:
+            error = _errors(exc)
+    else:
+        error = " ".join(editor.errors())
+    if request.htmx:
+        context = {
+            "comparison": comparison,
+            "estimate": services.comparison_estimate(actor=request.user, comparison=comparison),
+            "save_error": error,
+            "saved": not error,
+        }
+        return render(
+            request, "playground/comparison.html#estimate", context, status=400 if error else 200
+        )
+    if error:
+        messages.error(request, f"Not saved: {error}")
+    return redirect("playground:detail", pk=comparison.pk)
+
+
+def _structural(request, pk, change) -> HttpResponse:
+    """Add/duplicate/remove/move: the page's current fields are saved first, then the change;
+    the editor comes back re-rendered."""
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    error = ""
+    if request.POST.get("slot_order") is not None:
+        editor = forms.Editor(comparison, user=request.user, data=request.POST)
+        if editor.is_valid():
+            try:
+                services.comparison_save(
+                    actor=request.user, comparison=comparison, **editor.changes()
+                )
+            except ValidationError as exc:
+                error = _errors(exc)
+        else:
+            error = " ".join(editor.errors())
+    if not error:
+        try:
+            change(comparison)
+        except ValidationError as exc:
+            error = _errors(exc)
+    if request.htmx:
+        context = _detail_context(request, comparison)
+        context["editor_error"] = error
+        return render(request, "playground/comparison.html#editor", context)
+    if error:
+        messages.error(request, error)
+    return redirect("playground:detail", pk=comparison.pk)
+
+
+@login_required
+@require_POST
+def slot_add(request, pk):
+    return _structural(request, pk, lambda c: services.slot_add(actor=request.user, comparison=c))
+
+
+@login_required
+@require_POST
+def slot_duplicate(request, pk, slot_pk):
+    def change(comparison):
+        slot = selectors.slot_in(comparison=comparison, pk=slot_pk)
+        services.slot_duplicate(actor=request.user, comparison=comparison, slot=slot)
+
+    return _structural(request, pk, change)
+
+
+@login_required
+@require_POST
+def slot_remove(request, pk, slot_pk):
+    def change(comparison):
+        slot = selectors.slot_in(comparison=comparison, pk=slot_pk)
+        services.slot_remove(actor=request.user, comparison=comparison, slot=slot)
+
+    return _structural(request, pk, change)
+
+
+@login_required
+@require_POST
+def slot_move(request, pk, slot_pk):
+    def change(comparison):
+        slot = selectors.slot_in(comparison=comparison, pk=slot_pk)
+        offset = -1 if request.POST.get("direction") == "left" else 1
+        services.slot_move(actor=request.user, comparison=comparison, slot=slot, offset=offset)
+
+    return _structural(request, pk, change)
+
+
+@login_required
+@require_POST
+def comparison_clone(request, pk):
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    copy = services.comparison_clone(actor=request.user, comparison=comparison)
+    messages.success(request, "Cloned: same input and slots, no runs yet.")
+    return redirect("playground:detail", pk=copy.pk)
+
+
+@login_required
+def comparison_delete(request, pk):
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk)
+    if request.method == "POST":
+        title = comparison.display_title
+        services.comparison_delete(actor=request.user, comparison=comparison)
+        messages.success(request, f"Deleted “{title}”. Its spend stays in Usage.")
+        return redirect("playground:index")
+    access.require(
+        request.user, comparison, Action.MANAGE if comparison.owner_team_id else Action.WRITE
+    )
+    return render(
+        request,
+        "playground/delete.html",
+        {"comparison": comparison, "nav_active": "playground"},
+    )
+
+
+# --- A run's results ------------------------------------------------------------------------------
+
+
+@login_required
+def run_export(request, pk, fmt):
+    run = selectors.run_for_user(user=request.user, pk=pk)
+    body, content_type = exports.as_text(run, fmt)
+    title = run.comparison.display_title if run.comparison_id else "arena"
+    name = f"{slugify(title)[:50] or 'comparison'}-run-{run.number}"
+    response = HttpResponse(body, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
+    return response
+
+
+@login_required
+def run_diff(request, pk):
+    run = selectors.run_for_user(user=request.user, pk=pk)
+    a = selectors.answer_in(run=run, pk=request.GET.get("a"))
+    b = selectors.answer_in(run=run, pk=request.GET.get("b"))
+    return render(
+        request,
+        "playground/comparison.html#diff",
+        {"diff": diffing.word_diff(a.text, b.text), "a": a, "b": b, "run": run},
+    )
+
+
+@login_required
+@require_POST
+def run_winner(request, pk):
+    run = selectors.run_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = forms.WinnerForm(request.POST)
+    answer_id = form.cleaned_data["answer_id"] if form.is_valid() else None
+    services.run_pick_winner(actor=request.user, run=run, answer_id=answer_id)
+    if request.htmx:
+        return render(
+            request,
+            "playground/comparison.html#results",
+            {"run_view": selectors.run_view(run=run), "can_use": True, "can_write": True},
+        )
+    return redirect(_run_url(run))
+
+
+def _run_url(run: Run) -> str:
+    from django.urls import reverse
+
+    if run.comparison_id:
+        return f"{reverse('playground:detail', args=[run.comparison_id])}?run={run.pk}"
+    return reverse("playground:battle", args=[run.battle.pk])
+
+
+@login_required
+@require_POST
+def run_continue(request, pk):
+    """Continue every answer in chat: one conversation each."""
+    run = selectors.run_for_user(user=request.user, pk=pk, action=Action.USE)
+    try:
+        conversations = services.run_continue_in_chat(actor=request.user, run=run)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect(_run_url(run))
+    messages.success(
+        request,
+        f"{len(conversations)} conversations made, one per answer — this is the first.",
+    )
+    return redirect("chats:detail", pk=conversations[0].pk)
+
+
+@login_required
+@require_POST
+def answer_rate(request, pk):
+    answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = forms.RatingForm(request.POST)
+    error = ""
+    if form.is_valid():
+        try:
+            services.answer_rate(
+                actor=request.user,
+                answer=answer,
+                rating=form.cleaned_data["rating"],
+                note=form.cleaned_data["note"],
+            )
+        except ValidationError as exc:
+            error = _errors(exc)
+    else:
+        error = "A rating is 1 to 5; a note at most 1,000 characters."
+    if request.htmx:
+        return render(
+            request,
+            "playground/comparison.html#rating",
+            {"answer": answer, "rating_error": error, "rating_saved": not error, "can_write": True},
+            status=400 if error else 200,
+        )
+    if error:
+        messages.error(request, error)
+    return redirect(_run_url(answer.run))
+
+
+@login_required
+def answer_code(request, pk):
+    answer = selectors.answer_for_user(user=request.user, pk=pk)
+    call = snippets.call_for_answer(answer)
+    target = snippets.target_for_answer(answer)
+    context = {
+        "answer": answer,
+        "snippets": snippets.snippets_for(target, call),
+        "target": target,
+        "gateway": snippets.workbench_target(request=request, credential=answer.credential),
+        "nav_active": "playground",
+    }
+    template = "playground/code.html#snippets" if request.htmx else "playground/code.html"
+    return render(request, template, context)
+
+
+@login_required
+@require_POST
+def answer_continue(request, pk):
+    answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.USE)
+    try:
+        conversation = services.answer_continue_in_chat(actor=request.user, answer=answer)
+    except ValidationError as exc:
+        messages.error(request, _errors(exc))
+        return redirect(_run_url(answer.run))
+    messages.success(request, f"Continuing with {answer.model}: ask your next question.")
+    return redirect("chats:detail", pk=conversation.pk)
