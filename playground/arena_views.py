@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import access
@@ -102,6 +103,7 @@ def arena_pool(request):
 
 
 @login_required
+@never_cache  # live state: Back must not show a stale copy
 def battle_detail(request, pk):
     battle = selectors.battle_for_user(user=request.user, pk=pk)
     runs.answers_mark_stale(run_id=battle.run_id)

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 WIDTH, HEIGHT = 560, 300
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 14, 42
+LEFT, RIGHT, TOP, BOTTOM = 72, 18, 30, 42
 SERIES = 8  # colours in the stylesheet (.series-0 … .series-7)
 
 
@@ -109,3 +109,22 @@ def scatter(
         y_label,
         legend,
     )
+
+
+def usd_label(value: float) -> str:
+    """Chart labels: enough digits for tiny costs, never scientific notation."""
+    if value == 0:
+        return "$0"
+    if value >= 1:
+        return f"${value:,.2f}"
+    digits = 2
+    while value < 10**-digits and digits < 9:
+        digits += 1
+    whole, _, cents = f"{value:.{digits + 1}f}".rstrip("0").partition(".")
+    return f"${whole}.{cents.ljust(2, '0')}"
+
+
+def seconds_label(value: float) -> str:
+    if value == 0:
+        return "0"
+    return f"{value / 1000:g} s" if value >= 1000 else f"{value:.0f} ms"

@@ -130,22 +130,6 @@ def answer_card(*, answer: Answer, badges=None, winner_id=None) -> AnswerCard:
     )
 
 
-def _usd(value: float) -> str:
-    if value == 0:
-        return "$0"
-    return (
-        f"${value:.2f}"
-        if value >= 1
-        else f"${value:.4f}".rstrip("0")
-        if value >= 0.0001
-        else f"${value:.2e}"
-    )
-
-
-def _seconds(value: float) -> str:
-    return f"{value / 1000:g} s" if value >= 1000 or value == 0 else f"{value:.0f} ms"
-
-
 def _series(answers: list[Answer]) -> dict[str, int]:
     keys: dict[str, int] = {}
     for answer in answers:
@@ -171,7 +155,7 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
                     cost,
                     label,
                     f"Run {answer.run.number if answer.run_id != run.pk else run.number}: "
-                    f"{_seconds(answer.duration_ms)}, {_usd(cost)}",
+                    f"{charts.seconds_label(answer.duration_ms)}, {charts.usd_label(cost)}",
                     series[key],
                     current,
                 )
@@ -182,7 +166,7 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
                         answer.rating,
                         cost,
                         label,
-                        f"rated {answer.rating}/5, {_usd(cost)}",
+                        f"rated {answer.rating}/5, {charts.usd_label(cost)}",
                         series[key],
                         current,
                     )
@@ -191,15 +175,15 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
         points,
         x_label="Total time",
         y_label="Cost",
-        x_format=_seconds,
-        y_format=_usd,
+        x_format=charts.seconds_label,
+        y_format=charts.usd_label,
     )
     rating = charts.scatter(
         rated,
         x_label="Rating",
         y_label="Cost",
         x_format=lambda v: f"{v:g}",
-        y_format=_usd,
+        y_format=charts.usd_label,
     )
     return latency, rating
 

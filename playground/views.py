@@ -11,6 +11,7 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
 from accounts import access
@@ -116,6 +117,7 @@ def _detail_context(request, comparison, *, editor=None, run=None) -> dict:
 
 
 @login_required
+@never_cache  # live state: Back must not show a stale copy of the results
 def comparison_detail(request, pk):
     comparison = selectors.comparison_for_user(user=request.user, pk=pk)
     run = None
