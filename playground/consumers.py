@@ -149,7 +149,7 @@ class ComparisonConsumer(_Watching):
     url_kwarg = "comparison_id"
     COMMANDS = frozenset({"run", "stop", "stop_all", "sync", "ping"})
     # Ids read from messages: each must be an answer / run of this comparison.
-    ID_FIELDS = {"stop": ("answer_id",), "stop_all": ("run_id",)}
+    ID_FIELDS = {"stop": ("answer_id",), "stop_all": ("run_id",), "run": ("form",)}
 
     async def compare_frame(self, event):
         await self._remote_frame(event)

@@ -1404,6 +1404,11 @@ ALIAS_FIELD_CASES: list[FieldCase] = [
 ]
 FIELD_CASES = [*FIELD_CASES, *ALIAS_FIELD_CASES]
 
+from tests import access_matrix_playground as playground  # noqa: E402 - the playground's cases
+
+CASES += playground.CASES
+FIELD_CASES += playground.FIELD_CASES
+
 ALL_CASES = [*CASES, *GATEWAY_CASES, *ALIAS_CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
@@ -1429,7 +1434,10 @@ SOCKET_CASES: list[SocketCase] = [
 CHAT_ROUTE = "ws/chat/<int:conversation_id>/"
 _foreign = lambda w: w["foreign_message"].pk  # noqa: E731
 MUTATION_REFUSED = {"alice": "not_found", "bob_teammate": "not_found", "vera_viewer": "forbidden"}
+SOCKET_CASES += playground.SOCKET_CASES
+
 SOCKET_FIELD_CASES: list[SocketFieldCase] = [
+    *playground.SOCKET_FIELD_CASES,
     SocketFieldCase(
         CHAT_ROUTE,
         "send.parent_id",
@@ -1593,6 +1601,7 @@ def build_world() -> dict:
     world["foreign_image"] = attachments.attachment_add(
         actor=alice, conversation=elsewhere, filename="elsewhere.png", data=png(6, 6)
     )
+    world["pg"] = playground.build_playground(world)
     return world
 
 
@@ -1743,8 +1752,9 @@ async def test_a_foreign_id_in_a_websocket_message_is_refused(case):
     from asgiref.sync import sync_to_async
 
     world = await sync_to_async(build_world)()
+    socket_path = next(c.path for c in SOCKET_CASES if c.route == case.route)(world)
     for persona, code in case.expect.items():
-        async with connect(f"/ws/chat/{world['conversation'].pk}/", user=world[persona]) as (
+        async with connect(socket_path, user=world[persona]) as (
             ws,
             connected,
         ):

@@ -84,7 +84,9 @@ def test_a_four_slot_comparison_streams_in_parallel_then_decides_and_continues_i
     screenshot(page, "playground-streaming")
 
     # Done: every answer complete, with metrics and costs; badges; the diff; the chart.
-    expect(page.locator("#results section.results")).to_have_attribute("data-done", "1", timeout=15000)
+    expect(page.locator("#results section.results")).to_have_attribute(
+        "data-done", "1", timeout=15000
+    )
     for index, (_, model, _) in enumerate(SLOTS):
         card = answers.nth(index)
         expect(card).to_have_attribute("data-status", "complete")
@@ -188,7 +190,10 @@ def test_an_arena_vote_reveals_the_models_and_updates_the_leaderboard(
     expect(page.get_by_test_id("reveal-a")).to_be_visible()
     battle.refresh_from_db()
     assert battle.vote == "a" and battle.tag == "maths"
-    assert {battle.model_a, battle.model_b} == {"openai:gpt-4o-mini", "anthropic:claude-3-5-haiku-latest"}
+    assert {battle.model_a, battle.model_b} == {
+        "openai:gpt-4o-mini",
+        "anthropic:claude-3-5-haiku-latest",
+    }
     screenshot(page, "arena-revealed")
 
     page.get_by_test_id("to-leaderboard").click()
