@@ -133,7 +133,8 @@ def _default_slots(actor, owner_team) -> list[SlotData]:
         for group in selectors.picker_groups(user=actor, owner_team=owner_team)
         for model in group["models"]
     ]
-    picked = choices[:MIN_SLOTS]
+    # One model only: the same model twice (to compare parameters or system prompts).
+    picked = (choices * MIN_SLOTS)[:MIN_SLOTS]
     return [SlotData(credential=c, model=m) for c, m in picked] + [
         SlotData() for _ in range(MIN_SLOTS - len(picked))
     ]
@@ -205,16 +206,22 @@ def comparison_save(
 ) -> Comparison:
     """Change what was given (None: leave as is). `slots` replaces the slots, in order."""
     access.require(actor, comparison, Action.WRITE)
+    fields = ["updated_at"]
     if title is not None:
         comparison.title = _check_text(title, "title", 200).strip()
+        fields.append("title")
     if system_prompt is not None:
         comparison.system_prompt = _check_text(system_prompt, "system_prompt", MAX_SYSTEM)
+        fields.append("system_prompt")
     if history is not None:
         comparison.history = _check_history(history)
+        fields.append("history")
     if prompt is not None:
         comparison.prompt = _check_text(prompt, "prompt", MAX_PROMPT)
+        fields.append("prompt")
     comparison.updated_at = timezone.now()
-    comparison.save()
+    # Only what changed: a run going on meanwhile updates the run count.
+    comparison.save(update_fields=fields)
     if slots is not None:
         _replace_slots(actor, comparison, slots)
     return comparison
