@@ -11,6 +11,7 @@ from it, votes, and the leaderboard.
 
 from __future__ import annotations
 
+import hashlib
 import random
 from datetime import datetime
 
@@ -258,10 +259,9 @@ def leaderboard_for(
     battles = _voted(user=user, team=team, tag=tag, since=since, until=until)
     stamp = battles.aggregate(n=Count("id"), last=Max("voted_at"), top=Max("id"))
     owner = f"t{team.pk}" if team is not None else f"u{user.pk}"
-    key = (
-        f"playground:leaderboard:{owner}:{tag}:{since and since.isoformat()}:"
-        f"{until and until.isoformat()}:{stamp['n']}:{stamp['top']}:{stamp['last']}"
-    )
+    # A digest: tags are free text, and a key must stay short and plain for any cache backend.
+    raw = f"{owner}|{tag}|{since}|{until}|{stamp['n']}|{stamp['top']}|{stamp['last']}"
+    key = "playground:leaderboard:" + hashlib.sha256(raw.encode()).hexdigest()
     cached = cache.get(key)
     if cached is None:
         votes = [
@@ -275,9 +275,9 @@ def leaderboard_for(
         }
         cache.set(key, cached, 3600)
     tags = sorted(
-        t
-        for t in _voted(user=user, team=team)
+        _voted(user=user, team=team)
         .exclude(tag="")
+        .order_by()  # no ordering columns: DISTINCT over the tag alone
         .values_list("tag", flat=True)
         .distinct()
     )

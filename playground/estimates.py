@@ -46,13 +46,22 @@ class Estimate:
     counted_exactly: bool = True
     notes: list[BudgetNote] = field(default_factory=list)
 
+    def _notes(self, level: str) -> list[BudgetNote]:
+        # One budget often applies to several slots: say it once.
+        seen = {}
+        for slot in self.slots:
+            for note in slot.notes:
+                if note.level == level:
+                    seen.setdefault(note.message, note)
+        return list(seen.values())
+
     @property
     def warnings(self) -> list[BudgetNote]:
-        return [n for s in self.slots for n in s.notes if n.level == "soft"]
+        return self._notes("soft")
 
     @property
     def refusals(self) -> list[BudgetNote]:
-        return [n for s in self.slots for n in s.notes if n.level == "hard"]
+        return self._notes("hard")
 
     @property
     def needs_confirmation(self) -> bool:

@@ -163,6 +163,9 @@ def _python(target: Target, call: Call) -> Snippet:
     p = call.params
     key = f'os.environ["{target.key_env}"]' if target.key_env else '"not-needed"'
     if target.adapter == "anthropic":
+        # The SDK takes no sampling keywords any more; the API still does (as our adapter sends).
+        extra = {k: p[k] for k in ("temperature", "top_p") if p.get(k) is not None}
+        sampling = f"    extra_body={extra!r},\n" if extra else ""
         code = (
             "import os\n\nimport anthropic\n\n"
             f"client = anthropic.Anthropic(base_url={_s(target.base_url)}, api_key={key})\n\n"
@@ -171,7 +174,7 @@ def _python(target: Target, call: Call) -> Snippet:
             f"    max_tokens={p.get('max_tokens') or ANTHROPIC_DEFAULT_MAX_TOKENS},\n"
             + (f"    system={_s(call.system)},\n" if call.system else "")
             + f"    messages={_indent_json(call.messages, 4)},\n"
-            + _py_kwargs([("temperature", p.get("temperature")), ("top_p", p.get("top_p"))])
+            + sampling
             + ") as stream:\n"
             "    for text in stream.text_stream:\n"
             '        print(text, end="", flush=True)\n'

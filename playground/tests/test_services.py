@@ -348,3 +348,28 @@ def test_lists_show_mine_and_the_current_teams(
     assert set(selectors.comparisons_for_user(user=alice, team=team)) == {comparison, shared}
     assert list(selectors.comparisons_for_user(user=charlie_outsider, team=team)) == []
     assert Comparison.objects.count() == 2
+
+
+def test_answers_of_a_dead_process_are_interrupted_and_their_run_closed(alice, comparison):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from playground import runs
+
+    run, _plans = services.run_start(actor=alice, comparison=comparison)
+    Answer.objects.filter(run=run).update(
+        text="partial", heartbeat_at=timezone.now() - timedelta(seconds=30)
+    )
+    live = Answer.objects.filter(run=run).order_by("position").last()
+    Answer.objects.filter(pk=live.pk).update(heartbeat_at=timezone.now())  # still beating
+    assert runs.answers_mark_stale() == 1
+    run.refresh_from_db()
+    assert run.finished_at is None  # one answer still streams
+    Answer.objects.filter(pk=live.pk).update(heartbeat_at=timezone.now() - timedelta(seconds=30))
+    assert runs.answers_mark_stale(run_id=run.pk) == 1
+    run.refresh_from_db()
+    assert run.finished_at is not None
+    assert {(a.status, a.text, a.error_code) for a in run.answers.all()} == {
+        ("interrupted", "partial", "interrupted")
+    }

@@ -48,6 +48,12 @@ class Command(BaseCommand):
 
         if orphans := usage_settle_stale(older_than=timedelta(0)):
             self.stdout.write(f"Settled {orphans} call(s) the last shutdown left unfinished.")
+        from playground.runs import answers_mark_stale
+
+        if stale := answers_mark_stale():
+            self.stdout.write(
+                f"Marked {stale} playground answer(s) interrupted by the last shutdown."
+            )
         url = f"http://{host}:{port}/"
         if settings.DEBUG:
             self.stdout.write(
