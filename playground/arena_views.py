@@ -19,8 +19,7 @@ from accounts import selectors as account_selectors
 from accounts.access import Action
 from playground import arena, forms, runs, selectors
 from playground.models import Battle
-from playground.views import PAGE_SIZE, _owner_team
-from providers import services as provider_services
+from playground.views import PAGE_SIZE, _owner_team, ensure_echo
 
 PERIODS = {"7d": 7, "30d": 30, "90d": 90, "all": None}
 
@@ -64,7 +63,7 @@ def _arena_context(request, *, battle_form=None, pool_form=None) -> dict:
 
 @login_required
 def arena_index(request):
-    provider_services.credentials_ensure_echo(user=request.user)
+    ensure_echo(request)
     if request.method == "POST":
         form = forms.BattleForm(request.POST)
         if form.is_valid():
@@ -143,6 +142,7 @@ def battle_vote(request, pk):
         "vote_error": error,
         "can_use": True,
         "can_write": True,
+        "reveal_answers": battle.is_voted,  # the anonymous cards become named ones
     }
     if request.htmx:
         return render(

@@ -51,6 +51,10 @@ class Scatter:
     def empty(self) -> bool:
         return not self.points
 
+    @property
+    def has_past(self) -> bool:
+        return any(not p.current for p in self.points)
+
 
 def nice_ticks(low: float, high: float, count: int = 5) -> list[float]:
     """Round tick values covering [low, high] (1, 2, 2.5 or 5 × a power of ten apart)."""
@@ -112,16 +116,12 @@ def scatter(
 
 
 def usd_label(value: float) -> str:
-    """Chart labels: enough digits for tiny costs, never scientific notation."""
-    if value == 0:
-        return "$0"
-    if value >= 1:
-        return f"${value:,.2f}"
-    digits = 2
-    while value < 10**-digits and digits < 9:
-        digits += 1
-    whole, _, cents = f"{value:.{digits + 1}f}".rstrip("0").partition(".")
-    return f"${whole}.{cents.ljust(2, '0')}"
+    """Chart labels in the one money format (billing.money)."""
+    from decimal import Decimal
+
+    from billing import money
+
+    return money.usd(Decimal(repr(value)))
 
 
 def seconds_label(value: float) -> str:

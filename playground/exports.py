@@ -8,6 +8,7 @@ import csv
 import io
 import json
 
+from billing import money
 from providers import presets
 
 FIELDS = (
@@ -46,7 +47,7 @@ def _provider(preset: str) -> str:
 
 
 def _number(value):
-    return None if value is None else str(value)
+    return money.decimal_str(value)
 
 
 def answer_row(answer, *, winner_id) -> dict:
@@ -133,7 +134,8 @@ def as_markdown(run) -> str:
     lines.append(f"- Started: {run.created_at:%Y-%m-%d %H:%M:%S %Z}")
     if run.wall_ms is not None:
         lines.append(f"- Wall time: {run.wall_ms / 1000:.2f} s (the slowest answer)")
-    lines.append(f"- Cost: ${run.cost_total}{' + unpriced answers' if run.has_unpriced else ''}")
+    unpriced = sum(1 for a in _answers(run) if a.cost_source == "unpriced")
+    lines.append(f"- Cost: {money.total_label(run.cost_total, unpriced=unpriced)}")
     lines += ["", "## Input", ""]
     if run.system_prompt:
         lines += ["**System**", "", run.system_prompt, ""]
@@ -150,10 +152,8 @@ def as_markdown(run) -> str:
                 f"{row['input_tokens']} in / {row['output_tokens']} out"
                 + (" (estimated)" if row["tokens_estimated"] else "")
             )
-        if row["cost_usd"] is not None:
-            facts.append(f"${row['cost_usd']} ({row['cost_source']})")
-        elif row["cost_source"] == "unpriced":
-            facts.append("unpriced")
+        if row["cost_source"]:
+            facts.append(money.cost_label(answer.cost, row["cost_source"]))
         if row["ttft_ms"] is not None:
             facts.append(f"TTFT {row['ttft_ms']:.0f} ms")
         if row["tokens_per_second"]:

@@ -5,7 +5,6 @@ is not given."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
-from decimal import Decimal
 
 from playground.models import Answer, AnswerStatus
 
@@ -35,13 +34,3 @@ def badges_for(answers: Iterable[Answer]) -> dict[int, list[str]]:
         for pk in _best(done, value, lowest=lowest):
             badges[pk].append(name)
     return {pk: names for pk, names in badges.items() if names}
-
-
-def cost_label(cost: Decimal | None, source: str) -> str:
-    """The provenance of a cost, as users read it."""
-    return {
-        "provider": "provider-reported tokens",
-        "estimated": "estimated: tokens counted locally",
-        "local": "local model: $0",
-        "unpriced": "no price known for this model",
-    }.get(source, "")

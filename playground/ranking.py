@@ -11,7 +11,10 @@ outcome) triples; no ORM here.
 - Ratings are on the Elo scale (400 points = 10× the odds), centred on 1000.
 - 95 % intervals: the 2.5th and 97.5th percentiles of the ratings refitted on bootstrap
   resamples of the votes (a multinomial draw over the distinct vote patterns, so the cost
-  depends on the number of patterns, not of votes). Seeded: the same votes give the same page.
+  depends on the number of patterns, not of votes), never narrower than the normal
+  approximation from the fit's information (±1.96 standard errors). The floor matters with few
+  votes: every resample of a single vote is that same vote, so the bootstrap alone would claim
+  certainty it doesn't have. Seeded: the same votes give the same page.
 """
 
 from __future__ import annotations
@@ -138,6 +141,32 @@ def fit(
     return {m: CENTRE + SCALE * math.log10(s) for m, s in strength.items()}
 
 
+def standard_errors(
+    patterns: dict, models: list[str], ratings: dict[str, float]
+) -> dict[str, float]:
+    """Each rating's standard error (Elo points) from the fit's observed information, with the
+    prior's virtual ties counted as the fit counts them (the diagonal: the other ratings held)."""
+    strength = {m: 10 ** ((r - CENTRE) / SCALE) for m, r in ratings.items()}
+    information = dict.fromkeys(models, 0.0)
+
+    def add(a: str, b: str, count: float) -> None:
+        p = strength[a] / (strength[a] + strength[b])
+        information[a] += count * p * (1 - p)
+        information[b] += count * p * (1 - p)
+
+    for (first, second, _), count in patterns.items():
+        add(first, second, count)
+    if len(models) > 1:
+        weight = PRIOR_TIES / (len(models) - 1)
+        for i, a in enumerate(models):
+            for b in models[i + 1 :]:
+                add(a, b, 2 * weight)  # each side's half of the virtual game, as in fit()
+    per_logit = SCALE / math.log(10)
+    return {
+        m: per_logit / math.sqrt(information[m]) if information[m] else float("inf") for m in models
+    }
+
+
 def _resample(patterns: Counter, rng: random.Random) -> Counter:
     """A bootstrap resample of the votes: multinomial over patterns via conditional binomials."""
     total = sum(patterns.values())
@@ -184,12 +213,22 @@ def leaderboard(
         else:
             counts[first]["ties"] += count
             counts[second]["ties"] += count
+    errors = standard_errors(patterns, models, ratings)
+    z = 1.959963984540054
+
+    def interval(model: str) -> tuple[float, float]:
+        low, high = ratings[model] - z * errors[model], ratings[model] + z * errors[model]
+        if samples:
+            low = min(low, _percentile(boot[model], 0.025))
+            high = max(high, _percentile(boot[model], 0.975))
+        return low, high
+
     standings = [
         Standing(
             model=model,
             rating=ratings[model],
-            low=_percentile(boot[model], 0.025) if samples else ratings[model],
-            high=_percentile(boot[model], 0.975) if samples else ratings[model],
+            low=interval(model)[0],
+            high=interval(model)[1],
             votes=sum(counts[model].values()),
             wins=counts[model]["wins"],
             losses=counts[model]["losses"],

@@ -77,13 +77,11 @@ def battles_for_owner(*, user, team=None) -> QuerySet[Battle]:
 
 
 def credentials_for_owner(*, user, owner_team=None) -> list[ProviderCredential]:
-    """Credentials a comparison (or arena) of this owner may run on: the team's own for a team's,
-    the user's personal ones for a personal one — never one member's key for a team's work, nor
-    another team's key. The user must be allowed to `use` them."""
-    usable = provider_selectors.usable_credentials_for_user(user=user)
-    if owner_team is not None:
-        return [c for c in usable if c.owner_team_id == owner_team.pk]
-    return [c for c in usable if c.owner_user_id == user.pk]
+    """Credentials a comparison (or arena) of this owner may run on — the same rule as chat
+    (providers.selectors.chat_credentials_for): the team's own for a team's (none for a viewer),
+    the user's personal ones for a personal one. Never one member's key for a team's work, nor
+    another team's key: whoever owns the comparison pays for it."""
+    return list(provider_selectors.chat_credentials_for(user=user, team=owner_team))
 
 
 def picker_groups(*, user, owner_team=None) -> list[dict]:
@@ -102,7 +100,6 @@ def picker_groups(*, user, owner_team=None) -> list[dict]:
 class AnswerCard:
     answer: Answer
     badges: list[str]
-    cost_note: str
     is_winner: bool
 
 
@@ -120,14 +117,17 @@ class RunView:
     def answers(self) -> list[Answer]:
         return [card.answer for card in self.cards]
 
+    @property
+    def unpriced(self) -> int:
+        return sum(1 for a in self.answers if a.cost_source == "unpriced")
+
+    @property
+    def estimated(self) -> int:
+        return sum(1 for a in self.answers if a.cost_source == "estimated")
+
 
 def answer_card(*, answer: Answer, badges=None, winner_id=None) -> AnswerCard:
-    return AnswerCard(
-        answer,
-        badges or [],
-        metrics.cost_label(answer.cost, answer.cost_source),
-        winner_id is not None and winner_id == answer.pk,
-    )
+    return AnswerCard(answer, badges or [], winner_id is not None and winner_id == answer.pk)
 
 
 def _series(answers: list[Answer]) -> dict[str, int]:

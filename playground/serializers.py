@@ -3,6 +3,7 @@ from rest_framework import serializers
 from accounts.access import Action
 from accounts.fields import ScopedPrimaryKeyRelatedField
 from accounts.models import Team
+from billing import money
 from chats.serializers import ParamsSerializer
 from playground.models import MAX_SLOTS, Answer, Battle, Comparison, Run, Slot, Vote
 from playground.services import MAX_PROMPT, MAX_SYSTEM
@@ -96,6 +97,9 @@ class ComparisonCreateSerializer(ComparisonWriteSerializer):
 
 class AnswerSerializer(serializers.ModelSerializer):
     provider = serializers.SerializerMethodField()
+    cost_display = serializers.SerializerMethodField(
+        help_text="The cost as people read it, with its provenance ($0.00 local, unpriced, est.)."
+    )
 
     class Meta:
         model = Answer
@@ -119,6 +123,7 @@ class AnswerSerializer(serializers.ModelSerializer):
             "tokens_estimated",
             "cost",
             "cost_source",
+            "cost_display",
             "estimate",
             "ttft_ms",
             "tokens_per_second",
@@ -132,6 +137,9 @@ class AnswerSerializer(serializers.ModelSerializer):
     def get_provider(self, obj) -> str:
         row = presets.PRESETS.get(obj.preset)
         return row.label if row else obj.preset
+
+    def get_cost_display(self, obj) -> str:
+        return money.cost_label(obj.cost, obj.cost_source) if obj.cost_source else ""
 
 
 class RunSerializer(serializers.ModelSerializer):

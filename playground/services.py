@@ -72,16 +72,17 @@ def clean_params(params: dict | None) -> dict:
 
 def check_credential(*, actor, owner, credential) -> None:
     """A comparison runs on its owner's credentials only: the team's for a team's, personal ones
-    for a personal one (as chat does). The actor must be allowed to `use` it."""
+    for a personal one (the rule chat follows). As in chat: 404 for a credential the actor can't
+    see (ids reveal nothing), then the ownership rule's reason, then the role (403)."""
     if credential is None:
         return
-    access.require(actor, credential, Action.USE)
+    access.require(actor, credential, Action.READ)
     if isinstance(owner, Team):
         if credential.owner_team_id != owner.pk:
             raise ValidationError(
                 {
-                    "model": f"“{credential.name}” isn't one of {owner.name}'s credentials; a team "
-                    "comparison runs on the team's models only."
+                    "model": f"“{credential.name}” isn't one of {owner.name}'s credentials; a "
+                    "team comparison runs on the team's models only (the team pays for it)."
                 }
             )
     elif credential.owner_user_id != owner.pk:
@@ -91,6 +92,7 @@ def check_credential(*, actor, owner, credential) -> None:
                 "your personal credentials only."
             }
         )
+    access.require(actor, credential, Action.USE)
 
 
 def _check_text(value: str, name: str, limit: int) -> str:

@@ -29,13 +29,22 @@ def _owner_team(request):
     return team if team is not None and access.allows(request.user, team, Action.USE) else None
 
 
+def ensure_echo(request) -> None:
+    """Echo for the user and, working in a team, for the team (as chat does): the playground
+    works with no keys at all, and a team's comparisons run on the team's own Echo."""
+    provider_services.credentials_ensure_echo(user=request.user)
+    team = _owner_team(request)
+    if team is not None:
+        provider_services.credentials_ensure_echo(user=request.user, team=team)
+
+
 def _errors(exc: ValidationError) -> str:
     return " ".join(exc.messages)
 
 
 @login_required
 def index(request):
-    provider_services.credentials_ensure_echo(user=request.user)
+    ensure_echo(request)
     q = request.GET.get("q", "")
     page = Paginator(
         selectors.comparisons_for_user(user=request.user, team=request.team, q=q).prefetch_related(
@@ -53,7 +62,7 @@ def index(request):
 @login_required
 @require_POST
 def comparison_new(request):
-    provider_services.credentials_ensure_echo(user=request.user)
+    ensure_echo(request)
     comparison = services.comparison_create(actor=request.user, owner_team=_owner_team(request))
     return redirect("playground:detail", pk=comparison.pk)
 

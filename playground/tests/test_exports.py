@@ -249,7 +249,7 @@ def test_a_run_exports_as_json_csv_and_markdown(alice, keyed):
     row = data["answers"][0]
     assert (row["model"], row["cost_usd"], row["cost_source"], row["winner"]) == (
         "gpt-4o-mini",
-        "0.000420000",
+        "0.00042",
         "provider",
         True,
     )

@@ -206,6 +206,12 @@ if (page) {
     },
     run_started(frame) {
       waiting = false;
+      const counter = document.getElementById("run-count");
+      if (counter) {
+        const count = Number(counter.dataset.count) + 1;
+        counter.dataset.count = String(count);
+        counter.textContent = `${count} run${count === 1 ? "" : "s"}`;
+      }
       swapIn(results, frame.html);
       watchLive(results);
       refreshControls();
