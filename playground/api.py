@@ -293,6 +293,7 @@ class RunDetailView(generics.GenericAPIView):
     def get(self, request, pk):
         """A run's results: every answer with its text, status, tokens, cost and timings."""
         run = selectors.run_for_user(user=request.user, pk=pk)
+        selectors.require_revealed(run)
         if run.finished_at is None:
             runs.answers_mark_stale(run_id=run.pk)
         return Response(_run_json(run.pk))
@@ -301,6 +302,7 @@ class RunDetailView(generics.GenericAPIView):
     def patch(self, request, pk):
         """Pick the winner (an answer of this run) or clear it."""
         run = selectors.run_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        selectors.require_revealed(run)
         data = RunWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.run_pick_winner(
@@ -326,6 +328,7 @@ class RunEventsView(generics.GenericAPIView):
     def get(self, request, pk):
         """Watch a run as Server-Sent Events (from any client, while it runs or after)."""
         run = selectors.run_for_user(user=request.user, pk=pk)
+        selectors.require_revealed(run)
         runs.answers_mark_stale(run_id=run.pk)
         kind = runs.ARENA if run.kind == "arena" else runs.COMPARE
         topic = run.battle.pk if run.kind == "arena" else run.comparison_id
@@ -362,16 +365,14 @@ class AnswerDetailView(generics.GenericAPIView):
 
     def get(self, request, pk):
         answer = selectors.answer_for_user(user=request.user, pk=pk)
-        if answer.run.kind == "arena" and not answer.run.battle.is_voted:
-            return Response(
-                error_body("not_found", "Battle answers are shown with their battle."), status=404
-            )
+        selectors.require_revealed(answer.run)
         return Response(AnswerSerializer(answer).data)
 
     @extend_schema(request=AnswerWriteSerializer)
     def patch(self, request, pk):
         """Rate (1–5, null clears) and note an answer."""
         answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        selectors.require_revealed(answer.run)
         data = AnswerWriteSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         services.answer_rate(
@@ -392,10 +393,7 @@ class AnswerCodeView(generics.GenericAPIView):
         """The answer's exact request as cURL, Python, TypeScript and JavaScript; the key is an
         environment variable, never the stored key."""
         answer = selectors.answer_for_user(user=request.user, pk=pk)
-        if answer.run.kind == "arena" and not answer.run.battle.is_voted:
-            return Response(
-                error_body("not_found", "Vote first: the models are hidden."), status=404
-            )
+        selectors.require_revealed(answer.run)
         found = snippets.snippets_for(
             snippets.target_for_answer(answer), snippets.call_for_answer(answer)
         )

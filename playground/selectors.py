@@ -54,6 +54,15 @@ def answer_for_user(*, user, pk, action: Action = Action.READ) -> Answer:
     return answer
 
 
+def require_revealed(run: Run) -> None:
+    """An arena battle's answers are anonymous until the vote: anything that would name their
+    models (the run's results, exports, code, chat) is a 404 until then."""
+    if run.kind == RunKind.ARENA:
+        battle = Battle.objects.filter(run_id=run.pk).only("vote").first()
+        if battle is None or not battle.is_voted:
+            raise Http404("A battle's answers are shown with the battle until the vote.")
+
+
 def answer_in(*, run: Run, pk) -> Answer:
     try:
         return run.answers.get(pk=pk)

@@ -274,6 +274,7 @@ def comparison_delete(request, pk):
 @login_required
 def run_export(request, pk, fmt):
     run = selectors.run_for_user(user=request.user, pk=pk)
+    selectors.require_revealed(run)
     body, content_type = exports.as_text(run, fmt)
     title = run.comparison.display_title if run.comparison_id else "arena"
     name = f"{slugify(title)[:50] or 'comparison'}-run-{run.number}"
@@ -285,6 +286,7 @@ def run_export(request, pk, fmt):
 @login_required
 def run_diff(request, pk):
     run = selectors.run_for_user(user=request.user, pk=pk)
+    selectors.require_revealed(run)
     a = selectors.answer_in(run=run, pk=request.GET.get("a"))
     b = selectors.answer_in(run=run, pk=request.GET.get("b"))
     return render(
@@ -298,6 +300,7 @@ def run_diff(request, pk):
 @require_POST
 def run_winner(request, pk):
     run = selectors.run_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    selectors.require_revealed(run)
     form = forms.WinnerForm(request.POST)
     answer_id = form.cleaned_data["answer_id"] if form.is_valid() else None
     services.run_pick_winner(actor=request.user, run=run, answer_id=answer_id)
@@ -323,6 +326,7 @@ def _run_url(run: Run) -> str:
 def run_continue(request, pk):
     """Continue every answer in chat: one conversation each."""
     run = selectors.run_for_user(user=request.user, pk=pk, action=Action.USE)
+    selectors.require_revealed(run)
     try:
         conversations = services.run_continue_in_chat(actor=request.user, run=run)
     except ValidationError as exc:
@@ -368,6 +372,7 @@ def answer_rate(request, pk):
 @login_required
 def answer_code(request, pk):
     answer = selectors.answer_for_user(user=request.user, pk=pk)
+    selectors.require_revealed(answer.run)
     call = snippets.call_for_answer(answer)
     target = snippets.target_for_answer(answer)
     context = {
@@ -385,6 +390,7 @@ def answer_code(request, pk):
 @require_POST
 def answer_continue(request, pk):
     answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.USE)
+    selectors.require_revealed(answer.run)
     try:
         conversation = services.answer_continue_in_chat(actor=request.user, answer=answer)
     except ValidationError as exc:

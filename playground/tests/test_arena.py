@@ -203,3 +203,39 @@ async def test_the_battle_socket_starts_the_battle_once_and_streams_both_sides(a
     )
     assert [a.status for a in answers] == ["complete", "complete"]
     assert all("Name a colour." in a.text for a in answers)
+
+
+@pytest.mark.django_db
+def test_nothing_names_a_battles_models_before_the_vote(alice, api_for, client_for):
+    from django.urls import reverse
+
+    echo = echo_models(alice, "zetamodelx", "omegamodelx")
+    arena.pool_save(actor=alice, owner=alice, entries=[(echo, "zetamodelx"), (echo, "omegamodelx")])
+    battle = arena.battle_create(actor=alice, prompt="hi")
+    plans = arena.battle_start(actor=alice, battle=battle)
+    Answer.objects.filter(run=battle.run).update(status="complete", text="done")
+    run, answer, other = battle.run_id, plans[0].answer_id, plans[1].answer_id
+    api, client = api_for(alice), client_for(alice)
+    hidden = [
+        lambda: api.get(f"/api/runs/{run}/"),
+        lambda: api.get(f"/api/runs/{run}/events/"),
+        lambda: api.patch(f"/api/runs/{run}/", {"winner_id": answer}),
+        lambda: api.get(f"/api/answers/{answer}/"),
+        lambda: api.patch(f"/api/answers/{answer}/", {"rating": 3}),
+        lambda: api.get(f"/api/answers/{answer}/code/"),
+        lambda: client.get(reverse("playground:run_export", args=[run, "json"])),
+        lambda: client.get(reverse("playground:run_diff", args=[run]), {"a": answer, "b": other}),
+        lambda: client.get(reverse("playground:answer_code", args=[answer])),
+        lambda: client.post(reverse("playground:answer_continue", args=[answer])),
+        lambda: client.post(reverse("playground:run_continue", args=[run])),
+    ]
+    for request in hidden:
+        response = request()
+        assert response.status_code == 404
+        assert b"zetamodelx" not in response.content and b"omegamodelx" not in response.content
+    arena.battle_vote(actor=alice, battle=battle, vote="a")
+    assert api.get(f"/api/runs/{run}/").json()["answers"][0]["model"] in (
+        "zetamodelx",
+        "omegamodelx",
+    )
+    assert client.get(reverse("playground:run_export", args=[run, "md"])).status_code == 200
