@@ -291,7 +291,7 @@ async def _flush(reply: Reply, *, last: bool = False) -> None:
         delta = reasoning[reply.reasoning_flushed :]
         offset = len(_reasoning_prefix(reply.plan)) + reply.reasoning_flushed
         reply.reasoning_flushed = len(reasoning)
-        await hub.publish(
+        await reply.kind.hub.publish(
             reply.conversation_id,
             {"type": "reasoning", "id": reply.message_id, "offset": offset, "text": delta},
         )

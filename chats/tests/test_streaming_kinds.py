@@ -51,7 +51,7 @@ async def test_a_reply_of_another_kind_streams_to_its_own_hub_and_is_saved_by_it
     alice, make_credential, fake_provider
 ):
     credential = await sync_to_async(make_credential)(alice, "openai_compatible")
-    fake_provider.configure(reply="one two three")
+    fake_provider.configure(reply="one two three", reasoning="thinking it over")
     saved, checkpoints = [], []
     kind = other_kind(saved, checkpoints)
     own, chat = [], []
@@ -83,6 +83,8 @@ async def test_a_reply_of_another_kind_streams_to_its_own_hub_and_is_saved_by_it
     assert chat == []
     assert own[0]["type"] == "started" and own[-1]["type"] == "final"
     assert "".join(f["text"] for f in own if f["type"] == "delta") == "one two three"
+    # Reasoning frames too go to the kind's own watchers, never to a chat's.
+    assert "".join(f["text"] for f in own if f["type"] == "reasoning") == "thinking it over"
     assert kind.running == {}
     ((item, status, text, usage),) = saved
     assert (item, status, text) == (41, "complete", "one two three")
