@@ -13,7 +13,6 @@ from providers import tokens
 from providers.adapters.base import Message
 
 DEFAULT_OUTPUT = 1024  # output tokens assumed when a slot sets no max_tokens
-EXACT_COUNT_LIMIT = 50_000  # characters; longer prompts are estimated at ~4 characters a token
 
 
 @dataclass(frozen=True)
@@ -80,16 +79,13 @@ class SlotInput:
 
 
 def prompt_tokens(system: str, turns: list[tuple[str, str]]) -> tuple[int, bool]:
-    """Tokens of what a slot sends, counted offline; (count, exact?)."""
+    """Tokens of what a slot sends, counted offline (bounded: exact up to the counter's cap,
+    extrapolated beyond); (count, exact?)."""
     messages = ([Message("system", system)] if system else []) + [
         Message(role, content) for role, content in turns
     ]
     size = sum(len(m.content) for m in messages)
-    if size > EXACT_COUNT_LIMIT:
-        return tokens.PER_REPLY + sum(
-            tokens.PER_MESSAGE + len(m.content) // 4 for m in messages
-        ), False
-    return tokens.count_messages(messages), True
+    return tokens.count_messages(messages), size <= tokens.EXACT_CAP
 
 
 def estimate(*, actor, slots: list[SlotInput], turns: list[tuple[str, str]]) -> Estimate:
@@ -108,9 +104,7 @@ def estimate(*, actor, slots: list[SlotInput], turns: list[tuple[str, str]]) -> 
             preset=preset.key,
             model=slot.model,
             local=slot.credential.is_local,
-            input_tokens=in_tokens,
-            output_tokens=out_tokens,
-            estimated=True,
+            tokens=pricing.Tokens(input=in_tokens, output=out_tokens, estimated=True),
         )
         source = (
             "local"

@@ -144,6 +144,9 @@ class Answer(models.Model):
     text = models.TextField(blank=True)
     text_html = models.TextField(blank=True)  # rendered once, when final
     html_version = models.PositiveSmallIntegerField(default=0)
+    # A reasoning model's thinking (shown collapsed) and how long it thought.
+    reasoning = models.TextField(blank=True)
+    reasoning_ms = models.FloatField(null=True, blank=True)
     status = models.CharField(
         max_length=12, choices=AnswerStatus.choices, default=AnswerStatus.STREAMING
     )
@@ -155,6 +158,10 @@ class Answer(models.Model):
     )
     input_tokens = models.PositiveIntegerField(null=True, blank=True)
     output_tokens = models.PositiveIntegerField(null=True, blank=True)
+    # Of those: cached prompt tokens read/written, reasoning tokens (priced as the provider does).
+    cache_read_tokens = models.PositiveIntegerField(null=True, blank=True)
+    cache_write_tokens = models.PositiveIntegerField(null=True, blank=True)
+    reasoning_tokens = models.PositiveIntegerField(null=True, blank=True)
     tokens_estimated = models.BooleanField(default=False)
     cost = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
     cost_source = models.CharField(max_length=20, blank=True)

@@ -53,11 +53,12 @@ class AnswerPlan:
         return self.topic
 
 
-def answer_checkpoint(*, message_id: int, text: str) -> None:
-    """The partial text, and the heartbeat: one UPDATE."""
-    Answer.objects.filter(pk=message_id, status=AnswerStatus.STREAMING).update(
-        text=text, heartbeat_at=timezone.now()
-    )
+def answer_checkpoint(*, message_id: int, text: str, reasoning: str | None = None) -> None:
+    """The partial text (and reasoning), and the heartbeat: one UPDATE."""
+    changes = {"text": text, "heartbeat_at": timezone.now()}
+    if reasoning is not None:
+        changes["reasoning"] = reasoning
+    Answer.objects.filter(pk=message_id, status=AnswerStatus.STREAMING).update(**changes)
 
 
 def _finish_reason(reply, finished) -> str:
@@ -77,6 +78,8 @@ def answer_finish(reply, finished) -> None:
         text=text,
         text_html=str(render_markdown(text)),
         html_version=RENDER_VERSION,
+        reasoning=reply.reasoning,
+        reasoning_ms=reply.reasoning_ms,
         status=reply.status,
         error_code=error.code
         if error

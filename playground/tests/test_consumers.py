@@ -338,7 +338,8 @@ async def test_the_run_message_saves_what_the_page_shows_before_running(alice, f
         {"max_tokens": 5},
         "Be brief.",
     )
-    assert second.output_tokens == 5 and second.finish_reason == "length"
+    assert second.finish_reason == "length"  # max_tokens reached (the gate enforces it too)
+    assert second.text == "Hello from the fake gpt-4o-mini! "
     run = await get_run(started["run"])
     assert run.prompt == "What the page shows"
     saved = await sync_to_async(Comparison.objects.get)(pk=comparison.pk)
@@ -416,3 +417,26 @@ async def test_a_hard_budget_refuses_that_slot_only_and_names_the_budget(alice, 
     assert not [r for r in capped_server.requests if r.method == "POST"]  # never reached it
     rows = {r.context["answer"]: r for r in await usage_rows(started["run"])}
     assert rows[refused.pk].error_code == "budget_exceeded" and rows[open_answer.pk].status == "ok"
+
+
+async def test_a_reasoning_model_thinks_aloud_and_its_thinking_is_kept(alice, fakes):
+    thinker, plain = fakes(2)
+    thinker.configure(
+        reasoning="Let me weigh both options first.", reply="Option B.", tokens_per_second=80
+    )
+    plain.configure(reply="Option A.")
+    credentials = [
+        await sync_to_async(credential_on)(alice, server, name)
+        for server, name in ((thinker, "Thinker"), (plain, "Plain"))
+    ]
+    comparison = await make_comparison(alice, [SlotData(c, "gpt-4o-mini") for c in credentials])
+    async with connect(f"/ws/playground/{comparison.pk}/", user=alice) as (ws, _):
+        await ws.receive_json_from(timeout=TIMEOUT)
+        started, frames = await run_until_done(ws)
+    thought, answered = await answers_of(started["run"])
+    reasoning = [f for f in of_type(frames, "reasoning") if f["id"] == thought.pk]
+    assert joined(reasoning) == "Let me weigh both options first." == thought.reasoning
+    assert thought.text == "Option B." and thought.reasoning_ms is not None
+    assert (answered.text, answered.reasoning) == ("Option A.", "")
+    final = next(f for f in frames if f["type"] == "final" and f["id"] == thought.pk)
+    assert "Thought for" in final["html"] and "weigh both options" in final["html"]

@@ -147,9 +147,7 @@ def test_the_estimate_is_prompt_tokens_plus_max_tokens_at_each_models_price(
         preset="openai",
         model="gpt-4o",
         local=False,
-        input_tokens=prompt,
-        output_tokens=200,
-        estimated=True,
+        tokens=pricing.Tokens(input=prompt, output=200, estimated=True),
     ).amount
     assert gpt4o.cost == expected > 0
     assert (llama.cost, llama.source) == (Decimal(0), "local")
@@ -158,10 +156,15 @@ def test_the_estimate_is_prompt_tokens_plus_max_tokens_at_each_models_price(
 
 
 def test_a_very_long_prompt_is_estimated_without_counting_every_token(alice, comparison):
-    services.comparison_save(actor=alice, comparison=comparison, prompt="word " * 20_000)
+    # 255,000 characters in all: past the counter's cap (the prompt alone may hold 200,000).
+    assert tokens.EXACT_CAP < 255_000
+    words = 15_000 + 36_000
+    services.comparison_save(
+        actor=alice, comparison=comparison, system_prompt="note " * 15_000, prompt="word " * 36_000
+    )
     estimate = services.comparison_estimate(actor=alice, comparison=comparison)
     assert not estimate.counted_exactly
-    assert 20_000 <= estimate.slots[0].prompt_tokens <= 30_000
+    assert words * 0.9 <= estimate.slots[0].prompt_tokens <= words * 1.5
 
 
 def test_a_run_copies_what_it_was_made_with(alice, comparison):

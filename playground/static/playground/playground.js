@@ -97,6 +97,18 @@ function applyText(id, offset, text) {
   }
 }
 
+function applyReasoning(id, offset, text) {
+  const el = document.getElementById(`answer-${id}`);
+  const box = el && el.querySelector("details.reasoning");
+  const holder = box && box.querySelector(".stream-reasoning");
+  if (!holder) return;
+  box.hidden = false;
+  if (!holder.firstChild) holder.append(document.createTextNode(""));
+  const node = holder.firstChild;
+  if (offset > node.length || offset + text.length <= node.length) return;
+  node.appendData(text.slice(node.length - offset));
+}
+
 function formatMs(ms) {
   return ms >= 10000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
 }
@@ -218,6 +230,7 @@ if (page) {
       results.scrollIntoView({ behavior: "smooth", block: "start" });
     },
     delta(frame) { applyText(frame.id, frame.offset, frame.text); },
+    reasoning(frame) { applyReasoning(frame.id, frame.offset, frame.text); },
     final(frame) {
       const el = document.getElementById(`answer-${frame.id}`);
       if (el && frame.html) {
