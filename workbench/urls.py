@@ -15,6 +15,7 @@ api_patterns = [
     path("", include("chats.api_urls")),
     path("", include("rag.api_urls")),
     path("", include("playground.api_urls")),
+    path("", include("prompts.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     # Swagger UI sets style attributes at run time; only this page allows inline *styles*
     # (never inline script).
