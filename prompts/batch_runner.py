@@ -99,7 +99,7 @@ def _begin(batch_id: int, holder: uuid.UUID) -> tuple[_Batch | None, object]:
     lease = batches.lease_seconds()
     with transaction.atomic():
         batch = (
-            BatchRun.objects.select_for_update()
+            BatchRun.objects.select_for_update(of=("self",))
             .select_related("version", "version__template", "version__collection", "template")
             .filter(pk=batch_id)
             .first()
@@ -383,8 +383,10 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
     cancelled = asyncio.Event()
     keeper = asyncio.create_task(_keeper(batch.id, holder, running, cancelled))
     deadline = time.monotonic() + slice_seconds
-    exhausted = False
     limit = batches.concurrency()
+    # After a claim finds nothing, claim again only once a call has finished: cells held by a
+    # dead worker become claimable while ours run, and are taken over then.
+    exhausted = False
     try:
         while True:
             out_of_time = time.monotonic() >= deadline
@@ -402,6 +404,7 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
             if not running:
                 break
             done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
+            exhausted = False
             for task in done:
                 for cell_id, candidate in list(running.items()):
                     if candidate is task:
@@ -409,7 +412,6 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
                 if task.cancelled():
                     continue
                 if isinstance(task.exception(), _Busy):
-                    exhausted = False  # it went back to pending
                     limit = max(1, len(running))  # the cap is full: fewer at once for a while
                     await asyncio.sleep(BUSY_BACKOFF)
                 elif task.exception() is not None:

@@ -313,6 +313,13 @@ FILE_UPLOAD_HANDLERS = [
 ]
 FILE_UPLOAD_PERMISSIONS = 0o600
 
+# --- Prompt batches ------------------------------------------------------------------------------------
+# A worker holds each batch cell it runs for this long, renewing every 2 s; when a worker dies its
+# cells are taken over once this runs out (prompts.batch_runner).
+WORKBENCH_BATCH_LEASE_SECONDS = float(os.environ.get("WORKBENCH_BATCH_LEASE_SECONDS", "60"))
+# Calls one worker makes at once for a batch (each takes a slot of the user's concurrency cap).
+WORKBENCH_BATCH_CONCURRENCY = int(os.environ.get("WORKBENCH_BATCH_CONCURRENCY", "4"))
+
 # --- Internationalisation -------------------------------------------------------------------------
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
