@@ -286,9 +286,17 @@ def _export_response(document: dict, fmt: str, filename: str) -> HttpResponse:
 FORMAT_PARAM = OpenApiParameter("format", OpenApiTypes.STR, enum=["json", "yaml"])
 
 
-class ExportView(generics.GenericAPIView):
+class FileView(generics.GenericAPIView):
+    """Answers a file whose type `?format=` names — not DRF's `format` override of the
+    response's renderer (which would 404 on `yaml` or `csv`)."""
+
     serializer_class = None
 
+    def perform_content_negotiation(self, request, force=False):
+        return super().perform_content_negotiation(request, force=True)
+
+
+class ExportView(FileView):
     @extend_schema(parameters=[FORMAT_PARAM], responses={200: OpenApiTypes.OBJECT})
     def get(self, request, pk):
         """One prompt with all its versions and labels, as a JSON or YAML file."""
@@ -299,9 +307,7 @@ class ExportView(generics.GenericAPIView):
         )
 
 
-class ExportAllView(generics.GenericAPIView):
-    serializer_class = None
-
+class ExportAllView(FileView):
     @extend_schema(
         parameters=[
             FORMAT_PARAM,
@@ -472,9 +478,7 @@ class BatchCellListView(generics.ListAPIView):
         return self.list(request)
 
 
-class BatchExportView(generics.GenericAPIView):
-    serializer_class = None
-
+class BatchExportView(FileView):
     @extend_schema(
         parameters=[OpenApiParameter("format", OpenApiTypes.STR, enum=["csv", "json"])],
         responses={200: OpenApiTypes.BINARY},

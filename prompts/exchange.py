@@ -335,7 +335,11 @@ def prompts_import(
         raise ValidationError({"data": "The file holds no prompts."})
     if len(prompts) > MAX_PROMPTS:
         raise ValidationError({"data": f"At most {MAX_PROMPTS} prompts per import."})
-    total = sum(len(p.get("versions") or []) for p in prompts if isinstance(p, dict))
+    total = sum(
+        len(p["versions"])
+        for p in prompts
+        if isinstance(p, dict) and isinstance(p.get("versions"), list)
+    )
     if total > MAX_TOTAL_VERSIONS:
         raise ValidationError({"data": f"At most {MAX_TOTAL_VERSIONS} versions per import."})
     planned, errors = [], []

@@ -39,6 +39,22 @@ def credential_from_choice(user, value: str, action: Action = Action.READ):
     return credential, model
 
 
+class ModelChoiceField(forms.ChoiceField):
+    """ "<credential id>|<model>" from a grouped <select>. The options are only what the page
+    offers; a submitted value is judged by the access rules (`credential_from_choice`: 404 for
+    an id outside the tenant), never by "not one of the choices" — the rule every id follows."""
+
+    def valid_value(self, value):
+        return True
+
+
+class ModelChoicesField(forms.MultipleChoiceField):
+    """Several of those (a batch's models)."""
+
+    def valid_value(self, value):
+        return True
+
+
 class PromptForm(ScopedFormMixin, forms.Form):
     name = forms.CharField(max_length=MAX_NAME)
     description = forms.CharField(
@@ -73,7 +89,7 @@ class PromptForm(ScopedFormMixin, forms.Form):
         widget=forms.Textarea(attrs={"rows": 6, "spellcheck": "true"}),
         help_text="The message sent as the user, e.g. “Summarize {{topic}} in {{words}} words.”",
     )
-    model_choice = forms.ChoiceField(label="Preferred model", required=False)
+    model_choice = ModelChoiceField(label="Preferred model", required=False)
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
     top_p = forms.FloatField(label="Top p", min_value=0.000001, max_value=1, required=False)
     max_tokens = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
@@ -181,9 +197,7 @@ def values_from(form_data, variables: list[Variable], prefix: str = "v") -> dict
 class BatchForm(forms.Form):
     title = forms.CharField(max_length=200, required=False)
     version = forms.ChoiceField()
-    targets = forms.MultipleChoiceField(
-        label="Models", widget=forms.CheckboxSelectMultiple, required=True
-    )
+    targets = ModelChoicesField(label="Models", widget=forms.CheckboxSelectMultiple, required=True)
     csv_file = forms.FileField(label="Or upload a CSV", required=False)
     max_tokens = forms.IntegerField(min_value=1, max_value=1_000_000, required=False)
     temperature = forms.FloatField(min_value=0, max_value=2, required=False)
@@ -217,6 +231,7 @@ class ImportForm(ScopedFormMixin, forms.Form):
     format = forms.ChoiceField(
         choices=[("auto", "From the file name (else JSON)"), ("json", "JSON"), ("yaml", "YAML")],
         initial="auto",
+        required=False,
     )
     owner_team = ScopedModelChoiceField(
         label="Import into",

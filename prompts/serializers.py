@@ -193,7 +193,7 @@ class PromptSerializer(serializers.ModelSerializer):
 
 class LabelSerializer(serializers.ModelSerializer):
     version = serializers.IntegerField(source="version.number")
-    version_id = serializers.IntegerField()
+    version_id = serializers.IntegerField(read_only=True)
     updated_by = serializers.SerializerMethodField()
 
     class Meta:
@@ -226,7 +226,7 @@ class RenderSerializer(serializers.Serializer):
 class RenderedSerializer(serializers.Serializer):
     template = serializers.IntegerField(source="template_id")
     version = serializers.IntegerField(source="version_number")
-    version_id = serializers.IntegerField()
+    version_id = serializers.IntegerField(read_only=True)
     system = serializers.CharField()
     user = serializers.CharField()
     messages = serializers.SerializerMethodField()
@@ -342,7 +342,7 @@ class EstimateSerializer(serializers.Serializer):
 class BatchSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
     version = serializers.IntegerField(source="version.number")
-    version_id = serializers.IntegerField()
+    version_id = serializers.IntegerField(read_only=True)
     targets = serializers.SerializerMethodField()
     progress = serializers.SerializerMethodField()
     estimate = serializers.SerializerMethodField()

@@ -426,7 +426,7 @@ def prompt_import(request):
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         upload = data.get("file")
-        fmt = data["format"]
+        fmt = data.get("format") or "auto"
         text = data.get("text") or ""
         try:
             if upload is not None:

@@ -89,6 +89,24 @@ class FieldCase:
     case: Case
 
 
+class World(dict):
+    """alice's side of the tenant boundary. Parts only some cases use are built the first time a
+    case asks for one of their keys (`lazy`: (keys, builder) pairs; a builder takes the world and
+    returns the part), so the many cases that never touch them don't pay for them."""
+
+    def __init__(self, *args, lazy=(), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = list(lazy)
+
+    def __missing__(self, key):
+        for keys, builder in self.lazy:
+            if key in keys:
+                self.lazy.remove((keys, builder))
+                self.update(builder(self))
+                return self[key]
+        raise KeyError(key)
+
+
 # --- Discovery -----------------------------------------------------------------------------------
 
 

@@ -16,6 +16,12 @@ from django.utils.http import urlsafe_base64_encode
 
 from accounts import services
 from providers import services as provider_services
+from tests.access_cases_prompts import (
+    PROMPT_CASES,
+    PROMPT_FIELD_CASES,
+    PROMPT_WORLD_KEYS,
+    prompts_world,
+)
 from tests.access_cases_rag import RAG_CASES, RAG_FIELD_CASES, rag_world
 from tests.access_matrix import (
     PERSONAS,
@@ -23,6 +29,7 @@ from tests.access_matrix import (
     FieldCase,
     SocketCase,
     SocketFieldCase,
+    World,
     id_bearing_fields,
     input_classes,
     iter_routes,
@@ -1409,6 +1416,8 @@ from tests import access_matrix_playground as playground  # noqa: E402 - the pla
 CASES += playground.CASES
 FIELD_CASES += playground.FIELD_CASES
 
+CASES += PROMPT_CASES
+FIELD_CASES += PROMPT_FIELD_CASES
 ALL_CASES = [*CASES, *GATEWAY_CASES, *ALIAS_CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [
@@ -1602,7 +1611,7 @@ def build_world() -> dict:
         actor=alice, conversation=elsewhere, filename="elsewhere.png", data=png(6, 6)
     )
     world["pg"] = playground.build_playground(world)
-    return world
+    return World(world, lazy=[(PROMPT_WORLD_KEYS, prompts_world)])
 
 
 def _billing_world(alice, team) -> dict:

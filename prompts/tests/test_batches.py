@@ -308,7 +308,7 @@ def test_cancel_reaches_calls_a_live_driver_is_making(
     driver = threading.Thread(target=drive)
     driver.start()
     deadline = timezone.now() + timedelta(seconds=20)
-    while not batch.cells.filter(status=CellStatus.RUNNING).count() == 2:
+    while batch.cells.filter(status=CellStatus.RUNNING).count() != 2:
         assert timezone.now() < deadline, "the calls never started"
         threading.Event().wait(0.05)
     batches.batch_cancel(actor=alice, batch=batch)

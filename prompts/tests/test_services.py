@@ -182,7 +182,7 @@ def test_labels_move_and_a_rollback_is_moving_production_back(alice, summarize):
 
 @pytest.mark.parametrize("name", ["", "has space", "-start", "x" * 41, "ünï"])
 def test_label_names_are_simple(alice, summarize, name):
-    with pytest.raises(ValidationError, match="lowercase letters|At most 40 characters"):
+    with pytest.raises(ValidationError, match=r"lowercase letters|At most 40 characters"):
         services.label_set(
             actor=alice, template=summarize, name=name, version=summarize.versions.get()
         )
