@@ -13,6 +13,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
+from billing.services import usage_settle_stale
 from prompts import batches, diffs, exchange, exports, selectors, services
 from prompts.rendering import RenderError, version_render
 from prompts.serializers import (
@@ -447,6 +448,7 @@ class BatchDetailView(generics.GenericAPIView):
     def get(self, request, pk):
         """The batch with its progress (counts per cell status, cost so far)."""
         batch = selectors.batch_for_user(user=request.user, pk=pk)
+        usage_settle_stale()  # calls of a worker that died count as interrupted, not running
         progress = selectors.batch_progress(batch=batch)
         return Response(BatchSerializer(batch, context={"progress": progress}).data)
 

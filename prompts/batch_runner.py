@@ -43,6 +43,7 @@ from prompts import batches
 from prompts.models import BatchCell, BatchRun, BatchStatus, CellStatus, PromptVersion
 from prompts.rendering import RenderError, aversion_render
 from providers.adapters.base import CompletionRequest, Finished, ProviderError, TextDelta
+from providers.gate import CallControl
 from workbench import connections
 
 logger = logging.getLogger(__name__)
@@ -241,7 +242,7 @@ class _Busy(Exception):
 
 
 async def _run_cell(
-    batch: _Batch, cell: _Cell, holder: uuid.UUID, cancelled: asyncio.Event
+    batch: _Batch, cell: _Cell, holder: uuid.UUID, cancelled: asyncio.Event, control: CallControl
 ) -> None:
     write = connections.hop(_write)
     if cell.attempts > MAX_ATTEMPTS:
@@ -300,6 +301,7 @@ async def _run_cell(
                 request=_request(batch, target, rendered),
                 feature="batch",
                 context=context,
+                control=control,
             )
         ) as stream:
             async for event in stream:
@@ -363,14 +365,17 @@ async def _run_cell(
     )
 
 
-async def _keeper(batch_id: int, holder: uuid.UUID, running: dict, cancelled: asyncio.Event):
+async def _keeper(
+    batch_id: int, holder: uuid.UUID, running: dict, controls: dict, cancelled: asyncio.Event
+):
     keep = connections.hop(_keep)
     while True:
         await asyncio.sleep(KEEP_EVERY)
         try:
             if await keep(batch_id, holder):
                 cancelled.set()
-                for task in list(running.values()):
+                for cell_id, task in list(running.items()):
+                    controls[cell_id].stop_requested = True  # the ledger says "stopped"
                     task.cancel()
         except Exception:  # a database hiccup: the next round renews (leases outlast a few)
             logger.exception("Couldn't renew the leases of batch %s", batch_id)
@@ -380,8 +385,9 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
     """Run cells until none is left to claim or the slice is over. True when out of time."""
     claim = connections.hop(_claim)
     running: dict[int, asyncio.Task] = {}
+    controls: dict[int, CallControl] = {}
     cancelled = asyncio.Event()
-    keeper = asyncio.create_task(_keeper(batch.id, holder, running, cancelled))
+    keeper = asyncio.create_task(_keeper(batch.id, holder, running, controls, cancelled))
     deadline = time.monotonic() + slice_seconds
     limit = batches.concurrency()
     # After a claim finds nothing, claim again only once a call has finished: cells held by a
@@ -400,7 +406,10 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
                 if cell is None:
                     exhausted = True
                     break
-                running[cell.id] = asyncio.create_task(_run_cell(batch, cell, holder, cancelled))
+                controls[cell.id] = CallControl()
+                running[cell.id] = asyncio.create_task(
+                    _run_cell(batch, cell, holder, cancelled, controls[cell.id])
+                )
             if not running:
                 break
             done, _ = await asyncio.wait(running.values(), return_when=asyncio.FIRST_COMPLETED)
@@ -408,7 +417,7 @@ async def _drive(batch: _Batch, holder: uuid.UUID, slice_seconds: float) -> bool
             for task in done:
                 for cell_id, candidate in list(running.items()):
                     if candidate is task:
-                        del running[cell_id]
+                        del running[cell_id], controls[cell_id]
                 if task.cancelled():
                     continue
                 if isinstance(task.exception(), _Busy):

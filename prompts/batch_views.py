@@ -12,6 +12,7 @@ from django.views.decorators.http import require_POST
 
 from accounts import access
 from accounts.access import Action
+from billing.services import usage_settle_stale
 from prompts import batches, exports, selectors
 from prompts.forms import BatchForm
 from prompts.services import require_use_of
@@ -144,6 +145,7 @@ def batch_new(request, pk):
 @login_required
 def batch_detail(request, pk):
     batch = selectors.batch_for_user(user=request.user, pk=pk)
+    usage_settle_stale()  # calls of a worker that died count as interrupted, not running
     progress = selectors.batch_progress(batch=batch)
     rows_page = Paginator(batch.rows.order_by("index"), ROWS_PER_PAGE).get_page(
         request.GET.get("page")

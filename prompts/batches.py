@@ -44,7 +44,7 @@ MAX_CELLS = 2_000
 MAX_CSV_BYTES = 2 * 1024 * 1024
 MAX_ROW_ERRORS = 20  # a table with many bad rows: the first ones, then how many more
 DEFAULT_OUTPUT = 1024  # output tokens assumed per cell when no max_tokens is set
-EXACT_COUNT_CHARS = 200_000  # above this much prompt text, tokens are estimated at 4 chars each
+EXACT_COUNT_CHARS = 2_000_000  # above this much prompt text in all, tokens are estimated (bytes/4)
 
 
 @dataclass(frozen=True)
@@ -199,12 +199,9 @@ def _token_count(version: PromptVersion, rows: list[dict[str, str]]) -> tuple[li
     counts = []
     for system, user in texts:
         messages = ([Message("system", system)] if system else []) + [Message("user", user)]
-        if exact:
-            counts.append(tokens.count_messages(messages))
-        else:
-            counts.append(
-                tokens.PER_REPLY + sum(tokens.PER_MESSAGE + len(m.content) // 4 for m in messages)
-            )
+        counts.append(
+            tokens.count_messages(messages) if exact else tokens.estimate_messages(messages)
+        )
     return counts, exact
 
 
@@ -217,26 +214,28 @@ def estimate_for(
     per_target, total, unpriced = [], Decimal(0), 0
     for target in targets:
         preset = target.credential.preset_row
-        in_tokens = sum(counts)
-        cost = pricing.cost_for(
-            provider_id=preset.price_provider,
-            preset=preset.key,
-            model=target.model,
-            local=target.credential.is_local,
-            input_tokens=in_tokens,
-            output_tokens=output * len(rows),
-            estimated=True,
-        )
-        if cost.amount is None:
+        # Per row: tiered prices depend on each call's prompt size, not the batch's.
+        costs = [
+            pricing.cost_for(
+                provider_id=preset.price_provider,
+                preset=preset.key,
+                model=target.model,
+                local=target.credential.is_local,
+                tokens=pricing.Tokens(input=count, output=output, estimated=True),
+            ).amount
+            for count in counts
+        ]
+        cost = None if any(c is None for c in costs) else sum(costs, Decimal(0))
+        if cost is None:
             unpriced += len(rows)
         else:
-            total += cost.amount
+            total += cost
         per_target.append(
             TargetEstimate(
                 label=f"{target.model} · {target.credential.name}",
-                input_tokens=in_tokens,
+                input_tokens=sum(counts),
                 output_tokens=output * len(rows),
-                cost=cost.amount,
+                cost=cost,
                 local=target.credential.is_local,
             )
         )

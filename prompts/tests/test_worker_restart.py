@@ -139,8 +139,20 @@ def test_a_batch_survives_a_killed_worker_without_duplicated_or_lost_cells(
     for cell in cells:
         expected = 2 if cell.pk in held else 1
         assert cell.attempts == expected, (cell, cell.attempts, cell.pk in held)
-    ok_calls = UsageRecord.objects.filter(status="ok", context__prompt_batch=batch.pk)
+    # One ledger row per call: the calls the dead worker had in flight were opened at their
+    # start and are settled as interrupted by the sweep (at start-up, or when a page reads).
+    from datetime import timedelta
+
+    from billing.services import usage_settle_stale
+
+    usage_settle_stale(older_than=timedelta(0))
+    calls = UsageRecord.objects.filter(context__prompt_batch=batch.pk)
+    statuses = list(calls.values_list("status", flat=True))
+    ok, interrupted = statuses.count("ok"), statuses.count("interrupted")
+    assert ok + interrupted == len(statuses), statuses
     # Only a call that had ended (ledger written) but whose cell wasn't written yet when the
     # worker died can have been made twice; every other successful call belongs to one cell.
-    assert 15 <= ok_calls.count() <= 15 + len(held)
+    assert 15 <= ok <= 15 + len(held)
+    assert interrupted + (ok - 15) <= len(held)
+    assert interrupted >= 1, "the kill should have caught a call in flight"
     assert done_before <= {c.pk for c in cells if c.attempts == 1}
