@@ -156,7 +156,7 @@ def batch_detail(request, pk):
         for cell in batch.cells.filter(row_index__in=indices):
             cells[(cell.row_index, cell.target_index)] = cell
     matrix = [
-        (row, [cells.get((row.index, t)) for t in range(len(batch.targets))])
+        (row, [(target, cells.get((row.index, t))) for t, target in enumerate(batch.targets)])
         for row in rows_page.object_list
     ]
     context = {

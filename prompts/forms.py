@@ -17,15 +17,16 @@ from providers.models import ProviderCredential
 from rag.models import Collection
 
 
-def model_groups(credentials) -> list[tuple[str, list[tuple[str, str]]]]:
-    """Grouped <select> choices "credential id|model id" for these credentials."""
+def model_groups(credentials, *, owners: bool = True) -> list[tuple[str, list[tuple[str, str]]]]:
+    """Grouped <select> choices "credential id|model id" for these credentials (`owners`: say
+    whose each credential is, when they may differ)."""
     groups = []
     for credential in credentials:
         models = [m.model_id for m in credential.models.all() if m.kind == "chat"] or [
             m.model_id for m in credential.models.all()
         ]
         owner = credential.owner_team.name if credential.owner_team_id else "Personal"
-        label = f"{credential.name} ({owner})"
+        label = f"{credential.name} ({owner})" if owners else credential.name
         groups.append((label, [(f"{credential.pk}|{model}", model) for model in models]))
     return groups
 
@@ -207,7 +208,7 @@ class BatchForm(forms.Form):
         self.user = user
         self.fields["version"].choices = versions
         choices = []
-        for label, options in model_groups(credentials):
+        for label, options in model_groups(credentials, owners=False):
             choices += [(value, f"{model} · {label}") for value, model in options]
         self.fields["targets"].choices = choices
 

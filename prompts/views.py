@@ -398,11 +398,12 @@ def prompt_try(request, pk):
         )
     except RenderError as exc:
         error = exc
+    # htmx swaps only 2xx answers: the fragment with the error is the answer to show.
     return render(
         request,
         "prompts/prompt_detail.html#try_result",
         {"rendered": rendered, "error": error},
-        status=200 if rendered else 400,
+        status=200 if rendered or request.htmx else 400,
     )
 
 

@@ -78,6 +78,9 @@ if (dialog) {
     searchStep.hidden = true;
     formStep.hidden = false;
     const form = formStep.querySelector("form");
+    const systemField = dialog.dataset.system && document.querySelector(dialog.dataset.system);
+    const useSystem = form.querySelector("[name=use_system]");
+    if (useSystem && !systemField) useSystem.closest(".field").remove(); // nowhere to put it
     const first = form.querySelector("input:not([type=checkbox]), textarea, select:not(#prompt-version)");
     if (first) {
       first.focus();
@@ -113,9 +116,18 @@ if (dialog) {
 
   async function insert(form) {
     const variables = {};
+    const missing = {};
     form.querySelectorAll("[name^='v-']").forEach((input) => {
       variables[input.name.slice(2)] = input.value;
+      if (input.required && !input.value.trim()) missing[input.name.slice(2)] = "missing";
     });
+    if (Object.keys(missing).length) {
+      // Said at once, before asking the server (which says the same, and checks types too).
+      const names = Object.keys(missing).map((name) => `“${name}”`).join(", ");
+      showErrors(form, `Missing ${names}.`, missing);
+      form.querySelector("[aria-invalid=true]").focus();
+      return;
+    }
     const response = await fetch(urlWith(dialog.dataset.renderUrl, form.dataset.pk), {
       method: "POST",
       credentials: "same-origin",

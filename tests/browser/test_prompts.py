@@ -1,0 +1,240 @@
+"""The prompt library in a real browser (issue 13 acceptance): an empty library → create a prompt
+with typed variables → save a second version → label it → insert it in chat through the `/`
+picker and its variable dialog, and send it → a batch of 5 rows × 3 models run by a real task
+worker while the page shows its progress → the result matrix and its CSV. Screens at 1280 and
+390 px wide."""
+
+from __future__ import annotations
+
+import csv
+import io
+import subprocess
+import sys
+
+import pytest
+from django.conf import settings
+from playwright.sync_api import expect
+
+from chats import services as chat_services
+from prompts.models import BatchRun, PromptTemplate
+from providers import services as provider_services
+from providers.models import ProviderModel
+from tests import servers
+
+NARROW = {"width": 390, "height": 844}
+WIDE = {"width": 1280, "height": 800}
+
+
+@pytest.fixture
+def shots(screenshot):
+    def take(page, name: str, full_page: bool = False) -> None:
+        size = page.viewport_size
+        for label, viewport in (("1280", WIDE), ("390", NARROW)):
+            page.set_viewport_size(viewport)
+            page.wait_for_timeout(60)
+            screenshot(page, f"prompts-{name}-{label}", full_page=full_page)
+        page.set_viewport_size(size)
+
+    return take
+
+
+@pytest.fixture
+def models(alice, make_credential):
+    """Echo (local) and a fake OpenAI offering gpt-4o-mini and gpt-4o (catalogue rows written
+    directly: the Daphne under test reaches the fake, this process needn't)."""
+    echo = provider_services.credential_create(actor=alice, preset="echo", name="Echo")
+    ProviderModel.objects.create(credential=echo, model_id="echo", kind="chat")
+    fake = make_credential(alice, "openai", name="Fake OpenAI")
+    for model in ("gpt-4o-mini", "gpt-4o"):
+        ProviderModel.objects.create(credential=fake, model_id=model, kind="chat")
+    return echo, fake
+
+
+@pytest.fixture
+def worker(fake_provider):
+    """A real `db_worker` on the test database, stopped at the end of the test."""
+    started = []
+
+    def start():
+        env = servers.daphne_env(
+            WORKBENCH_EGRESS_ALLOW=f"localhost:11434,127.0.0.1:{fake_provider.port}",
+            WORKBENCH_BATCH_CONCURRENCY="3",
+        )
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "manage.py",
+                "db_worker",
+                "--no-startup-delay",
+                "--no-reload",
+                "--interval",
+                "0.2",
+            ],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        started.append(process)
+        return process
+
+    yield start
+    servers.stop(*started)
+
+
+def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
+    page, login, shots, alice, models, worker, fake_provider, tmp_path
+):
+    echo, fake = models
+    login(page, alice)
+    page.get_by_role("navigation", name="Main navigation").get_by_role(
+        "link", name="Prompts"
+    ).click()
+    expect(page.get_by_test_id("empty-state")).to_contain_text("No prompts yet")
+    shots(page, "empty")
+
+    # --- Create: typing placeholders adds their rows to the variables table --------------------
+    page.get_by_role("link", name="Create your first prompt").click()
+    page.fill("#id_name", "Explain")
+    page.fill("#id_tags", "teaching")
+    page.fill("#id_system_text", "You explain things to a {{audience}} reader.")
+    page.fill("#id_user_text", "Explain {{topic}} in {{words}} words.")
+    variables = page.get_by_test_id("variables")
+    expect(variables.locator("fieldset[data-variable]")).to_have_count(3)
+    page.select_option("#var-audience-type", "choice")
+    page.fill("#var-audience-choices", "curious\nexpert")
+    page.fill("#var-audience-default", "curious")
+    page.select_option("#var-words-type", "number")
+    page.fill("#var-words-default", "40")
+    page.fill("#var-topic-example", "tides")
+    shots(page, "editor", full_page=True)
+    page.get_by_role("button", name="Create prompt").click()
+    expect(page.get_by_test_id("prompt-name")).to_have_text("Explain")
+    prompt = PromptTemplate.objects.get()
+    expect(page.get_by_test_id("user-text").locator("mark.var")).to_have_count(2)
+
+    # Try it: what a model would receive, and a clear error for a wrong value.
+    page.fill("#id_v-topic", "{{audience}} & <b>tides</b>")
+    page.fill("#id_v-words", "many")
+    page.get_by_role("button", name="Render").click()
+    expect(page.get_by_test_id("render-error")).to_contain_text("“words” must be a number")
+    page.fill("#id_v-words", "25")
+    page.get_by_role("button", name="Render").click()
+    expect(page.get_by_test_id("rendered")).to_contain_text(
+        "Explain {{audience}} & <b>tides</b> in 25 words."
+    )
+    shots(page, "detail")
+
+    # --- A second version, then labels ------------------------------------------------------------
+    page.get_by_role("link", name="Edit", exact=True).click()
+    page.fill("#id_user_text", "Explain {{topic}} in {{words}} words. Use one example.")
+    page.fill("#id_change_note", "ask for an example")
+    page.get_by_role("button", name="Save as v2").click()
+    expect(page.locator("#version-2")).to_contain_text("ask for an example")
+    page.fill("#label-name", "production")
+    page.select_option("#label-version", "2")
+    page.get_by_role("button", name="Point label here").click()
+    expect(page.locator("#label-production")).to_contain_text("v2")
+    # Roll back: production to v1.
+    page.fill("#label-name", "production")
+    page.select_option("#label-version", "1")
+    page.get_by_role("button", name="Point label here").click()
+    expect(page.locator("#label-production")).to_contain_text("v1")
+    assert {label.name: label.version.number for label in prompt.labels.all()} == {
+        "latest": 2,
+        "production": 1,
+    }
+    page.get_by_role("button", name="Compare").click()
+    expect(page.get_by_test_id("diff").locator(".diff-line.added")).to_contain_text(
+        "Use one example."
+    )
+    shots(page, "diff")
+
+    # --- Insert in chat: "/" opens the picker; the variables get a small form -----------------------
+    conversation = chat_services.conversation_start(actor=alice, credential=echo, model="echo")
+    page.goto(f"/chat/{conversation.pk}/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "open")
+    page.locator("#composer-input").press_sequentially("/expl")
+    dialog = page.locator("#prompt-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_role("option")).to_have_count(1)
+    expect(page.locator("#prompt-search")).to_have_value("expl")
+    shots(page, "picker")
+    page.locator("#prompt-search").press("Enter")
+    expect(dialog.locator("#prompt-version")).to_have_value("2")
+    dialog.locator("#id_v-topic").fill("tides")
+    dialog.get_by_role("button", name="Insert").click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#composer-input")).to_have_value(
+        "Explain tides in 40 words. Use one example."
+    )
+    expect(page.locator("#id_system_prompt")).to_have_value(
+        "You explain things to a curious reader."
+    )
+    page.get_by_test_id("send").click()
+    reply = page.locator("#messages article.role-assistant").last
+    expect(reply).to_have_attribute("data-status", "complete", timeout=15_000)
+    expect(reply).to_contain_text("Explain tides in 40 words. Use one example.")
+    expect(reply).to_contain_text("You explain things to a curious reader.")
+
+    # The picker again, from the button, with an older version and a missing value.
+    page.get_by_test_id("prompt-insert").click()
+    expect(dialog.get_by_role("option")).to_have_count(1)
+    dialog.get_by_role("option").click()
+    dialog.locator("#prompt-version").select_option("1")
+    expect(dialog.locator("#prompt-version")).to_have_value("1")
+    dialog.get_by_role("button", name="Insert").click()
+    expect(dialog.locator("#prompt-values-error")).to_contain_text("Missing “topic”")
+    shots(page, "variables-dialog")
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
+    # --- A batch: 5 rows × 3 models, a real worker, progress, the matrix and its CSV ---------------
+    fake_provider.configure(tokens_per_second=25, reply_tokens=12)
+    page.goto(f"/prompts/{prompt.pk}/")
+    page.get_by_role("link", name="Run a batch").click()
+    table = page.get_by_test_id("rows-table")
+    for _ in range(2):
+        page.get_by_test_id("add-row").click()
+    expect(table.locator("tbody tr")).to_have_count(5)
+    for index, topic in enumerate(["tides", "moons", "comets", "geysers", "dunes"]):
+        page.fill(f"[name=row-{index}-topic]", topic)
+    page.select_option("[name=row-4-audience]", "expert")
+    page.fill("[name=row-3-words]", "12")
+    for label in ("echo · Echo", "gpt-4o-mini · Fake OpenAI", "gpt-4o · Fake OpenAI"):
+        page.get_by_label(label, exact=False).check()
+    page.fill("#id_max_tokens", "64")
+    page.get_by_test_id("estimate-button").click()
+    expect(page.get_by_test_id("estimate")).to_contain_text("15 calls")
+    shots(page, "batch-estimate", full_page=True)
+    page.get_by_test_id("run-batch").click()
+    live = page.get_by_test_id("batch-live")
+    expect(live).to_contain_text("Waiting for a worker")
+    expect(page.get_by_test_id("batch-progress")).to_have_attribute("value", "0")
+    shots(page, "batch-queued")
+
+    worker()
+    # The page polls: the bar moves, then the batch is done and polling stops.
+    expect(page.get_by_test_id("batch-progress")).not_to_have_attribute(
+        "value", "0", timeout=60_000
+    )
+    expect(live).to_have_attribute("data-status", "done", timeout=90_000)
+    expect(page.get_by_test_id("batch-progress")).to_have_attribute("value", "15")
+    expect(page.get_by_test_id("batch-counts")).to_contain_text("15 done")
+    matrix = page.get_by_test_id("matrix")
+    expect(matrix.locator("tbody tr")).to_have_count(5)
+    expect(matrix.locator("td[data-status=done]")).to_have_count(15)
+    expect(matrix.locator("tbody tr").nth(4)).to_contain_text("a expert reader")  # Echo shows it
+    shots(page, "batch-done", full_page=True)
+
+    with page.expect_download() as download:
+        page.get_by_test_id("export-csv").click()
+    path = tmp_path / "batch.csv"
+    download.value.save_as(path)
+    lines = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
+    assert lines[0][:5] == ["row", "audience", "topic", "words", "model"]
+    assert len(lines) == 16
+    assert {line[4] for line in lines[1:]} == {"echo", "gpt-4o-mini", "gpt-4o"}
+    assert {line[6] for line in lines[1:]} == {"done"}
+    batch = BatchRun.objects.get()
+    assert batch.cells.filter(status="done").count() == 15
