@@ -85,7 +85,7 @@ def worker(fake_provider):
 def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     page, login, shots, alice, models, worker, fake_provider, tmp_path
 ):
-    echo, fake = models
+    echo, _fake = models
     login(page, alice)
     page.get_by_role("navigation", name="Main navigation").get_by_role(
         "link", name="Prompts"
