@@ -65,8 +65,8 @@ from workbench.text import clean
 
 __all__ = [
     "MAX_HIGHLIGHT_CHARS",
-    "MAX_MATH_CHARS",
     "MAX_MARKDOWN_CHARS",
+    "MAX_MATH_CHARS",
     "RENDER_VERSION",
     "block_starts",
     "pygments_css",
