@@ -20,7 +20,9 @@ Local models cost $0 and are never looked at; unknown prices fail closed on hard
 
 from __future__ import annotations
 
+import functools
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
@@ -92,6 +94,13 @@ class BudgetExceeded(Exception):
         super().__init__(message)
         self.message = message
         self.details = details or {}
+        self.alert: Callable[[], None] = lambda: None
+
+    def deliver_alert(self) -> None:
+        """Tell the budget's managers (once per window). The caller runs this after its own
+        transaction ends: the gate reserves inside one that a refusal rolls back, and an alert
+        written inside it would be rolled back with it."""
+        self.alert()
 
 
 # --- Matching -------------------------------------------------------------------------------------
@@ -288,8 +297,14 @@ def budget_reserve(
     if refusal is not None:
         from billing.alerts import alert_refused
 
-        alert_refused(budget_id=refusal.budget.id, window_start=refusal.start, spent=refusal.spent)
-        raise _exceeded(refusal, estimate, output_tokens)
+        exceeded = _exceeded(refusal, estimate, output_tokens)
+        exceeded.alert = functools.partial(
+            alert_refused,
+            budget_id=refusal.budget.id,
+            window_start=refusal.start,
+            spent=refusal.spent,
+        )
+        raise exceeded
     return Reservation(
         max_tokens=output_tokens if holding else max_tokens,
         amount=amount,

@@ -247,6 +247,12 @@ class ChatConsumer(JsonSocket):
         if not isinstance(settings, dict):
             raise ValidationError({"settings": "settings must be an object."})
         fields = ("model_choice", "system_prompt", *services.PARAM_KEYS)
+        if settings.get("model_choice") is not None and not isinstance(
+            settings["model_choice"], str
+        ):  # never silently ignored: the reply would run on another model than the one shown
+            raise ValidationError(
+                {"settings": 'model_choice is a string: "<credential id>|<model id>".'}
+            )
         form = SettingsForm(
             {key: settings[key] for key in fields if isinstance(settings.get(key), str)},
             user=self.user,

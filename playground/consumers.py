@@ -11,26 +11,27 @@ sockets close when the session logs out or access is lost."""
 from __future__ import annotations
 
 from channels.db import database_sync_to_async
-from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404
 from django.template.loader import render_to_string
 
+from accounts import access
 from accounts.access import Action
 from chats import streaming
 from playground import arena, forms, runs, selectors, services
 from playground.models import Answer, AnswerStatus
 from workbench.realtime import session_group, user_group
+from workbench.sockets import JsonSocket, ref_of
 
 
 def _id(content: dict, key: str) -> int:
-    value = content.get(key)
-    if isinstance(value, bool) or not isinstance(value, int | str) or not str(value).isdigit():
+    value = access.parse_id(content.get(key))  # not `true`, "²", "٣" or 5,000 digits
+    if value is None:
         raise ValidationError({key: f"{key} must be an id."})
-    return int(value)
+    return value
 
 
-class _Watching(AsyncJsonWebsocketConsumer):
+class _Watching(JsonSocket):
     """What both sockets share: the access check, the hub subscription with a hello that holds
     frames until it is out, account events, and error frames."""
 
@@ -134,11 +135,10 @@ class _Watching(AsyncJsonWebsocketConsumer):
             await self._error("invalid", " ".join(exc.messages), content)
 
     async def _error(self, code: str, message: str, content) -> None:
-        ref = content.get("ref") if isinstance(content, dict) else None
-        await self.send_json({"type": "error", "code": code, "message": message, "ref": ref})
+        await self.send_error(code, message, content)
 
     async def do_ping(self, content):
-        await self.send_json({"type": "pong", "ref": content.get("ref")})
+        await self.send_json({"type": "pong", "ref": ref_of(content)})
 
     async def _stop(self, answer_ids: list[int]) -> None:
         await runs.stop(answer_ids, kind=self.kind)
@@ -190,7 +190,7 @@ class ComparisonConsumer(_Watching):
         except services.NeedsConfirmation as exc:
             return {
                 "type": "confirm",
-                "ref": content.get("ref"),
+                "ref": ref_of(content),
                 "html": render_to_string(
                     "playground/comparison.html#confirm", {"estimate": exc.estimate}
                 ),
@@ -199,7 +199,7 @@ class ComparisonConsumer(_Watching):
         return {
             "type": "run_started",
             "run": run.pk,
-            "ref": content.get("ref"),
+            "ref": ref_of(content),
             "html": render_to_string(
                 "playground/comparison.html#results", {"run_view": view, "can_use": True}
             ),
@@ -231,7 +231,7 @@ class ComparisonConsumer(_Watching):
     async def do_sync(self, content):
         """After a reconnect: the latest run as it is now, then the answers' live text."""
         results, hello = await database_sync_to_async(self._catch_up)()
-        await self.send_json({**results, "ref": content.get("ref")})
+        await self.send_json({**results, "ref": ref_of(content)})
         await self.send_json(hello)
 
     def _catch_up(self):
@@ -289,7 +289,7 @@ class BattleConsumer(_Watching):
         answers = list(battle.run.answers.order_by("position"))
         return {
             "type": "battle_started",
-            "ref": content.get("ref"),
+            "ref": ref_of(content),
             "html": render_to_string(
                 "playground/battle.html#answers", {"answers": answers, "revealed": False}
             ),
@@ -306,7 +306,7 @@ class BattleConsumer(_Watching):
 
     async def do_sync(self, content):
         frame, hello = await database_sync_to_async(self._catch_up)()
-        await self.send_json({**frame, "ref": content.get("ref")})
+        await self.send_json({**frame, "ref": ref_of(content)})
         await self.send_json(hello)
 
     def _catch_up(self):

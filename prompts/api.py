@@ -298,7 +298,11 @@ class FileView(generics.GenericAPIView):
 
 
 class ExportView(FileView):
-    @extend_schema(parameters=[FORMAT_PARAM], responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(
+        operation_id="prompts_export_one",
+        parameters=[FORMAT_PARAM],
+        responses={200: OpenApiTypes.OBJECT},
+    )
     def get(self, request, pk):
         """One prompt with all its versions and labels, as a JSON or YAML file."""
         template = selectors.template_for_user(user=request.user, pk=pk)
@@ -310,6 +314,7 @@ class ExportView(FileView):
 
 class ExportAllView(FileView):
     @extend_schema(
+        operation_id="prompts_export_all",
         parameters=[
             FORMAT_PARAM,
             OpenApiParameter("team", OpenApiTypes.INT, description="Yours and this team's."),

@@ -1,3 +1,4 @@
+from drf_spectacular.utils import extend_schema_serializer
 from rest_framework import serializers
 
 from accounts.access import Action
@@ -54,6 +55,7 @@ class VariableSerializer(serializers.Serializer):
     )
 
 
+@extend_schema_serializer(component_name="PromptParams")  # chats has a ParamsSerializer too
 class ParamsSerializer(serializers.Serializer):
     temperature = serializers.FloatField(min_value=0, max_value=2, required=False, allow_null=True)
     top_p = serializers.FloatField(min_value=0, max_value=1, required=False, allow_null=True)
@@ -313,6 +315,7 @@ class BatchCreateSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200, required=False, allow_blank=True)
 
 
+@extend_schema_serializer(component_name="BatchEstimate")  # the playground has an Estimate
 class EstimateSerializer(serializers.Serializer):
     rows = serializers.IntegerField()
     cells = serializers.IntegerField()

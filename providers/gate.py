@@ -279,6 +279,7 @@ def _prepare(
             except budgets.BudgetExceeded as exc:
                 refusal = ProviderError("budget_exceeded", exc.message)
                 refusal.budget = exc.details  # the REST body names the budget
+                refusal.budget_alert = exc.deliver_alert  # after the rollback, below
                 raise refusal from None
             preset = credential.preset_row
             prepared.record = usage_open(
@@ -297,6 +298,8 @@ def _prepare(
             )
     except ProviderError as exc:
         prepared.error, prepared.slot, prepared.record = exc, None, None  # rolled back
+        if alert := getattr(exc, "budget_alert", None):
+            alert()  # its own transaction, now that the refused one is rolled back
         return prepared
     except BaseException:
         prepared.slot = prepared.record = None  # rolled back with the transaction

@@ -192,3 +192,15 @@ def test_the_api_takes_json_only(alice, api_for):
 def test_an_api_address_that_matches_no_route_answers_json(alice, api_for):
     for url in ("/api/conversations/null,null/", "/api/nothing-here/", "/api/teams/%C2%B2/"):
         assert_error(api_for(alice).get(url), 404, "not_found")
+
+
+def test_options_on_every_api_route_answers_without_running_the_views_object_lookup(
+    alice, api_for
+):
+    """DRF's default OPTIONS metadata calls get_object() on views with PUT: a 500 on views whose
+    object isn't a queryset row (the arena pool was one)."""
+    api = api_for(alice)
+    for url in ("/api/arena/pool/", "/api/me/", "/api/conversations/"):
+        response = api.client.options(url)
+        assert response.status_code == 200, (url, response.content[:200])
+        assert response.json()["name"] and "actions" not in response.json()

@@ -12,6 +12,9 @@ import json
 import pytest
 
 from chats import services as chat_services
+from playground import services as playground_services
+from playground.models import Battle, Run, RunKind
+from playground.services import SlotData
 from providers import services as provider_services
 from tests.websocket import connect
 from workbench.routing import websocket_urlpatterns
@@ -24,7 +27,11 @@ TIMEOUT = 5
 PATHS = {
     "ws/ping/": lambda world: "/ws/ping/",
     "ws/chat/<int:conversation_id>/": lambda world: f"/ws/chat/{world['conversation'].pk}/",
+    "ws/playground/<int:comparison_id>/": lambda world: f"/ws/playground/{world['comparison'].pk}/",
+    "ws/arena/<int:battle_id>/": lambda world: f"/ws/arena/{world['battle'].pk}/",
 }
+# Routes whose first frame is a `hello` (everything but ping).
+SAYS_HELLO = ("ws/chat/", "ws/playground/", "ws/arena/")
 
 DEEP = "[" * 10_000 + "]" * 10_000
 
@@ -88,7 +95,30 @@ def world(alice):
     plan = chat_services.message_send(
         actor=alice, conversation=conversation, parent_id=None, content="hello"
     )
-    return {"alice": alice, "conversation": conversation, "message_ids": plan.created}
+    comparison = playground_services.comparison_create(
+        actor=alice,
+        prompt="hello",
+        slots=[SlotData(echo, "echo"), SlotData(echo, "echo")],
+    )
+    battle_run = Run.objects.create(
+        kind=RunKind.ARENA, owner_user=alice, created_by=alice, prompt="which?"
+    )
+    battle = Battle.objects.create(
+        run=battle_run,
+        owner_user=alice,
+        created_by=alice,
+        credential_a=echo,
+        credential_b=echo,
+        model_a="echo:echo",
+        model_b="echo:echo-b",  # a model never faces itself
+    )
+    return {
+        "alice": alice,
+        "conversation": conversation,
+        "message_ids": plan.created,
+        "comparison": comparison,
+        "battle": battle,
+    }
 
 
 def _consumers():
@@ -125,7 +155,7 @@ async def _error_for(ws, label, *, text_data=None, bytes_data=None) -> dict:
 async def test_malformed_frames_get_an_error_frame_and_the_socket_stays_usable(route, world):
     async with connect(PATHS[route](world), user=world["alice"]) as (ws, connected):
         assert connected
-        if route.startswith("ws/chat/"):
+        if route.startswith(SAYS_HELLO):
             assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "hello"
         for label, frame in MALFORMED:
             answer = await _error_for(ws, label, **frame)
@@ -138,23 +168,37 @@ async def test_malformed_frames_get_an_error_frame_and_the_socket_stays_usable(r
         assert await ws.receive_nothing(timeout=0.2)
 
 
+def _field(name: str, bad) -> dict:
+    """`settings.model_choice` is a field inside an object; a model choice's id is the part
+    before `|` (`"<credential id>|<model>"`)."""
+    if "." not in name:
+        return {name: bad}
+    outer, inner = name.split(".", 1)
+    if inner == "model_choice" and isinstance(bad, str):
+        bad = f"{bad}|echo"
+    return {outer: {inner: bad}}
+
+
 @pytest.mark.parametrize("route", list(PATHS))
 async def test_unreadable_ids_in_every_id_field_get_an_error_frame(route, world):
     consumer = dict(_consumers())[route]
     fields = getattr(consumer, "ID_FIELDS", {})
     async with connect(PATHS[route](world), user=world["alice"]) as (ws, connected):
         assert connected
-        if route.startswith("ws/chat/"):
+        if route.startswith(SAYS_HELLO):
             assert (await ws.receive_json_from(timeout=TIMEOUT))["type"] == "hello"
         for kind, names in fields.items():
             for name in names:
                 for bad in BAD_IDS:
                     label = f"{kind}.{name}={bad!r:.20}"
-                    message = {"type": kind, name: bad, "content": "x\x00\ud800", "ref": "r"}
+                    message = {"type": kind, "content": "x\x00\ud800", "ref": "r"}
+                    message.update(_field(name, bad))
                     answer = await _error_for(ws, label, text_data=json.dumps(message))
                     assert answer["ref"] == "r", (label, answer)
         assert await ws.receive_nothing(timeout=0.2)
     # Nothing was started or changed by any of it.
     from chats.models import Message
+    from playground.models import Answer
 
     assert await Message.objects.acount() == 2
+    assert await Answer.objects.acount() == 0

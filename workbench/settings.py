@@ -239,6 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "workbench.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
+    "DEFAULT_METADATA_CLASS": "workbench.api.Metadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only (bounded, cleaned: workbench.parsers); other media types get 415.
@@ -265,6 +266,8 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "TeamRoleEnum": "accounts.models.Role",
         "MessageRoleEnum": ["system", "user", "assistant"],
+        "RunKindEnum": "playground.models.RunKind",
+        "DiffLineKindEnum": ["same", "added", "removed", "gap"],
     },
 }
 

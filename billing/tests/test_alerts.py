@@ -40,15 +40,19 @@ def acme(team, alice, bob_teammate, vera_viewer, make_credential):
 
 
 def spend(world, cost: str, user=None):
-    reservation = budget_reserve(
-        user=user or world["bob"],
-        team=world["key"].owner_team_id,
-        credential_id=world["key"].pk,
-        provider_id="openai",
-        model=MODEL,
-        max_tokens=30,  # held: $0.03
-        preset="openai",
-    )
+    try:
+        reservation = budget_reserve(
+            user=user or world["bob"],
+            team=world["key"].owner_team_id,
+            credential_id=world["key"].pk,
+            provider_id="openai",
+            model=MODEL,
+            max_tokens=30,  # held: $0.03
+            preset="openai",
+        )
+    except BudgetExceeded as refused:
+        refused.deliver_alert()  # as the gate does, once its transaction is over
+        raise
     budget_settle(reservation, cost=Decimal(cost))
 
 

@@ -13,7 +13,14 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.db import connections
 from django.test import AsyncClient
 
-from billing.models import Budget, BudgetHold, BudgetWindow, PriceOverride, UsageRecord
+from billing.models import (
+    Budget,
+    BudgetHold,
+    BudgetWindow,
+    Notification,
+    PriceOverride,
+    UsageRecord,
+)
 from providers.adapters.base import CompletionRequest, Message, ProviderError, TextDelta
 from providers.gate import completion_stream
 from tests.api_client import bearer
@@ -165,6 +172,21 @@ async def test_a_refused_call_never_reaches_the_provider_and_says_which_budget(
         "budget_exceeded",
         Decimal(0),
     )
+
+
+async def test_a_refused_call_leaves_the_limit_reached_alert_although_its_transaction_rolls_back(
+    world, fake_provider, alice, settings
+):
+    """The gate reserves inside the transaction that takes the call's slot and opens its usage
+    row; a refusal rolls that back, and the alert must survive it (the bell tells the owner)."""
+    settings.TASKS = {"default": {"BACKEND": "django.tasks.backends.immediate.ImmediateBackend"}}
+    await spend_earlier(world, "0.99")
+
+    with pytest.raises(ProviderError):
+        await run(world)
+
+    reached = [n async for n in Notification.objects.filter(title__contains="reached its limit")]
+    assert [n.user_id for n in reached] == [alice.pk]  # the team's owner
 
 
 def test_rest_answers_402_with_the_budget_that_refused(world, api_for, fake_provider):
