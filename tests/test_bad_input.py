@@ -194,9 +194,7 @@ def test_an_api_address_that_matches_no_route_answers_json(alice, api_for):
         assert_error(api_for(alice).get(url), 404, "not_found")
 
 
-def test_options_on_every_api_route_answers_without_running_the_views_object_lookup(
-    alice, api_for
-):
+def test_options_on_every_api_route_answers_without_running_the_views_object_lookup(alice, api_for):
     """DRF's default OPTIONS metadata calls get_object() on views with PUT: a 500 on views whose
     object isn't a queryset row (the arena pool was one)."""
     api = api_for(alice)
