@@ -9,7 +9,6 @@ from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooMany
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions, pagination, status
-from rest_framework.metadata import SimpleMetadata
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
@@ -21,16 +20,6 @@ logger = logging.getLogger(__name__)
 class Pagination(pagination.PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 200
-
-
-class Metadata(SimpleMetadata):
-    """OPTIONS answers the view's name, description and media types, never the "actions":
-    DRF builds those by calling `get_object()` on views that have PUT, which raised (a 500) on
-    every view whose object isn't a queryset row, and would run an access check for a request
-    that asked for nothing. The OpenAPI schema (`/api/schema/`) documents the actions."""
-
-    def determine_actions(self, request, view):
-        return {}
 
 
 def error_body(code: str, message: str, **extra) -> dict:

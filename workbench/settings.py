@@ -239,7 +239,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "workbench.api.Pagination",
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
-    "DEFAULT_METADATA_CLASS": "workbench.api.Metadata",
+    "DEFAULT_METADATA_CLASS": "workbench.metadata.Metadata",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only (bounded, cleaned: workbench.parsers); other media types get 415.
