@@ -219,20 +219,28 @@ class OpenAICompatAdapter(Adapter):
     def _usage_of(self, chunk) -> Usage | None:
         return usage_from(field_of(chunk, "usage"))
 
+    def _choice_events(self, choice: Any, part: str) -> list[Event]:
+        """Events of one choice: `part` is "delta" (a stream chunk) or "message" (a whole
+        completion)."""
+        events: list[Event] = []
+        body = field_of(choice, part)
+        reasoning = reasoning_of(body)
+        if reasoning:
+            events.append(ReasoningDelta(reasoning))
+        text = field_of(body, "content")
+        if isinstance(text, str) and text:
+            events.append(TextDelta(text))
+        reason = field_of(choice, "finish_reason")
+        if reason:
+            events.append(StopReason(str(reason)))
+        return events
+
     def _message_events(self, data: dict) -> list[Event]:
         """A whole completion (a server that ignored `stream: true`) as the events a stream of
         it would have given."""
         events: list[Event] = []
         for choice in (data.get("choices") or [])[:1]:
-            message = field_of(choice, "message")
-            reasoning = reasoning_of(message)
-            if reasoning:
-                events.append(ReasoningDelta(reasoning))
-            text = field_of(message, "content")
-            if isinstance(text, str) and text:
-                events.append(TextDelta(text))
-            if reason := field_of(choice, "finish_reason"):
-                events.append(StopReason(str(reason)))
+            events += self._choice_events(choice, "message")
         usage = self._usage_of(data)
         if usage is not None:
             events.append(usage)
@@ -243,8 +251,7 @@ class OpenAICompatAdapter(Adapter):
         async with create(**params) as response:
             kind = content_type(response)
             if kind == "application/json":
-                data = json_body(await response.read())
-                for event in self._whole(data):
+                for event in self._message_events(json_body(await response.read())):
                     yield event
                 return
             if kind == "text/html":
@@ -258,15 +265,6 @@ class OpenAICompatAdapter(Adapter):
                     yield event
             if not chunks and kind != "text/event-stream":
                 raise not_a_stream(kind)
-
-    def _whole(self, data: dict) -> list[Event]:
-        events = []
-        for choice in (data.get("choices") or [])[:1]:
-            events += self._choice_events(choice, "message")
-        usage = self._usage_of(data)
-        if usage is not None:
-            events.append(usage)
-        return events
 
     def _chunk_events(self, data: bytes) -> list[Event]:
         try:
