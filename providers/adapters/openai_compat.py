@@ -270,9 +270,14 @@ class OpenAICompatAdapter(Adapter):
         try:
             chunk = orjson.loads(data)
         except orjson.JSONDecodeError:
-            raise ProviderError(
-                "provider_error", "The provider sent a malformed stream chunk."
-            ) from None
+            # orjson refuses a lone surrogate escape ("\ud800"), which real APIs do send
+            # mid-emoji; the standard parser reads it and the gate's sanitizer cleans the text.
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise ProviderError(
+                    "provider_error", "The provider sent a malformed stream chunk."
+                ) from None
         if not isinstance(chunk, dict):
             return []
         error = chunk.get("error")
