@@ -390,6 +390,10 @@ async def _run(reply: Reply, render) -> None:
                 awaiting=getattr(plan, "awaiting", ()),
             )
             await connections.hop(kind.retrieval_save)(message_id=plan.message_id, retrieval=record)
+        shared = getattr(plan, "shared_context", None)
+        if shared is not None:
+            # Retrieved once for several replies (a playground run): each gets the same text.
+            request = grounding.with_context(request, await asyncio.shield(shared))
         events = completion_stream(
             user=user,
             credential_id=plan.credential_id,

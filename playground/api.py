@@ -13,27 +13,31 @@ from datetime import datetime
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
-from django.http import StreamingHttpResponse
+from django.http import Http404, StreamingHttpResponse
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.timezone import make_aware
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import generics, mixins, status
+from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from playground import arena, runs, selectors, services, snippets
+from playground import arena, grounding, judging, runs, selectors, services, snippets
 from playground.models import Answer, AnswerStatus, Battle, Run
 from playground.serializers import (
     AnswerSerializer,
     AnswerWriteSerializer,
     BattleCreateSerializer,
     BattleSerializer,
+    ComparisonCollectionAttachSerializer,
+    ComparisonCollectionSerializer,
     ComparisonCreateSerializer,
     ComparisonSerializer,
     ComparisonWriteSerializer,
     EstimateSerializer,
+    JudgeSerializer,
     LeaderboardSerializer,
     PoolEntrySerializer,
     RunListSerializer,
@@ -148,6 +152,70 @@ class ComparisonDetailView(generics.GenericAPIView):
         return Response(status=status.HTTP_204_NO_CONTENT)
 
 
+class ComparisonCollectionListView(generics.GenericAPIView):
+    serializer_class = ComparisonCollectionSerializer
+
+    @extend_schema(responses={200: ComparisonCollectionSerializer(many=True)})
+    def get(self, request, pk):
+        """The collections every run of this comparison searches once, for all its slots."""
+        comparison = selectors.comparison_for_user(user=request.user, pk=pk)
+        linked = grounding.comparison_collections(comparison=comparison)
+        return Response(ComparisonCollectionSerializer(linked, many=True).data)
+
+    @extend_schema(
+        request=ComparisonCollectionAttachSerializer,
+        responses={201: ComparisonCollectionSerializer},
+    )
+    def post(self, request, pk):
+        """Attach a collection: the next runs give every slot the same retrieved context."""
+        comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        data = ComparisonCollectionAttachSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            collection = grounding.collection_attach(
+                actor=request.user,
+                comparison=comparison,
+                collection_id=data.validated_data["collection_id"],
+            )
+        except Http404:
+            raise NotFound({"collection_id": "No such collection, or you can't see it."}) from None
+        return Response(
+            ComparisonCollectionSerializer(collection).data, status=status.HTTP_201_CREATED
+        )
+
+
+class ComparisonCollectionDetailView(generics.GenericAPIView):
+    serializer_class = ComparisonCollectionSerializer
+
+    @extend_schema(request=None, responses={204: None})
+    def delete(self, request, pk, collection_id):
+        """Detach a collection (its documents stay where they are)."""
+        comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        grounding.collection_detach(
+            actor=request.user, comparison=comparison, collection_id=collection_id
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class JudgeView(generics.GenericAPIView):
+    serializer_class = JudgeSerializer
+
+    @extend_schema(request=JudgeSerializer, responses={200: ComparisonSerializer})
+    def patch(self, request, pk):
+        """Pick the "RAG quality" judge (`credential: null`: none). Grounded runs then score
+        each answer's faithfulness to the context and relevance (0–1, with a reason)."""
+        comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+        data = JudgeSerializer(data=request.data, context={"request": request})
+        data.is_valid(raise_exception=True)
+        judging.judge_set(
+            actor=request.user,
+            comparison=comparison,
+            credential=data.validated_data["credential"],
+            model=data.validated_data["model"],
+        )
+        return Response(_comparison_json(comparison))
+
+
 class EstimateView(generics.GenericAPIView):
     serializer_class = EstimateSerializer
 
@@ -173,6 +241,8 @@ def _answer_json(answer_id: int) -> dict:
 async def _run_to_end(plans, kind, started: dict) -> None:
     replies = await runs.start(plans, kind=kind, started=started)
     await asyncio.gather(*(asyncio.shield(reply.task) for reply in replies))
+    if replies:
+        await runs.settled(replies[0].plan.run_id)  # the judge's scores, when there is one
 
 
 async def _events(*, kind, topic: int, run_id: int, answer_ids: set[int], start=None):

@@ -6,6 +6,17 @@ urlpatterns = [
     path("comparisons/", api.ComparisonListView.as_view(), name="api-comparison-list"),
     path("comparisons/<int:pk>/", api.ComparisonDetailView.as_view(), name="api-comparison-detail"),
     path(
+        "comparisons/<int:pk>/collections/",
+        api.ComparisonCollectionListView.as_view(),
+        name="api-comparison-collections",
+    ),
+    path(
+        "comparisons/<int:pk>/collections/<int:collection_id>/",
+        api.ComparisonCollectionDetailView.as_view(),
+        name="api-comparison-collection",
+    ),
+    path("comparisons/<int:pk>/judge/", api.JudgeView.as_view(), name="api-comparison-judge"),
+    path(
         "comparisons/<int:pk>/estimate/",
         api.EstimateView.as_view(),
         name="api-comparison-estimate",

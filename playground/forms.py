@@ -227,3 +227,20 @@ class VoteForm(forms.Form):
 
 class WinnerForm(forms.Form):
     answer_id = forms.IntegerField(required=False)
+
+
+class ContextForm(ScopedFormMixin, forms.Form):
+    """The shared-context panel: attach or detach a collection (its id goes through the rules
+    in playground.grounding), or pick the "RAG quality" judge (empty: none)."""
+
+    action = forms.ChoiceField(
+        choices=[("attach", "attach"), ("detach", "detach"), ("judge", "judge")]
+    )
+    collection_id = forms.IntegerField(min_value=1, max_value=2**63 - 1, required=False)
+    judge_choice = CredentialModelField(label="Judge", required=False)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("action") in ("attach", "detach") and not data.get("collection_id"):
+            raise ValidationError("Pick a collection.")
+        return data

@@ -7,6 +7,8 @@ run of two answers with no comparison, plus the vote."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
@@ -31,6 +33,15 @@ class Comparison(Owned):
         "chats.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     run_count = models.PositiveIntegerField(default=0)
+    # "RAG quality": the model that scores each answer of a grounded run (empty: no judging).
+    judge_credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    judge_model = models.CharField(max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -47,6 +58,29 @@ class Comparison(Owned):
     @property
     def display_title(self) -> str:
         return self.title or "Untitled comparison"
+
+
+class ComparisonCollection(models.Model):
+    """A collection every slot's run is grounded in (the shared context; playground.grounding)."""
+
+    comparison = models.ForeignKey(
+        Comparison, on_delete=models.CASCADE, related_name="collection_links"
+    )
+    collection = models.ForeignKey("rag.Collection", on_delete=models.CASCADE, related_name="+")
+    added_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    added_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["comparison", "collection"], name="playground_collection_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"collection {self.collection_id} of comparison {self.comparison_id}"
 
 
 class Slot(models.Model):
@@ -100,6 +134,18 @@ class Run(Owned):
     created_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     wall_ms = models.FloatField(null=True, blank=True)
+    # The shared context, retrieved once for the run's input (chats.grounding's record:
+    # context, numbered sources, notices); None: the comparison had no collections.
+    retrieval = models.JSONField(null=True, blank=True)
+    # The judge the run was started with (copied, like everything a run is made with).
+    judge_credential = models.ForeignKey(
+        "providers.ProviderCredential",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
+    judge_model = models.CharField(max_length=200, blank=True)
 
     class Meta(Owned.Meta):
         ordering = ["-created_at", "-id"]
@@ -171,6 +217,9 @@ class Answer(models.Model):
     duration_ms = models.FloatField(null=True, blank=True)
     rating = models.PositiveSmallIntegerField(null=True, blank=True)  # 1–5
     note = models.CharField(max_length=1000, blank=True)
+    # "RAG quality" scores (playground.judging): {"faithfulness": {"score", "reason"},
+    # "relevance": {...}, "model", "cost"} or {"error": ...}; None: not judged (yet).
+    judge = models.JSONField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     heartbeat_at = models.DateTimeField(null=True, blank=True)  # while streaming
 
@@ -191,6 +240,23 @@ class Answer(models.Model):
     @property
     def is_streaming(self) -> bool:
         return self.status == AnswerStatus.STREAMING
+
+    JUDGE_PATIENCE = timedelta(minutes=2)
+
+    @property
+    def judge_pending(self) -> bool:
+        """Scores are on their way: a judged, grounded run's complete answer without a verdict
+        yet — until two minutes after the run ended (then a restart lost the judging)."""
+        run = self.run
+        if (
+            self.judge is not None
+            or not run.judge_model
+            or not (run.retrieval or {}).get("context")
+        ):
+            return False
+        if self.status != AnswerStatus.COMPLETE or not self.text:
+            return False
+        return run.finished_at is None or timezone.now() - run.finished_at < self.JUDGE_PATIENCE
 
     @property
     def html(self):

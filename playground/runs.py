@@ -12,7 +12,8 @@ second of streaming, then its final UPDATE, the run-finish check, and the render
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import asyncio
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from decimal import Decimal
 
@@ -43,6 +44,11 @@ class AnswerPlan:
     prefix: str = ""
     prior_cost: Decimal | None = None
     prior_tokens: tuple[int, int] = (0, 0)
+    # The run's shared context (playground.grounding): the collections searched once for every
+    # answer, and — set by `start` — the task whose result (the context text) each awaits.
+    grounding_ids: tuple[int, ...] = ()
+    shared_context: object = field(default=None, compare=False, repr=False)
+    judge: tuple[int, str] | None = None  # "RAG quality": (credential id, model)
 
     @property
     def message_id(self) -> int:
@@ -213,16 +219,68 @@ def answers_mark_stale(*, run_id: int | None = None) -> int:
     return count
 
 
+# Background work of runs this process started (the shared retrieval, the judge), by run id:
+# held here so the tasks aren't collected while they run, and so callers can wait for them.
+_AFTER: dict[int, set[asyncio.Task]] = {}
+
+
+def _keep(run_id: int, task: asyncio.Task) -> asyncio.Task:
+    tasks = _AFTER.setdefault(run_id, set())
+    tasks.add(task)
+
+    def forget(done: asyncio.Task) -> None:
+        tasks.discard(done)
+        if not tasks:
+            _AFTER.pop(run_id, None)
+
+    task.add_done_callback(forget)
+    return task
+
+
 async def start(plans: list[AnswerPlan], *, kind: streaming.Kind, started: dict) -> list:
     """Announce the run (one frame with every answer's card, so watchers have the elements
-    before any delta) and start every answer at once."""
+    before any delta) and start every answer at once. A grounded run retrieves once, in a task
+    every answer awaits (each is registered as running meanwhile, so Stop works and nothing
+    takes it for stale); a judged one scores the answers when they are all final."""
+    from playground import grounding, judging
+
     await kind.hub.publish(plans[0].topic if plans else 0, started)
+    context_task = None
+    if plans and plans[0].grounding_ids:
+        first = plans[0]
+        context_task = _keep(
+            first.run_id,
+            asyncio.create_task(
+                grounding.shared_context(
+                    run_id=first.run_id,
+                    user=first.user,
+                    collection_ids=first.grounding_ids,
+                    request=first.request,
+                )
+            ),
+        )
+        plans = [replace(plan, shared_context=context_task) for plan in plans]
     replies = []
     for plan in plans:
         reply = streaming.start(plan, kind=kind)
         reply.announced.set()
         replies.append(reply)
+    if context_task is not None and plans[0].judge is not None:
+        _keep(
+            plans[0].run_id,
+            asyncio.create_task(
+                judging.run_judge(
+                    plan=plans[0], replies=replies, context_task=context_task, kind=kind
+                )
+            ),
+        )
     return replies
+
+
+async def settled(run_id: int) -> None:
+    """Wait for a run's background work (the judge) started by this process."""
+    while _AFTER.get(run_id):
+        await asyncio.gather(*list(_AFTER.get(run_id, ())), return_exceptions=True)
 
 
 async def stop(answer_ids, *, kind: streaming.Kind) -> None:

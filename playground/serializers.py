@@ -5,6 +5,7 @@ from accounts.fields import ScopedPrimaryKeyRelatedField
 from accounts.models import Team
 from billing import money
 from chats.serializers import ParamsSerializer
+from playground import grounding
 from playground.models import MAX_SLOTS, Answer, Battle, Comparison, Run, Slot, Vote
 from playground.services import MAX_PROMPT, MAX_SYSTEM
 from providers import presets
@@ -27,6 +28,12 @@ class SlotSerializer(serializers.ModelSerializer):
 class ComparisonSerializer(serializers.ModelSerializer):
     owner = serializers.SerializerMethodField()
     slots = SlotSerializer(many=True, read_only=True)
+    collections = serializers.SerializerMethodField(
+        help_text="Collection ids every run searches once for the shared context."
+    )
+
+    def get_collections(self, obj) -> list[int]:
+        return [c.pk for c in grounding.comparison_collections(comparison=obj)]
 
     class Meta:
         model = Comparison
@@ -38,6 +45,9 @@ class ComparisonSerializer(serializers.ModelSerializer):
             "history",
             "prompt",
             "slots",
+            "collections",
+            "judge_credential",
+            "judge_model",
             "run_count",
             "source_conversation",
             "created_at",
@@ -135,6 +145,7 @@ class AnswerSerializer(serializers.ModelSerializer):
             "duration_ms",
             "rating",
             "note",
+            "judge",
             "usage",
         ]
         read_only_fields = fields
@@ -169,6 +180,9 @@ class RunSerializer(serializers.ModelSerializer):
             "created_at",
             "finished_at",
             "wall_ms",
+            "retrieval",
+            "judge_credential",
+            "judge_model",
             "answers",
         ]
         read_only_fields = fields
@@ -364,3 +378,28 @@ class PoolEntrySerializer(serializers.Serializer):
         queryset=ProviderCredential.objects.all(), action=Action.USE
     )
     model = serializers.CharField(max_length=200)
+
+
+class ComparisonCollectionSerializer(serializers.Serializer):
+    """A collection attached to a comparison (every run searches it once, for every slot)."""
+
+    id = serializers.IntegerField(read_only=True)
+    name = serializers.CharField(read_only=True)
+    owner_team = serializers.IntegerField(source="owner_team_id", read_only=True, allow_null=True)
+
+
+class ComparisonCollectionAttachSerializer(serializers.Serializer):
+    collection_id = serializers.IntegerField(
+        min_value=1,
+        max_value=2**63 - 1,
+        help_text="A collection you may read; a team comparison takes only its team's.",
+    )
+
+
+class JudgeSerializer(serializers.Serializer):
+    """The "RAG quality" judge: a model on the comparison's owner's credentials (null: none)."""
+
+    credential = ScopedPrimaryKeyRelatedField(
+        queryset=ProviderCredential.objects.all(), action=Action.USE, allow_null=True
+    )
+    model = serializers.CharField(max_length=200, required=False, allow_blank=True, default="")

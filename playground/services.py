@@ -15,7 +15,7 @@ from accounts.access import Action
 from accounts.models import Team
 from chats import selectors as chat_selectors
 from chats import services as chat_services
-from playground import estimates, selectors
+from playground import estimates, grounding, selectors
 from playground.models import MAX_SLOTS, MIN_SLOTS, Answer, AnswerStatus, Comparison, Run, Slot
 from playground.runs import AnswerPlan
 from providers.adapters.base import CompletionRequest
@@ -411,6 +411,15 @@ def answer_request(*, model: str, params: dict, system: str, turns) -> Completio
     )
 
 
+def _run_judge(actor, comparison: Comparison) -> tuple[int, str] | None:
+    """The judge a grounded run is scored by: the comparison's (its owner rule was checked when
+    it was picked). Whether the runner may still use it is the gate's check at each judge call
+    — a refusal is each answer's judge error, never a run that won't start."""
+    if comparison.judge_credential_id is None or not comparison.judge_model:
+        return None
+    return comparison.judge_credential_id, comparison.judge_model
+
+
 @transaction.atomic
 def run_start(
     *, actor, comparison: Comparison, confirm: bool = False
@@ -444,6 +453,10 @@ def run_start(
         owner_user_id=comparison.owner_user_id,
         owner_team_id=comparison.owner_team_id,
     )
+    grounding_ids = grounding.run_collection_ids(comparison=comparison)
+    judge = _run_judge(actor, comparison) if grounding_ids else None
+    if judge is not None:
+        run.judge_credential_id, run.judge_model = judge
     run.save()
     by_position = {row.position: row for row in estimate.slots}
     answers = Answer.objects.bulk_create(
@@ -479,6 +492,8 @@ def run_start(
             request=answer_request(
                 model=answer.model, params=answer.params, system=answer.system_prompt, turns=turns
             ),
+            grounding_ids=grounding_ids,
+            judge=judge,
         )
         for answer in answers
     ]

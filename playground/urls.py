@@ -10,6 +10,7 @@ urlpatterns = [
     path("from-chat/", views.from_chat, name="from_chat"),
     path("<int:pk>/", views.comparison_detail, name="detail"),
     path("<int:pk>/save/", views.comparison_save, name="save"),
+    path("<int:pk>/context/", views.comparison_context, name="context"),
     path("<int:pk>/slots/add/", views.slot_add, name="slot_add"),
     path("<int:pk>/slots/<int:slot_pk>/duplicate/", views.slot_duplicate, name="slot_duplicate"),
     path("<int:pk>/slots/<int:slot_pk>/remove/", views.slot_remove, name="slot_remove"),

@@ -17,7 +17,17 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import Action
 from chats import selectors as chat_selectors
-from playground import diffing, exports, forms, runs, selectors, services, snippets
+from playground import (
+    diffing,
+    exports,
+    forms,
+    grounding,
+    judging,
+    runs,
+    selectors,
+    services,
+    snippets,
+)
 from playground.models import MAX_SLOTS, Run
 from providers import services as provider_services
 
@@ -122,7 +132,65 @@ def _detail_context(request, comparison, *, editor=None, run=None) -> dict:
         "estimate": services.comparison_estimate(actor=request.user, comparison=comparison),
         "max_slots": MAX_SLOTS,
         "nav_active": "playground",
+        **_context_panel(request, comparison, can_write=can_write),
     }
+
+
+def _context_panel(request, comparison, *, can_write: bool, error: str = "") -> dict:
+    """The shared-context panel: attached collections, what may be attached, the judge."""
+    return {
+        "comparison": comparison,
+        "can_write": can_write,
+        "linked": grounding.comparison_collections(comparison=comparison),
+        "attachable": list(
+            grounding.collections_attachable(user=request.user, comparison=comparison)
+        )
+        if can_write
+        else [],
+        "judge_value": f"{comparison.judge_credential_id}|{comparison.judge_model}"
+        if comparison.judge_credential_id and comparison.judge_model
+        else "",
+        "context_error": error,
+    }
+
+
+@login_required
+@require_POST
+def comparison_context(request, pk):
+    """Attach/detach a collection or pick the judge: the panel again (htmx), or the page."""
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    form = forms.ContextForm(request.POST, user=request.user)
+    error = ""
+    if not form.is_valid():
+        error = " ".join(" ".join(e) for e in form.errors.values())
+    else:
+        data = form.cleaned_data
+        try:
+            if data["action"] == "attach":
+                grounding.collection_attach(
+                    actor=request.user, comparison=comparison, collection_id=data["collection_id"]
+                )
+            elif data["action"] == "detach":
+                grounding.collection_detach(
+                    actor=request.user, comparison=comparison, collection_id=data["collection_id"]
+                )
+            else:
+                credential, model = data["judge_choice"] or (None, "")
+                judging.judge_set(
+                    actor=request.user, comparison=comparison, credential=credential, model=model
+                )
+        except ValidationError as exc:
+            error = _errors(exc)
+    if request.htmx:
+        context = _context_panel(request, comparison, can_write=True, error=error)
+        context["groups"] = selectors.picker_groups(
+            user=request.user, owner_team=comparison.owner_team
+        )
+        # 200 either way: htmx swaps only successful answers, and the panel says what's wrong.
+        return render(request, "playground/comparison.html#context", context)
+    if error:
+        messages.error(request, error)
+    return redirect("playground:detail", pk=comparison.pk)
 
 
 @login_required

@@ -241,6 +241,7 @@ if (page) {
       if (frame.run && frame.run.html) swapIn(results, frame.run.html);
       refreshControls();
     },
+    judged(frame) { handlers.final(frame); }, // "RAG quality" scores: the answer's card again
     results(frame) {
       if (frame.html) swapIn(results, frame.html);
       watchLive(results);
