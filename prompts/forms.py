@@ -101,7 +101,7 @@ class PromptForm(ScopedFormMixin, forms.Form):
         action=Action.READ,
         required=False,
         empty_label="No retrieval",
-        help_text="Its best-matching chunks are added to the system part as quoted sources.",
+        help_text="Its best-matching chunks go in front of the user part as quoted sources.",
     )
     top_k = forms.IntegerField(
         label="Chunks", min_value=1, max_value=MAX_TOP_K, initial=5, required=False

@@ -77,7 +77,7 @@ class PromptVersion(models.Model):
     )
     model = models.CharField(max_length=200, blank=True)
     params = models.JSONField(default=dict, blank=True)
-    # Retrieval: a collection whose best chunks are added to the system part (rag.context format)
+    # Retrieval: a collection whose best chunks go in front of the user part (rag.context format)
     # when the version is used; `top_k` chunks.
     collection = models.ForeignKey(
         "rag.Collection", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"

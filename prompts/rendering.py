@@ -11,8 +11,12 @@ Every feature that uses a prompt (chat insert, playground, batch runs, REST rend
 - An empty value of a required variable is missing; its default (if any) fills it instead.
   An optional variable with no value and no default becomes empty text.
 - A version linked to a collection gets its retrieved context (rag.selectors.chunk_search +
-  rag.context.context_build, the one retrieval and format) appended to the system part, searched
-  with the rendered user part, as the user asking — who must be able to read the collection.
+  rag.context.context_build, the one retrieval and format) in front of the rendered user part —
+  as chat puts it in front of the last user turn, never into the system part (retrieved text
+  gets at most the user's authority) — searched with the rendered user part, as the user
+  asking, who must be able to read the collection. Whatever uses the prompt (chat's and the
+  playground's insert, batches, REST) sends that user part, so the context goes wherever the
+  prompt goes, and is visible where it is inserted.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ class Rendered:
     values: dict[str, str]  # what was inserted for each variable (defaults applied)
     sources: tuple[Source, ...] = field(default_factory=tuple)
     notices: tuple[str, ...] = field(default_factory=tuple)
+    context: str = ""  # the retrieved context at the head of `user` ("" when none)
 
     @property
     def messages(self) -> tuple[Message, ...]:
@@ -161,11 +166,14 @@ def _grounded(rendered: Rendered, result, collection_name: str) -> Rendered:
     if not context.text:
         notices.append(f"Nothing in “{collection_name}” matched; sent without sources.")
         return _replace(rendered, notices=tuple(notices))
-    system = f"{rendered.system}\n\n{context.text}" if rendered.system else context.text
+    # Chat's placement (chats.grounding.with_context): the context, a blank line, the question.
+    user = f"{context.text}\n\n{rendered.user}" if rendered.user else context.text
     sources = tuple(
         Source(s.number, s.chunk_id, s.collection_id, s.title, s.page) for s in context.sources
     )
-    return _replace(rendered, system=system, sources=sources, notices=tuple(notices))
+    return _replace(
+        rendered, user=user, sources=sources, notices=tuple(notices), context=context.text
+    )
 
 
 def _replace(rendered: Rendered, **changes) -> Rendered:
@@ -190,7 +198,7 @@ def _query(rendered: Rendered) -> str:
 
 def version_render(*, user, version: PromptVersion, values, ground: bool = True) -> Rendered:
     """Render `version` with `values` for `user` (who must be able to read its template).
-    With `ground`, a linked collection's context is added to the system part."""
+    With `ground`, a linked collection's context goes in front of the user part."""
     access.require(user, version.template, Action.READ)
     rendered = render_values(version=version, values=values)
     if not ground or version.collection_id is None:

@@ -235,6 +235,9 @@ class RenderedSerializer(serializers.Serializer):
     values = serializers.DictField(child=serializers.CharField())
     sources = serializers.SerializerMethodField()
     notices = serializers.ListField(child=serializers.CharField())
+    context = serializers.CharField(
+        help_text="The retrieved context at the head of `user` (empty when none)."
+    )
 
     def get_messages(self, obj) -> list[dict]:
         head = [{"role": "system", "content": obj.system}] if obj.system else []
