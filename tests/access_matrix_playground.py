@@ -34,7 +34,7 @@ def build_playground(world: dict) -> dict:
     from django.utils import timezone
 
     from playground import arena, services
-    from playground.models import Answer, Battle, Run, RunKind
+    from playground.models import Answer, Battle, ComparisonCollection, Run, RunKind
     from playground.services import SlotData
     from providers.models import ProviderModel
 
@@ -116,6 +116,29 @@ def build_playground(world: dict) -> dict:
         )
         for i, m in enumerate(("echo", "echo-b"))
     ]
+    # Shared context (issue 14): the team collection attached, the run's retrieval citing its
+    # chunk, a judge on the team's Echo.
+    ComparisonCollection.objects.create(comparison=comparison, collection=world["rag_collection"])
+    comparison.judge_credential, comparison.judge_model = credential, "echo"
+    comparison.save(update_fields=["judge_credential", "judge_model"])
+    chunk = world["rag_chunk"]
+    run.retrieval = {
+        "context": "<sources>team text</sources>",
+        "sources": [
+            {
+                "n": 1,
+                "chunk": chunk.pk,
+                "document": chunk.document_id,
+                "collection": chunk.collection_id,
+                "title": "a.txt",
+                "page": None,
+                "heading": "",
+            }
+        ],
+        "notices": [],
+        "took_ms": 1.0,
+    }
+    run.save(update_fields=["retrieval"])
     made = {
         "comparison": comparison,
         "slot": slot,
@@ -280,7 +303,71 @@ CASES: list[Case] = [
         kwargs=battle_kw,
         data=lambda w: {"vote": "a"},
     ),
+    # Shared context (issue 14): attach/detach a collection, pick the judge.
+    Case(
+        "playground:context",
+        team_rule(**WRITE),
+        method="POST",
+        kwargs=comp_kw,
+        data=lambda w: {"action": "attach", "collection_id": w["rag_collection"].pk},
+    ),
+    Case(
+        "playground:context",
+        team_rule(**WRITE),
+        method="POST",
+        kwargs=comp_kw,
+        data=lambda w: {"action": "detach", "collection_id": w["rag_collection"].pk},
+        note="detach",
+    ),
+    Case(
+        "playground:context",
+        team_rule(alice=404, bob=404, vera=403),
+        method="POST",
+        kwargs=comp_kw,
+        data=lambda w: {"action": "detach", "collection_id": w["rag_personal"].pk},
+        note="detach a collection that isn't attached",
+    ),
+    Case(
+        "playground:context",
+        team_rule(**WRITE),
+        method="POST",
+        kwargs=comp_kw,
+        data=lambda w: {"action": "judge", "judge_choice": f"{w['team_credential'].pk}|echo"},
+        note="the team's Echo as judge",
+    ),
     # --- REST ------------------------------------------------------------------------------------
+    Case("api-comparison-collections", team_rule(**READ, anonymous=401), kwargs=comp_kw, api=True),
+    Case(
+        "api-comparison-collections",
+        team_rule(alice=201, bob=201, vera=403, anonymous=401),
+        method="POST",
+        kwargs=comp_kw,
+        api=True,
+        data=lambda w: {"collection_id": w["rag_collection"].pk},
+    ),
+    Case(
+        "api-comparison-collection",
+        team_rule(alice=204, bob=204, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=lambda w: {"pk": w["pg"]["comparison"].pk, "collection_id": w["rag_collection"].pk},
+        api=True,
+    ),
+    Case(
+        "api-comparison-collection",
+        team_rule(alice=404, bob=404, vera=403, anonymous=401),
+        method="DELETE",
+        kwargs=lambda w: {"pk": w["pg"]["comparison"].pk, "collection_id": w["rag_personal"].pk},
+        api=True,
+        note="a collection that isn't attached",
+    ),
+    Case(
+        "api-comparison-judge",
+        team_rule(alice=200, bob=200, vera=403, anonymous=401),
+        method="PATCH",
+        kwargs=comp_kw,
+        api=True,
+        data=lambda w: {"credential": w["team_credential"].pk, "model": "echo"},
+    ),
     Case("api-comparison-list", everyone(200, anonymous=401), api=True),
     Case(
         "api-comparison-list",
@@ -389,6 +476,52 @@ CASES: list[Case] = [
 ]
 
 FIELD_CASES: list[FieldCase] = [
+    FieldCase(
+        "playground.forms.ContextForm.collection_id",
+        Case(
+            "playground:context",
+            team_rule(alice=302, bob=404, vera=403),
+            method="POST",
+            kwargs=comp_kw,
+            data=lambda w: {"action": "attach", "collection_id": w["rag_personal"].pk},
+            note="alice's personal collection in a team comparison (alice: refused, a message)",
+        ),
+    ),
+    FieldCase(
+        "playground.forms.ContextForm.judge_choice",
+        Case(
+            "playground:context",
+            team_rule(alice=302, bob=404, vera=403),
+            method="POST",
+            kwargs=comp_kw,
+            data=lambda w: {"action": "judge", "judge_choice": f"{w['alice_credential'].pk}|echo"},
+            note="alice's personal credential judging a team comparison (alice: refused)",
+        ),
+    ),
+    FieldCase(
+        "playground.serializers.ComparisonCollectionAttachSerializer.collection_id",
+        Case(
+            "api-comparison-collections",
+            team_rule(alice=400, bob=404, vera=403, anonymous=401),
+            method="POST",
+            kwargs=comp_kw,
+            api=True,
+            data=lambda w: {"collection_id": w["rag_personal"].pk},
+            note="alice's personal collection in a team comparison",
+        ),
+    ),
+    FieldCase(
+        "playground.serializers.JudgeSerializer.credential",
+        Case(
+            "api-comparison-judge",
+            team_rule(alice=400, bob=404, vera=403, anonymous=401),
+            method="PATCH",
+            kwargs=comp_kw,
+            api=True,
+            data=lambda w: {"credential": w["alice_credential"].pk, "model": "echo"},
+            note="alice's personal credential judging a team comparison",
+        ),
+    ),
     FieldCase(
         "playground.forms.SlotForm.model_choice",
         Case(
