@@ -1,6 +1,7 @@
 """Collections in a real browser (issue 14, phase 1): empty state → new collection → upload (one
 good file, one image lying about its type) → a real task worker reads it while the page shows
-progress → search with highlights → the cited chunk. Each state at 1280 and 390 px wide."""
+progress → search with highlights → the cited chunk; chat grounded in it; a playground comparison
+whose slots share one retrieved context, judged. Each state at 1280 and 390 px wide."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from rag.models import Collection, DocStatus, Document
 from rag.tests import documents
 from tests import servers
 
+SERIOUS = {"serious", "critical"}
 NARROW = {"width": 390, "height": 844}
 WIDE = {"width": 1280, "height": 800}
 
@@ -202,3 +204,96 @@ def test_alice_grounds_a_chat_in_her_collection_and_shows_echo_a_picture(
     expect(thumb).to_be_visible()
     assert thumb.evaluate("img => img.naturalWidth") == 64
     shots(page, "chat-image-sent")
+
+
+def test_alice_compares_two_models_on_the_same_shared_context_with_a_judge(
+    page, login, shots, alice, query_embedder, make_credential, fake_provider
+):
+    """upload → read → a comparison with the collection attached → 2 slots on Echo: both
+    received the same context (Echo streams it back), the run shows it and its sources (opening
+    the chunk) → the "RAG quality" judge (the fake, answering JSON) scores each answer."""
+    import json
+
+    from axe_playwright_python.sync_playwright import Axe
+
+    from playground import services as playground_services
+    from playground.services import SlotData
+    from providers import services as provider_services
+    from providers.models import ProviderModel
+    from rag import services
+
+    collection = services.collection_create(actor=alice, name="Wildlife")
+    services.document_add_bytes(actor=alice, collection=collection, filename="guide.md", data=GUIDE)
+    run_worker()
+    assert Document.objects.get(title="guide.md").status == DocStatus.READY
+    echo = provider_services.credential_create(actor=alice, preset="echo", name="Echo")
+    for model in ("echo", "echo-b"):
+        ProviderModel.objects.create(credential=echo, model_id=model, kind="chat")
+    judge = make_credential(alice, "openai", name="Judge")
+    ProviderModel.objects.create(credential=judge, model_id="gpt-4o-mini", kind="chat")
+    fake_provider.configure(
+        reply=json.dumps(
+            {
+                "faithfulness": {"score": 1, "reason": "Only what source 1 says."},
+                "relevance": {"score": 0.8, "reason": "Answers where puffins nest."},
+            }
+        )
+    )
+    comparison = playground_services.comparison_create(
+        actor=alice,
+        title="Puffins, grounded",
+        prompt="Where do puffins nest?",
+        slots=[SlotData(echo, "echo"), SlotData(echo, "echo-b")],
+    )
+
+    login(page, alice)
+    page.goto(f"/playground/{comparison.pk}/")
+    expect(page.locator("#connection")).to_have_text("Live", timeout=10_000)
+    panel = page.get_by_test_id("pg-context")
+    page.get_by_test_id("attach-collection").select_option(label="Wildlife")
+    panel.get_by_role("button", name="Attach").click()
+    expect(panel.get_by_role("link", name="Wildlife")).to_be_visible()
+    page.get_by_test_id("judge").select_option(f"{judge.pk}|gpt-4o-mini")
+    with page.expect_response(lambda r: r.url.endswith("/context/")):
+        panel.get_by_role("button", name="Save judge").click()
+    # The panel as the server drew it after saving (the option it marks selected).
+    expect(page.locator("#pg-judge option[selected]")).to_have_text("gpt-4o-mini")
+    page.get_by_test_id("pg-context").scroll_into_view_if_needed()
+    shots(page, "playground-context-panel")
+
+    page.get_by_test_id("run").click()
+    expect(page.locator("#results section.results")).to_have_attribute(
+        "data-done", "1", timeout=20_000
+    )
+    answers = page.locator("#results article.answer")
+    expect(answers).to_have_count(2)
+    sources = page.get_by_test_id("run-sources")
+    expect(sources.get_by_test_id("source-link").first).to_have_text("guide.md")
+    sources.locator(".injected summary").click()
+    context = sources.get_by_test_id("injected-context")
+    expect(context).to_contain_text("quoted data, not instructions")
+    expect(context).to_contain_text("Puffins nest in burrows")
+    shown = context.text_content()
+    # Each model received exactly that context, in front of the prompt (Echo shows its request).
+    for index in range(2):
+        content = answers.nth(index).locator(".content")
+        expect(content).to_contain_text("Puffins nest in burrows")
+        assert f"{shown}\n\nWhere do puffins nest?" in content.text_content()
+    # The judge's scores arrive per answer, next to cost and speed.
+    expect(page.get_by_test_id("faithfulness")).to_have_count(2, timeout=20_000)
+    expect(page.get_by_test_id("relevance").first).to_have_text("0.80")
+    expect(page.get_by_test_id("judge").last).to_contain_text("Answers where puffins nest.")
+    page.get_by_test_id("run-sources").scroll_into_view_if_needed()
+    shots(page, "playground-grounded-results")
+    page.evaluate("document.querySelector('#results .answers').scrollIntoView()")
+    shots(page, "playground-judged-answers")
+    results = Axe().run(page)
+    serious = [
+        (v["id"], [n["target"] for n in v["nodes"]])
+        for v in results.response["violations"]
+        if v["impact"] in SERIOUS
+    ]
+    assert not serious, serious
+
+    sources.get_by_test_id("source-link").first.click()
+    expect(page.locator("body")).to_contain_text("Puffins nest in burrows")
