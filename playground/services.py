@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import F
+from django.http import Http404
 from django.utils import timezone
 
 from accounts import access
@@ -295,9 +296,10 @@ def slot_move(*, actor, comparison: Comparison, slot: Slot, offset: int) -> None
 
 @transaction.atomic
 def comparison_clone(*, actor, comparison: Comparison) -> Comparison:
-    """A copy of the input and slots (not the runs), for the same owner."""
+    """A copy of the input, slots, shared-context collections and judge (not the runs), for the
+    same owner."""
     access.require(actor, comparison, Action.WRITE)
-    return comparison_create(
+    copy = comparison_create(
         actor=actor,
         owner_team=comparison.owner_team,
         title=f"Copy of {comparison.display_title}"[:200],
@@ -310,6 +312,18 @@ def comparison_clone(*, actor, comparison: Comparison) -> Comparison:
         ],
         source_conversation=comparison.source_conversation,
     )
+    for collection in grounding.comparison_collections(comparison=comparison):
+        try:  # one the actor can't read (or that no longer fits) stays behind
+            grounding.collection_attach(actor=actor, comparison=copy, collection_id=collection.pk)
+        except (Http404, ValidationError):
+            continue
+    if comparison.judge_credential_id and comparison.judge_model:
+        copy.judge_credential_id, copy.judge_model = (
+            comparison.judge_credential_id,
+            comparison.judge_model,
+        )
+        copy.save(update_fields=["judge_credential", "judge_model"])
+    return copy
 
 
 def comparison_delete(*, actor, comparison: Comparison) -> None:

@@ -238,3 +238,15 @@ def test_at_most_ten_collections(alice):
     extra = rag_services.collection_create(actor=alice, name="one too many")
     with pytest.raises(ValidationError, match="At most 10"):
         grounding.collection_attach(actor=alice, comparison=comparison, collection_id=extra.pk)
+
+
+def test_a_clone_keeps_the_collections_and_the_judge(alice):
+    comparison = echo_comparison(alice)
+    collection = travel(alice)
+    grounding.collection_attach(actor=alice, comparison=comparison, collection_id=collection.pk)
+    echo = comparison.slots.first().credential
+    comparison.judge_credential, comparison.judge_model = echo, "echo"
+    comparison.save(update_fields=["judge_credential", "judge_model"])
+    copy = services.comparison_clone(actor=alice, comparison=comparison)
+    assert grounding.comparison_collections(comparison=copy) == [collection]
+    assert (copy.judge_credential_id, copy.judge_model) == (echo.pk, "echo")

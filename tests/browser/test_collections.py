@@ -35,10 +35,13 @@ Puffins nest in burrows on grassy cliffs and carry many small fish crosswise in 
 
 @pytest.fixture
 def shots(screenshot):
-    def take(page, name: str) -> None:
+    def take(page, name: str, at: str | None = None) -> None:
+        """`at`: a selector scrolled to the top at each width (a resize moves the page)."""
         size = page.viewport_size
         for label, viewport in (("1280", WIDE), ("390", NARROW)):
             page.set_viewport_size(viewport)
+            if at:
+                page.evaluate("(s) => document.querySelector(s).scrollIntoView()", at)
             page.wait_for_timeout(50)
             screenshot(page, f"{name}-{label}", full_page=False)
         page.set_viewport_size(size)
@@ -258,8 +261,7 @@ def test_alice_compares_two_models_on_the_same_shared_context_with_a_judge(
         panel.get_by_role("button", name="Save judge").click()
     # The panel as the server drew it after saving (the option it marks selected).
     expect(page.locator("#pg-judge option[selected]")).to_have_text("gpt-4o-mini")
-    page.get_by_test_id("pg-context").scroll_into_view_if_needed()
-    shots(page, "playground-context-panel")
+    shots(page, "playground-context-panel", at="#pg-context")
 
     page.get_by_test_id("run").click()
     expect(page.locator("#results section.results")).to_have_attribute(
@@ -283,10 +285,8 @@ def test_alice_compares_two_models_on_the_same_shared_context_with_a_judge(
     expect(page.get_by_test_id("faithfulness")).to_have_count(2, timeout=20_000)
     expect(page.get_by_test_id("relevance").first).to_have_text("0.80")
     expect(page.get_by_test_id("judge").last).to_contain_text("Answers where puffins nest.")
-    page.get_by_test_id("run-sources").scroll_into_view_if_needed()
-    shots(page, "playground-grounded-results")
-    page.evaluate("document.querySelector('#results .answers').scrollIntoView()")
-    shots(page, "playground-judged-answers")
+    shots(page, "playground-grounded-results", at="#results .run-context")
+    shots(page, "playground-judged-answers", at="#results .answers .metrics")
     results = Axe().run(page)
     serious = [
         (v["id"], [n["target"] for n in v["nodes"]])
