@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 
 from asgiref.sync import async_to_sync, sync_to_async
 from django.core.exceptions import ValidationError
@@ -612,7 +612,8 @@ def _when(raw: str | None, *, name: str) -> datetime | None:
         value = datetime(day.year, day.month, day.day) if day else None
     if value is None:
         raise ValidationError({name: "An ISO date or date-time."})
-    return make_aware(value) if value.tzinfo is None else value
+    # In UTC: Python takes offsets up to ±24 h, PostgreSQL only up to ±16 h (a 500 otherwise).
+    return (make_aware(value) if value.tzinfo is None else value).astimezone(UTC)
 
 
 class LeaderboardView(generics.GenericAPIView):
