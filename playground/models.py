@@ -32,6 +32,14 @@ class Comparison(Owned):
     source_conversation = models.ForeignKey(
         "chats.Conversation", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
+    # A prompt from the library filled in for every slot (playground.prompting): the version,
+    # the values given and whether its system part became the system prompt. A run counts for
+    # the version only while the prompt is still exactly what the version renders with them.
+    prompt_version = models.ForeignKey(
+        "prompts.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    prompt_values = models.JSONField(default=dict, blank=True)
+    prompt_with_system = models.BooleanField(default=False)
     run_count = models.PositiveIntegerField(default=0)
     # "RAG quality": the model that scores each answer of a grounded run (empty: no judging).
     judge_credential = models.ForeignKey(
@@ -125,6 +133,10 @@ class Run(Owned):
     system_prompt = models.TextField(blank=True)
     history = models.JSONField(default=list, blank=True)
     prompt = models.TextField(blank=True)
+    # The prompt-library version this run sent (its calls, cost and ratings count for it).
+    prompt_version = models.ForeignKey(
+        "prompts.PromptVersion", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     estimate = models.DecimalField(max_digits=18, decimal_places=9, null=True, blank=True)
     cost_total = models.DecimalField(max_digits=18, decimal_places=9, default=0)
     has_unpriced = models.BooleanField(default=False)

@@ -49,6 +49,9 @@ class AnswerPlan:
     grounding_ids: tuple[int, ...] = ()
     shared_context: object = field(default=None, compare=False, repr=False)
     judge: tuple[int, str] | None = None  # "RAG quality": (credential id, model)
+    # Added to the usage row's context: {"prompt_template", "prompt_version"} when the run sent
+    # a library prompt, so the version's page counts the call and its cost.
+    usage_context: tuple[tuple[str, int], ...] = ()
 
     @property
     def message_id(self) -> int:
@@ -171,7 +174,7 @@ COMPARE = streaming.Kind(
     hub=streaming.Hub("compare"),
     running={},
     feature="playground",
-    context=lambda plan: {"run": plan.run_id, "answer": plan.answer_id},
+    context=lambda plan: {"run": plan.run_id, "answer": plan.answer_id, **dict(plan.usage_context)},
     checkpoint=answer_checkpoint,
     save=_saver(_render_compare_answer, _render_compare_run),
 )

@@ -242,3 +242,50 @@ def run_totals(*, run: Run) -> dict:
     answers = list(run.answers.all())
     cost = sum((a.cost or Decimal(0) for a in answers), Decimal(0))
     return {"cost": cost, "unpriced": any(a.cost_source == "unpriced" for a in answers)}
+
+
+# --- A prompt from the library --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PromptLink:
+    """The library version a comparison's prompt was filled from. `holds`: the prompt (and the
+    system prompt, when it came from the version) is still exactly what the version renders
+    with the saved values — only then does a run count for the version."""
+
+    version: object  # prompts.PromptVersion
+    holds: bool
+
+    @property
+    def template(self):
+        return self.version.template
+
+
+def prompt_link(*, comparison: Comparison) -> PromptLink | None:
+    """Checked again at every run (services.run_start), not trusted from the time it was made:
+    edits after filling the prompt in detach it, whoever made them and however they raced."""
+    from prompts.models import PromptVersion
+    from prompts.rendering import RenderError, render_values
+
+    if comparison.prompt_version_id is None:
+        return None
+    version = (
+        PromptVersion.objects.select_related("template", "template__owner_team")
+        .filter(pk=comparison.prompt_version_id)
+        .first()
+    )
+    if version is None:
+        return None
+    try:
+        rendered = render_values(version=version, values=comparison.prompt_values or {})
+    except RenderError:
+        return PromptLink(version, False)
+    prompt = comparison.prompt
+    # A version linked to a collection puts its retrieved context (then a blank line) in front
+    # of the user part (prompts.rendering); the context itself isn't re-retrieved here.
+    holds = prompt == rendered.user or bool(
+        version.collection_id and rendered.user and prompt.endswith("\n\n" + rendered.user)
+    )
+    if holds and comparison.prompt_with_system and rendered.system:
+        holds = comparison.system_prompt == rendered.system
+    return PromptLink(version, holds)

@@ -154,7 +154,10 @@ def comparison_create(
     prompt: str = "",
     slots: list[SlotData] | None = None,
     source_conversation=None,
+    prompt_link: tuple | None = None,
 ) -> Comparison:
+    """`prompt_link`: (version, values, with_system) of a library prompt the input was filled
+    from (playground.prompting makes it; the caller checked the version)."""
     if owner_team is not None:
         access.require(actor, owner_team, Action.USE)
     comparison = Comparison(
@@ -165,6 +168,11 @@ def comparison_create(
         prompt=_check_text(prompt, "prompt", MAX_PROMPT),
         source_conversation=source_conversation,
     )
+    if prompt_link is not None:
+        version, values, with_system = prompt_link
+        comparison.prompt_version = version
+        comparison.prompt_values = dict(values or {}) if version is not None else {}
+        comparison.prompt_with_system = bool(with_system) and version is not None
     comparison.set_owner(owner_team or actor)
     comparison.save()
     _replace_slots(
@@ -311,6 +319,11 @@ def comparison_clone(*, actor, comparison: Comparison) -> Comparison:
             for s in _slots(comparison)
         ],
         source_conversation=comparison.source_conversation,
+        prompt_link=(
+            comparison.prompt_version,
+            comparison.prompt_values,
+            comparison.prompt_with_system,
+        ),
     )
     for collection in grounding.comparison_collections(comparison=comparison):
         try:  # one the actor can't read (or that no longer fits) stays behind
@@ -454,6 +467,14 @@ def run_start(
     )
     if estimate.needs_confirmation and not confirm:
         raise NeedsConfirmation(estimate)
+    link = selectors.prompt_link(comparison=comparison)
+    version = link.version if link is not None and link.holds else None
+    # The same context keys as prompts.rendering.Rendered.usage_context (the ledger's key).
+    usage_context = (
+        (("prompt_template", version.template_id), ("prompt_version", version.pk))
+        if version is not None
+        else ()
+    )
     now = timezone.now()
     run = Run(
         comparison=comparison,
@@ -462,6 +483,7 @@ def run_start(
         system_prompt=comparison.system_prompt,
         history=comparison.history,
         prompt=comparison.prompt,
+        prompt_version=version,
         estimate=estimate.total,
         created_at=now,
         owner_user_id=comparison.owner_user_id,
@@ -508,6 +530,7 @@ def run_start(
             ),
             grounding_ids=grounding_ids,
             judge=judge,
+            usage_context=usage_context,
         )
         for answer in answers
     ]
@@ -539,8 +562,35 @@ def answer_rate(*, actor, answer: Answer, rating, note: str = "") -> Answer:
             raise ValidationError({"rating": "A rating is 1 to 5."})
     answer.rating = rating
     answer.note = _check_text(note, "note", 1000).strip()
-    answer.save(update_fields=["rating", "note"])
+    with transaction.atomic():
+        answer.save(update_fields=["rating", "note"])
+        _prompt_feedback(actor=actor, answer=answer)
     return answer
+
+
+def _prompt_feedback(*, actor, answer: Answer) -> None:
+    """A rating of an answer a library prompt made counts for that version (its page shows
+    playground ratings): five stars as (n - 1) / 4. An answer has one rating (the last
+    rater's), so it has one score too (no user on it): re-rating replaces, clearing removes."""
+    from prompts import services as prompt_services
+    from prompts.models import FeedbackSource
+
+    version_id = answer.run.prompt_version_id
+    if version_id is None:
+        return
+    key = f"answer:{answer.pk}"
+    if answer.rating is None:
+        prompt_services.feedback_forget(
+            version_id=version_id, source=FeedbackSource.PLAYGROUND, key=key, user=None
+        )
+        return
+    prompt_services.feedback_record(
+        version=answer.run.prompt_version,
+        source=FeedbackSource.PLAYGROUND,
+        key=key,
+        score=(answer.rating - 1) / 4,
+        user=None,
+    )
 
 
 def run_pick_winner(*, actor, run: Run, answer_id) -> Run:

@@ -7,8 +7,9 @@ from the answer's snapshot and the credential's public fields only). A base URL 
 or password in it is shown without them.
 
 Wire formats are code (DESIGN §3): one builder per adapter module, never per vendor. A second
-target — our own OpenAI-compatible endpoint — plugs in through `workbench_target()` once the
-gateway exists (issue 11)."""
+target — this instance's own OpenAI-compatible gateway (`/v1`, issue 11) — reuses the OpenAI
+builders (`gateway_export`): cURL and Python with a Workbench API token from an environment
+variable; it works for every credential the gateway can name, Echo included."""
 
 from __future__ import annotations
 
@@ -67,10 +68,76 @@ def provider_target(*, preset_key: str, base_url: str, model: str, local: bool =
     )
 
 
-def workbench_target(*, request=None, credential=None, model: str = "") -> Target | None:
-    """Our own OpenAI-compatible endpoint, when this instance has one (issue 11): the gateway
-    registers its URL name and its model naming here. None until then."""
-    return None
+GATEWAY_KEY_ENV = "WORKBENCH_API_KEY"
+
+
+@dataclass(frozen=True)
+class GatewayExport:
+    """The same call through this instance's OpenAI-compatible gateway (`/v1`): the model as
+    `<credential slug>/<model id>`, a Workbench API token (`wb_…`) from an environment variable
+    as the key. `note`: why the name might not reach this very credential."""
+
+    target: Target
+    snippets: list[Snippet]
+    note: str = ""
+
+
+def workbench_target(*, site_url: str, credential, model: str) -> Target | None:
+    """Our own OpenAI-compatible endpoint at `site_url` + `/v1` (the operator's
+    WORKBENCH_SITE_URL: what people reach, never a request's Host). None for a credential the
+    gateway can't name (no slug) or an answer with no model."""
+    if credential is None or not credential.slug or not model:
+        return None
+    return Target(
+        adapter="openai_compat",
+        base_url=f"{_public_url(site_url)}/v1",
+        key_env=GATEWAY_KEY_ENV,
+        label="this Workbench's OpenAI-compatible gateway",
+        model=f"{credential.slug}/{model}",
+        provider_key="workbench",
+    )
+
+
+def _gateway_call(call: Call, credential) -> Call:
+    """What the gateway accepts for this credential's models: `seed` only where the adapter
+    honours it (the gateway refuses it with a 400 elsewhere, rather than ignore it)."""
+    from providers.adapters import adapter_class
+
+    preset = presets.PRESETS.get(credential.preset)
+    if preset is None or "seed" not in call.params:
+        return call
+    if adapter_class(preset).supports_seed and "no_seed" not in preset.quirks:
+        return call
+    return Call(
+        system=call.system,
+        messages=call.messages,
+        params={k: v for k, v in call.params.items() if k != "seed"},
+    )
+
+
+def gateway_export(
+    *, site_url: str, user, credential, model: str, call: Call
+) -> GatewayExport | None:
+    """cURL and Python (openai SDK) through the gateway, for `user` (who must be able to name
+    the credential: a personal credential with the same slug as a team's wins in the gateway)."""
+    from providers.gateway.names import AmbiguousModel, UnknownModel, model_resolve
+
+    target = workbench_target(site_url=site_url, credential=credential, model=model)
+    if target is None:
+        return None
+    call = _gateway_call(call, credential)
+    note = ""
+    try:
+        resolved = model_resolve(user=user, name=target.model)
+    except (UnknownModel, AmbiguousModel):
+        resolved = None
+    if resolved is None or resolved.credential_id != credential.pk:
+        note = (
+            f"“{target.model}” names another of your credentials in the gateway (your own "
+            "credential wins over a team's with the same slug); rename one of them, or use an "
+            "alias, to call this one."
+        )
+    return GatewayExport(target, [_curl(target, call), _python(target, call)], note)
 
 
 @dataclass(frozen=True)

@@ -4,11 +4,14 @@ arena_views.py."""
 
 from __future__ import annotations
 
+import json
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
@@ -23,6 +26,7 @@ from playground import (
     forms,
     grounding,
     judging,
+    prompting,
     runs,
     selectors,
     services,
@@ -130,6 +134,7 @@ def _detail_context(request, comparison, *, editor=None, run=None) -> dict:
         ),
         "run_view": selectors.run_view(run=run) if run is not None else None,
         "estimate": services.comparison_estimate(actor=request.user, comparison=comparison),
+        **_prompt_link_context(request, comparison),
         "max_slots": MAX_SLOTS,
         "nav_active": "playground",
         **_context_panel(request, comparison, can_write=can_write),
@@ -193,6 +198,17 @@ def comparison_context(request, pk):
     return redirect("playground:detail", pk=comparison.pk)
 
 
+def _prompt_link_context(request, comparison) -> dict:
+    link = selectors.prompt_link(comparison=comparison)
+    return {
+        "prompt_link": link,
+        # A team comparison may have been filled from someone's personal prompt: its name
+        # is shown only to those who may read it.
+        "prompt_link_readable": link is not None
+        and access.allows(request.user, link.template, Action.READ),
+    }
+
+
 @login_required
 @never_cache  # live state: Back must not show a stale copy of the results
 def comparison_detail(request, pk):
@@ -233,6 +249,7 @@ def comparison_save(request, pk):
             "estimate": services.comparison_estimate(actor=request.user, comparison=comparison),
             "save_error": error,
             "saved": not error,
+            **_prompt_link_context(request, comparison),
         }
         return render(
             request, "playground/comparison.html#estimate", context, status=400 if error else 200
@@ -447,7 +464,13 @@ def answer_code(request, pk):
         "answer": answer,
         "snippets": snippets.snippets_for(target, call),
         "target": target,
-        "gateway": snippets.workbench_target(request=request, credential=answer.credential),
+        "gateway": snippets.gateway_export(
+            site_url=settings.WORKBENCH_SITE_URL,
+            user=request.user,
+            credential=answer.credential,
+            model=answer.model,
+            call=call,
+        ),
         "nav_active": "playground",
     }
     template = "playground/code.html#snippets" if request.htmx else "playground/code.html"
@@ -466,3 +489,125 @@ def answer_continue(request, pk):
         return redirect(_run_url(answer.run))
     messages.success(request, f"Continuing with {answer.model}: ask your next question.")
     return redirect("chats:detail", pk=conversation.pk)
+
+
+# --- Prompts from the library (playground.prompting) -----------------------------------------------
+
+
+def _json_error(code: str, message: str, status: int = 400, **extra) -> JsonResponse:
+    from workbench.api import error_body
+
+    return JsonResponse(error_body(code, message, **extra), status=status)
+
+
+@login_required
+@require_POST
+def prompt_apply(request, pk):
+    """The prompt picker's Insert in the comparison editor: render the chosen version with the
+    values (the same JSON answer as /api/prompts/<id>/render/) and fill the comparison's prompt
+    — and system prompt, if asked — with it, linked to the version."""
+    from prompts import selectors as prompt_selectors
+    from prompts.rendering import RenderError
+
+    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
+    try:
+        body = json.loads(request.body or b"{}")
+    except (ValueError, UnicodeDecodeError):
+        return _json_error("bad_request", "The body must be JSON.")
+    if not isinstance(body, dict):
+        return _json_error("bad_request", "The body must be a JSON object.")
+    template = prompt_selectors.template_for_user(user=request.user, pk=body.get("template"))
+    version = prompt_selectors.version_resolve(template=template, ref=body.get("version"))
+    try:
+        rendered = prompting.comparison_apply_prompt(
+            actor=request.user,
+            comparison=comparison,
+            version=version,
+            values=body.get("variables"),
+            use_system=body.get("use_system") is True,
+        )
+    except RenderError as exc:
+        return _json_error(exc.code, str(exc), fields={"variables": exc.problems})
+    except ValidationError as exc:
+        return _json_error("invalid", _errors(exc))
+    return JsonResponse(
+        {
+            "template_id": template.pk,
+            "version_id": version.pk,
+            "version_number": version.number,
+            "system": rendered.system,
+            "user": rendered.user,
+            "notices": list(rendered.notices),
+        }
+    )
+
+
+def _back_to_prompt(request, template, error) -> HttpResponse:
+    if request.htmx:
+        # The prompt page's Try it result box shows the error (htmx swaps 2xx answers only).
+        return render(request, "prompts/prompt_detail.html#try_result", {"error": error})
+    messages.error(request, str(error))
+    return redirect("prompts:detail", pk=template.pk)
+
+
+@login_required
+@require_POST
+def from_prompt(request):
+    """ "Test this prompt across N models" (the prompt page's Try it values, `models` slots) or
+    "Open in playground" from a batch cell (`cell`): a new comparison, opened."""
+    from django.urls import reverse
+    from django_htmx.http import HttpResponseClientRedirect
+
+    from prompts import selectors as prompt_selectors
+    from prompts.forms import values_from
+    from prompts.models import BatchCell
+    from prompts.rendering import RenderError
+    from prompts.variables import Variable
+
+    ensure_echo(request)
+    if request.POST.get("cell"):
+        cell = BatchCell.objects.filter(pk=_int(request.POST["cell"])).first()
+        if cell is None:
+            raise Http404
+        batch = prompt_selectors.batch_for_user(user=request.user, pk=cell.batch_id)
+        template = batch.template
+        try:
+            comparison = prompting.comparison_from_batch_cell(
+                actor=request.user, batch=batch, cell=cell
+            )
+        except (RenderError, ValidationError) as exc:
+            messages.error(request, str(exc) if isinstance(exc, RenderError) else _errors(exc))
+            return redirect("prompts:batch_detail", pk=batch.pk)
+    else:
+        template = prompt_selectors.template_for_user(
+            user=request.user, pk=_int(request.POST.get("template"))
+        )
+        version = prompt_selectors.version_resolve(
+            template=template, ref=request.POST.get("version") or template.latest_number
+        )
+        variables = [Variable.from_dict(v) for v in version.variables]
+        models = _int(request.POST.get("models")) or 3
+        try:
+            comparison = prompting.comparison_from_prompt(
+                actor=request.user,
+                template=template,
+                version=version,
+                values=values_from(request.POST, variables),
+                models=models,
+            )
+        except RenderError as exc:
+            return _back_to_prompt(request, template, exc)
+        except ValidationError as exc:
+            return _back_to_prompt(request, template, _errors(exc))
+    url = reverse("playground:detail", args=[comparison.pk])
+    if request.htmx:
+        return HttpResponseClientRedirect(url)
+    return redirect(url)
+
+
+def _int(value) -> int | None:
+    try:
+        number = int(str(value).strip())
+    except (TypeError, ValueError):
+        return None
+    return number if 0 < number < 2**63 else None

@@ -200,6 +200,7 @@ def prompt_detail(request, pk):
             "version": version,
             "variables": variables,
             "try_form": values_form(variables),
+            "model_counts": range(2, 9),  # a comparison's 2–8 slots (playground)
             "labels": labels,
             "label_form": LabelForm(initial={"version": version.number}),
             "history": selectors.label_history(template=template),

@@ -198,7 +198,9 @@ def test_every_language_is_exported_and_echo_has_nothing_to_call(alice, keyed, f
         )
         == []
     )
-    assert snippets.workbench_target() is None  # until the gateway (issue 11) exists
+    # A credential the gateway can't name (no slug) has no gateway variant.
+    echo.slug = ""
+    assert snippets.workbench_target(site_url="http://wb", credential=echo, model="echo") is None
 
 
 def test_a_base_url_with_a_password_is_exported_without_it(alice, make_credential):

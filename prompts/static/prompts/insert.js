@@ -128,11 +128,20 @@ if (dialog) {
       form.querySelector("[aria-invalid=true]").focus();
       return;
     }
-    const response = await fetch(urlWith(dialog.dataset.renderUrl, form.dataset.pk), {
+    // A page that keeps what was inserted (the playground: the comparison remembers the version
+    // and the values, so its runs count for it) renders and saves through its own URL.
+    const useSystem = form.querySelector("[name=use_system]");
+    const applyUrl = dialog.dataset.applyUrl;
+    const request = { version: form.querySelector("#prompt-version").value, variables };
+    if (applyUrl) {
+      request.template = Number(form.dataset.pk);
+      request.use_system = Boolean(useSystem && useSystem.checked);
+    }
+    const response = await fetch(applyUrl || urlWith(dialog.dataset.renderUrl, form.dataset.pk), {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify({ version: form.querySelector("#prompt-version").value, variables }),
+      body: JSON.stringify(request),
     });
     let body = {};
     try {
@@ -150,13 +159,14 @@ if (dialog) {
       let text = body.user;
       if (slashStart !== null && box.value.startsWith("/")) {
         slashStart = null; // the "/query" is replaced by the prompt
+      } else if (applyUrl) {
+        // Saved as the whole prompt: the box shows exactly what was saved.
       } else if (box.value.trim()) {
         text = `${box.value.replace(/\s+$/, "")}\n\n${body.user}`;
       }
       put(box, text);
       box.dataset.promptVersion = String(body.version_id);
     }
-    const useSystem = form.querySelector("[name=use_system]");
     const systemField = dialog.dataset.system && document.querySelector(dialog.dataset.system);
     if (useSystem && useSystem.checked && systemField) {
       put(systemField, body.system);
