@@ -173,6 +173,7 @@ class RunSerializer(serializers.ModelSerializer):
             "system_prompt",
             "history",
             "prompt",
+            "prompt_version",
             "estimate",
             "cost_total",
             "has_unpriced",

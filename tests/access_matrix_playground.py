@@ -278,6 +278,53 @@ CASES: list[Case] = [
         data=lambda w: {"rating": "4", "note": "good"},
     ),
     Case("playground:answer_code", team_rule(**READ), kwargs=answer_kw),
+    # Prompts from the library (issue 13): the picker's Insert saves through the comparison
+    # (JSON), "Test this prompt across N models" and a batch cell's "Open in playground".
+    Case(
+        "playground:prompt_apply",
+        team_rule(alice=200, bob=200, vera=403),
+        method="POST",
+        kwargs=comp_kw,
+        api=True,
+        data=lambda w: {"template": w["prompt"].pk, "variables": {"name": "Bo"}},
+    ),
+    Case(
+        "playground:prompt_apply",
+        team_rule(alice=200, bob=404, vera=403),
+        method="POST",
+        kwargs=comp_kw,
+        api=True,
+        data=lambda w: {"template": w["personal_prompt"].pk, "variables": {"x": "1"}},
+        note="alice's personal prompt: only she may fill it in",
+    ),
+    Case(
+        "playground:from_prompt",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        data=lambda w: {"template": w["prompt"].pk, "models": "2", "v-name": "Bo"},
+        note="a viewer tests it in a personal comparison",
+    ),
+    Case(
+        "playground:from_prompt",
+        team_rule(alice=302, bob=404, vera=404),
+        method="POST",
+        data=lambda w: {"template": w["personal_prompt"].pk, "models": "2", "v-x": "1"},
+        note="alice's personal prompt",
+    ),
+    Case(
+        "playground:from_prompt",
+        team_rule(alice=302, bob=302, vera=302),
+        method="POST",
+        data=lambda w: {"cell": w["finished_batch"].cells.first().pk},
+        note="a team batch's cell",
+    ),
+    Case(
+        "playground:from_prompt",
+        team_rule(alice=302, bob=404, vera=404),
+        method="POST",
+        data=lambda w: {"cell": w["personal_batch"].cells.first().pk},
+        note="a cell of alice's personal batch",
+    ),
     Case("playground:answer_continue", team_rule(**WRITE), method="POST", kwargs=answer_kw),
     Case("playground:arena", everyone(200)),
     Case(

@@ -1,13 +1,16 @@
 """The prompt library in a real browser (issue 13 acceptance): an empty library → create a prompt
 with typed variables → save a second version → label it → insert it in chat through the `/`
-picker and its variable dialog, and send it → a batch of 5 rows × 3 models run by a real task
-worker while the page shows its progress → the result matrix and its CSV. Screens at 1280 and
-390 px wide."""
+picker and its variable dialog, and send it → use it in the playground ("Test this prompt across
+3 models", run against the fake provider, rate; the editor's picker with another version) and see
+the version's calls and rating on its page → a batch of 5 rows × 3 models run by a real task
+worker while the page shows its progress → the result matrix and its CSV → a cell opened in the
+playground. Screens at 1280 and 390 px wide."""
 
 from __future__ import annotations
 
 import csv
 import io
+import re
 import subprocess
 import sys
 
@@ -15,7 +18,9 @@ import pytest
 from django.conf import settings
 from playwright.sync_api import expect
 
+from billing.models import UsageRecord
 from chats import services as chat_services
+from playground.models import Comparison, Run
 from prompts.models import BatchRun, PromptTemplate
 from providers import services as provider_services
 from providers.models import ProviderModel
@@ -189,6 +194,86 @@ def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
 
+    # --- In the playground: the variables filled once for every model; the run counts -----------
+    page.goto(f"/prompts/{prompt.pk}/")
+    page.fill("#id_v-topic", "tides")
+    page.select_option("#test-models", "3")
+    page.get_by_test_id("test-across").click()
+    page.wait_for_url(re.compile(r"/playground/\d+/$"))
+    comparison = Comparison.objects.get()
+    slots = page.get_by_test_id("slot")
+    expect(slots).to_have_count(3)
+    expect(page.get_by_test_id("prompt")).to_have_value(
+        "Explain tides in 40 words. Use one example."
+    )
+    expect(page.locator("#id_system_prompt")).to_have_value(
+        "You explain things to a curious reader."
+    )
+    link = page.get_by_test_id("prompt-link")
+    expect(link).to_contain_text("Explain v2")
+    expect(link).to_contain_text("runs count for that version")
+    expect(page.locator("#connection")).to_have_text("Live")
+    shots(page, "playground-from-prompt")
+    page.get_by_test_id("run").click()
+    expect(page.locator("#results section.results")).to_have_attribute(
+        "data-done", "1", timeout=15_000
+    )
+    answers = page.locator("#results article.answer")
+    expect(answers).to_have_count(3)
+    for index in range(3):
+        expect(answers.nth(index)).to_have_attribute("data-status", "complete")
+    run = Run.objects.get(comparison=comparison)
+    version_2 = prompt.versions.get(number=2)
+    assert run.prompt_version == version_2
+    rows = UsageRecord.objects.filter(context__run=run.pk)
+    assert rows.count() == 3
+    assert {r.context.get("prompt_version") for r in rows} == {version_2.pk}
+    # The fake provider got exactly the rendering, system part first.
+    sent = [r.body for r in fake_provider.requests if r.method == "POST"]
+    assert sent and all(
+        body["messages"]
+        == [
+            {"role": "system", "content": "You explain things to a curious reader."},
+            {"role": "user", "content": "Explain tides in 40 words. Use one example."},
+        ]
+        for body in sent
+    )
+    rated = answers.nth(0)
+    rated.locator("label[for$='-5']").click()
+    expect(rated.locator(".rating .save-state")).to_have_text("Saved")
+    shots(page, "playground-rated", full_page=True)
+    # Export as code, also through this Workbench's own OpenAI-compatible endpoint.
+    answers.nth(1).get_by_test_id("export-code").click()
+    gateway = page.get_by_test_id("gateway-snippets")
+    expect(gateway).to_contain_text("WORKBENCH_API_KEY")
+    expect(gateway.locator("code[data-language=python]")).to_contain_text("/v1")
+    shots(page, "playground-export-gateway", full_page=True)
+    page.go_back()
+    expect(page.locator("#connection")).to_have_text("Live")
+
+    # The picker in the comparison editor: another version, its variables in the same dialog.
+    page.get_by_test_id("prompt-insert").click()
+    dialog = page.locator("#prompt-dialog")
+    expect(dialog).to_be_visible()
+    dialog.get_by_role("option").click()
+    dialog.locator("#prompt-version").select_option("1")
+    expect(dialog.locator("#prompt-version")).to_have_value("1")
+    dialog.locator("#id_v-topic").fill("moons")
+    dialog.get_by_role("button", name="Insert").click()
+    expect(dialog).to_be_hidden()
+    expect(page.get_by_test_id("prompt")).to_have_value("Explain moons in 40 words.")
+    expect(link).to_contain_text("Explain v1")
+    # Typing in the prompt makes it one's own text: runs no longer count for the version.
+    page.get_by_test_id("prompt").press_sequentially(" Briefly.")
+    expect(link).to_contain_text("edited since")
+
+    # The prompt's page counts the playground's calls and rating for v2.
+    page.goto(f"/prompts/{prompt.pk}/")
+    row = page.locator("#version-2")
+    expect(row.locator("td").nth(2)).to_have_text("3")  # calls
+    expect(row.locator("td").nth(4)).to_contain_text("100% of 1")  # five stars
+    shots(page, "detail-with-playground-stats", full_page=True)
+
     # --- A batch: 5 rows × 3 models, a real worker, progress, the matrix and its CSV ---------------
     fake_provider.configure(tokens_per_second=25, reply_tokens=12)
     page.goto(f"/prompts/{prompt.pk}/")
@@ -238,3 +323,12 @@ def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     assert {line[6] for line in lines[1:]} == {"done"}
     batch = BatchRun.objects.get()
     assert batch.cells.filter(status="done").count() == 15
+
+    # A cell opens in the playground: its row's rendering on its model.
+    matrix.locator("tbody tr").nth(1).get_by_test_id("open-in-playground").first.click()
+    page.wait_for_url(re.compile(r"/playground/\d+/$"))
+    expect(page.get_by_test_id("prompt")).to_have_value(
+        "Explain moons in 40 words. Use one example."
+    )
+    expect(page.get_by_test_id("slot-model").first).to_have_value(f"{echo.pk}|echo")
+    expect(page.get_by_test_id("prompt-link")).to_contain_text("Explain v2")
