@@ -216,7 +216,9 @@ def test_exports_download_with_a_name(alice, client_for, comparison):
         assert response["Content-Type"].startswith(kind)
         assert response["Content-Disposition"] == f'attachment; filename="haiku-test-run-1.{fmt}"'
     code = client.get(reverse("playground:answer_code", args=[run.answers.first().pk]))
-    assert b"OPENAI_API_KEY" in code.content and code.content.count(b'class="snippet card"') == 4
+    # Four languages for the provider, then cURL and Python through our own gateway.
+    assert b"OPENAI_API_KEY" in code.content and code.content.count(b'class="snippet card"') == 6
+    assert code.content.count(b'data-target="workbench"') == 2
 
 
 def test_deleting_asks_first(alice, client_for, comparison):
