@@ -256,7 +256,10 @@ def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     dialog = page.locator("#prompt-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_role("option").click()
+    # Choosing a version redraws the form: wait for the new one before typing into it.
+    dialog.locator("#prompt-values").evaluate("form => { form.dataset.stale = '1'; }")
     dialog.locator("#prompt-version").select_option("1")
+    expect(dialog.locator("#prompt-values:not([data-stale])")).to_be_visible()
     expect(dialog.locator("#prompt-version")).to_have_value("1")
     dialog.locator("#id_v-topic").fill("moons")
     dialog.get_by_role("button", name="Insert").click()
