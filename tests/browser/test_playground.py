@@ -146,7 +146,10 @@ def test_a_four_slot_comparison_streams_in_parallel_then_decides_and_continues_i
     # Export as code from the winner.
     winner.get_by_test_id("export-code").click()
     expect(page.get_by_test_id("snippets")).to_contain_text("ANTHROPIC_API_KEY")
-    expect(page.locator("pre.code")).to_have_count(4)
+    # Four languages for the provider, then cURL and Python through our own gateway.
+    expect(page.locator("[data-testid=snippets] > section.snippet pre.code")).to_have_count(4)
+    expect(page.get_by_test_id("gateway-snippets").locator("pre.code")).to_have_count(2)
+    expect(page.get_by_test_id("gateway-snippets")).to_contain_text("WORKBENCH_API_KEY")
     assert "sk-test-key" not in page.content()
     screenshot(page, "playground-export-code")
     page.go_back()
