@@ -41,6 +41,14 @@ def ms(value) -> str:
 
 
 @register.filter
+def tps(value) -> str:
+    """Tokens per second as people read them: 13,520 rather than 13519.6; one decimal when small."""
+    if not value:
+        return ""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
+
+
+@register.filter
 def snippet(text: str, needle: str):
     """A search hit in context, the match in <mark> (escaped: chats.organisation.snippet)."""
     from chats.organisation import snippet as make

@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing.models import UsageRecord
 from chats import replies, services
 from chats.models import Conversation, Message
-from chats.templatetags.chat import ms, usd
+from chats.templatetags.chat import ms, tps, usd
 from providers import services as provider_services
 from providers.models import ProviderCredential, ProviderModel
 
@@ -344,7 +344,7 @@ def test_each_reply_shows_tokens_cost_provenance_ttft_and_speed(
     assert "est." not in priced_stats
     assert f"TTFT {ms(priced['ttft_ms'])}" in priced_stats
     assert priced["tokens_per_second"]
-    assert f"{priced['tokens_per_second']:.1f} tok/s" in priced_stats
+    assert f"{tps(priced['tokens_per_second'])} tok/s" in priced_stats
     assert "+ unpriced" in html  # the conversation used a model with no price
 
 

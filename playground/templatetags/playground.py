@@ -2,9 +2,11 @@
 
 from django import template
 
+from chats.templatetags.chat import tps
 from providers import presets
 
 register = template.Library()
+register.filter("tps", tps)  # one formatting for chat and playground
 
 
 @register.filter
@@ -18,13 +20,6 @@ def model_label(key: str) -> str:
     from playground.arena import model_label as label
 
     return label(key or "")
-
-
-@register.filter
-def tps(value) -> str:
-    if not value:
-        return ""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.1f}"
 
 
 @register.filter
