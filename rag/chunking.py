@@ -5,8 +5,10 @@
 - Paragraphs are packed together up to `size`; a longer one is split at sentence ends, then at
   spaces; consecutive pieces of one section overlap by about `overlap` characters.
 - Code blocks and tables are split only between lines, and each piece of a table repeats its
-  header row, so a row is never separated from what its columns mean. They get no overlap:
-  half a row repeated helps nobody.
+  header row (and a Markdown table's separator line), so a row is never separated from what its
+  columns mean. They get no overlap: half a row repeated helps nobody.
+- Code is stored fenced (```python … ```), every piece of it: the model reading the context and
+  the person opening a citation both see where code starts and ends and in which language.
 """
 
 from __future__ import annotations
@@ -66,10 +68,26 @@ def _split_prose(text: str, size: int) -> list[str]:
     return parts
 
 
+_TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
+
+
+def _fence(code: str, lang: str) -> str:
+    """`code` as a Markdown fence longer than any backtick run inside it (CommonMark's rule)."""
+    longest = max((len(run) for run in re.findall(r"`+", code)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{lang}\n{code}\n{fence}"
+
+
+def _fence_overhead(code: str, lang: str) -> int:
+    return len(_fence(code, lang)) - len(code)
+
+
 def _split_lines(text: str, size: int, *, repeat_header: bool) -> list[str]:
     lines = text.split("\n")
     header = lines[0] if repeat_header and len(lines) > 1 else None
     body = lines[1:] if header is not None else lines
+    if header is not None and body and _TABLE_RULE.match(body[0]):
+        header, body = f"{header}\n{body[0]}", body[1:]  # a Markdown table needs its rule line
     parts, current = [], [header] if header is not None else []
     base = len(current)
     for line in body:
@@ -118,14 +136,20 @@ def chunk_blocks(blocks: list[Block], *, size: int = 1000, overlap: int = 150) -
             headings = [(lvl, text) for lvl, text in headings if lvl < level]
             headings.append((level, block.text.strip()[:200]))
             continue
-        text = block.text
+        text = _fence(block.text, block.lang) if block.kind == "code" else block.text
         joined = len("\n\n".join([*current, text]))
         if current and joined <= size:
             current.append(text)
             previous_prose = text if block.kind == "paragraph" else ""
             continue
         flush()
-        if block.kind in {"code", "table", "list"} and len(text) > size:
+        if block.kind == "code" and len(text) > size:
+            room = max(MIN_SIZE // 2, size - _fence_overhead(block.text, block.lang))
+            for part in _split_lines(block.text, room, repeat_header=False):
+                pieces.append(Piece(_fence(part, block.lang), heading_path(), block.page))
+            previous_prose = ""
+            continue
+        if block.kind in {"table", "list"} and len(text) > size:
             for part in _split_lines(text, size, repeat_header=block.kind == "table"):
                 pieces.append(Piece(part, heading_path(), block.page))
             previous_prose = ""

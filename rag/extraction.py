@@ -78,6 +78,7 @@ class Block:
     text: str
     level: int = 0  # heading level
     page: int | None = None
+    lang: str = ""  # a code block's language, from a Markdown fence's info string
 
 
 @dataclass
@@ -241,7 +242,8 @@ def _markdown(data: bytes) -> Extracted:
             i += 3
             continue
         if token.type in {"fence", "code_block"}:
-            blocks.append(Block("code", token.content.rstrip("\n")))
+            lang = token.info.strip().split(" ")[0][:40] if token.type == "fence" else ""
+            blocks.append(Block("code", token.content.rstrip("\n"), lang=lang))
         elif token.type in {
             "table_open",
             "bullet_list_open",

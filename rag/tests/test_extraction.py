@@ -189,3 +189,32 @@ def test_long_paragraphs_split_with_overlap_and_tables_repeat_their_header():
     table = "h1 | h2\n" + "\n".join(f"r{i} | v{i}" for i in range(200))
     parts = chunking.chunk_blocks([extraction.Block("table", table)], size=300, overlap=60)
     assert len(parts) > 1 and all(p.text.startswith("h1 | h2\n") for p in parts)
+
+
+def test_code_is_chunked_fenced_with_its_language_so_the_model_and_the_reader_see_its_bounds():
+    text = b"# Ops\n\nRestart it:\n\n```bash\nsystemctl restart app\n```\n"
+    pieces = chunking.chunk_blocks(extraction.extract(text, "md").blocks, size=500, overlap=50)
+    assert pieces[0].text == "Restart it:\n\n```bash\nsystemctl restart app\n```"
+
+
+def test_a_long_code_block_is_split_between_lines_into_pieces_that_are_each_fenced():
+    code = "\n".join(f"print({i})  # line {i}" for i in range(120))
+    block = extraction.Block("code", code, lang="python")
+    pieces = chunking.chunk_blocks([block], size=400, overlap=50)
+    assert len(pieces) > 3 and all(len(p.text) <= 400 for p in pieces)
+    assert all(p.text.startswith("```python\n") and p.text.endswith("\n```") for p in pieces)
+    inner = "\n".join(p.text.removeprefix("```python\n").removesuffix("\n```") for p in pieces)
+    assert inner == code  # nothing lost, nothing repeated
+
+
+def test_code_containing_a_fence_gets_a_longer_fence():
+    block = extraction.Block("code", "Markdown:\n```\nx\n```", lang="md")
+    (piece,) = chunking.chunk_blocks([block], size=500, overlap=0)
+    assert piece.text.startswith("````md\n") and piece.text.endswith("\n````")
+
+
+def test_each_piece_of_a_markdown_table_repeats_its_header_and_rule_line():
+    table = "| k | v |\n|---|---|\n" + "\n".join(f"| r{i} | v{i} |" for i in range(80))
+    parts = chunking.chunk_blocks([extraction.Block("table", table)], size=300, overlap=0)
+    assert len(parts) > 1
+    assert all(p.text.startswith("| k | v |\n|---|---|\n| r") for p in parts)
