@@ -225,6 +225,39 @@ def test_a_100_message_chat_opens_at_the_bottom_and_jumps_back_to_the_latest(
     assert not at_bottom(page)
 
 
+def test_a_reply_that_grows_by_screenfuls_keeps_the_sender_at_the_newest_text_until_they_scroll_away(
+    page, login, shots, alice, fake_a, fake_provider
+):
+    conversation = services.conversation_start(
+        actor=alice, credential=fake_a, model="gpt-4o-mini", title="Screenfuls"
+    )
+    # Big chunks: each delta adds more than a screen, which is what used to stop the following.
+    paragraphs = "\n\n".join(f"Paragraph {i}. " + "More words here. " * 25 for i in range(40))
+    fake_provider.configure(reply=paragraphs, tokens_per_chunk=120, tokens_per_second=600)
+    login(page, alice)
+    open_chat(page, conversation)
+    page.fill("#composer-input", "Write a lot.")
+    page.get_by_test_id("send").click()
+    reply = page.locator("#messages article.msg.role-assistant")
+    expect(reply).to_have_attribute("data-status", "complete", timeout=20_000)
+    page.wait_for_function(
+        "() => window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 2"
+    )
+    expect(reply.get_by_test_id("stats")).to_be_in_viewport()
+    expect(page.get_by_test_id("jump-latest")).to_be_hidden()
+    shots(page, "chat-followed-a-long-reply")
+
+    # Scrolled away while a reply streams: the page stays where the reader went.
+    fake_provider.configure(reply=paragraphs, tokens_per_chunk=40, tokens_per_second=300)
+    page.fill("#composer-input", "Again.")
+    page.get_by_test_id("send").click()
+    expect(page.locator("#messages article.msg[data-status=streaming]")).to_have_count(1)
+    page.mouse.wheel(0, -2500)
+    expect(page.get_by_test_id("jump-latest")).to_be_visible()
+    expect(reply.last).to_have_attribute("data-status", "complete", timeout=20_000)
+    assert not at_bottom(page)
+
+
 # --- Bug 3: a conversation runs only on its owner's credentials -----------------------------------
 
 

@@ -42,10 +42,18 @@ if (chat) {
     return window.innerHeight + window.scrollY >= document.documentElement.scrollHeight - 160;
   }
 
+  // Following the newest message is the reader's state, not the page's: a reply that grows by a
+  // screenful in one frame must not stop the following (measuring nearBottom() after the growth
+  // would), only the reader scrolling away does — scroll events come from scrolling, not growth.
+  let following = true;
   function scrollDown(force) {
-    if (force || nearBottom()) window.scrollTo({ top: document.documentElement.scrollHeight });
+    if (force || following) {
+      window.scrollTo({ top: document.documentElement.scrollHeight });
+      following = true;
+    }
     updateJump();
   }
+  window.addEventListener("scroll", () => { following = nearBottom(); }, { passive: true });
 
   // "Jump to latest" shows while the reader is scrolled up away from the newest message.
   let jumpQueued = false;
