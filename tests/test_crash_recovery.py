@@ -148,7 +148,11 @@ def test_a_sigkilled_daphne_leaves_the_checkpointed_partial_as_interrupted(
 
     # Restart: the first page load after the heartbeat went stale marks the reply interrupted.
     _second, address = daphne()
-    with httpx.Client(base_url=f"http://{address}", headers={"Cookie": cookie}) as browser:
+    # A generous read timeout: the test is about what the page shows, not how fast a freshly
+    # started Daphne answers on a loaded 2-core machine (httpx's 5 s default failed at load 13).
+    with httpx.Client(
+        base_url=f"http://{address}", headers={"Cookie": cookie}, timeout=60
+    ) as browser:
         deadline = left["heartbeat_at"] + STALE_AFTER + timedelta(seconds=5)
         while True:
             loaded_at = timezone.now()
