@@ -61,13 +61,15 @@ class DailyUsageAdmin(admin.ModelAdmin):
         "user",
         "team",
         "model",
+        "feature",
+        "status",
         "calls",
-        "errors",
         "input_tokens",
         "output_tokens",
         "cost",
+        "unpriced_calls",
     ]
-    list_filter = ["day"]
+    list_filter = ["day", "feature", "status", "operation"]
 
     def has_add_permission(self, request):
         return False

@@ -121,8 +121,15 @@ class UsageRecord(models.Model):
 
 
 class DailyUsage(models.Model):
-    """Per day × user × team × credential × model totals, maintained on every ledger write so
-    dashboards never scan the ledger."""
+    """Totals per day × user × team × credential × provider × model × operation × feature ×
+    status, maintained on every ledger write (one upsert per settled call, `billing.rollups`) so
+    the dashboard answers every filter and chart without scanning the ledger.
+
+    `day` is the instance's day (settings.TIME_ZONE), whatever zone the caller's request had
+    active: one call belongs to one day for everyone. Sums hold what averages need (TTFT over
+    `ttft_count` calls; tokens/s as `gen_output_tokens` over `gen_ms`, the time spent
+    generating) and what cost honesty needs (calls per cost source, the estimated part of
+    `cost`)."""
 
     day = models.DateField()
     user = models.ForeignKey(
@@ -132,19 +139,47 @@ class DailyUsage(models.Model):
     credential = models.ForeignKey(
         "providers.ProviderCredential", null=True, on_delete=models.SET_NULL, related_name="+"
     )
+    preset = models.CharField(max_length=40, blank=True, default="")
     provider_id = models.CharField(max_length=40, blank=True)
     model = models.CharField(max_length=200)
+    operation = models.CharField(max_length=20, default="chat")
+    feature = models.CharField(max_length=30, default="api")
+    status = models.CharField(max_length=20, choices=CallStatus.choices, default=CallStatus.OK)
     calls = models.PositiveIntegerField(default=0)
     errors = models.PositiveIntegerField(default=0)
     input_tokens = models.BigIntegerField(default=0)
     output_tokens = models.BigIntegerField(default=0)
+    cache_read_tokens = models.BigIntegerField(default=0)
+    cache_write_tokens = models.BigIntegerField(default=0)
+    reasoning_tokens = models.BigIntegerField(default=0)
     cost = models.DecimalField(max_digits=18, decimal_places=9, default=0)
+    estimated_cost = models.DecimalField(
+        max_digits=18, decimal_places=9, default=0
+    )  # the part of `cost` priced from locally counted tokens
+    provider_calls = models.PositiveIntegerField(default=0)
+    estimated_calls = models.PositiveIntegerField(default=0)
+    local_calls = models.PositiveIntegerField(default=0)
     unpriced_calls = models.PositiveIntegerField(default=0)
+    ttft_ms_sum = models.FloatField(default=0)
+    ttft_count = models.PositiveIntegerField(default=0)
+    gen_output_tokens = models.BigIntegerField(default=0)  # output of calls with a tokens/s
+    gen_ms = models.FloatField(default=0)  # their time from first token to the end
+    duration_ms_sum = models.FloatField(default=0)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(
-                fields=["day", "user", "team", "credential", "model"],
+                fields=[
+                    "day",
+                    "user",
+                    "team",
+                    "credential",
+                    "preset",
+                    "model",
+                    "operation",
+                    "feature",
+                    "status",
+                ],
                 name="billing_dailyusage_unique",
                 nulls_distinct=False,
             )

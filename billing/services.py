@@ -13,32 +13,17 @@ from decimal import Decimal
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import connection, transaction
+from django.db import transaction
 from django.http import Http404
 from django.utils import timezone
 
 from accounts import access
 from accounts.access import Action
 from accounts.models import Membership
-from billing import pricing
+from billing import pricing, rollups
 from billing.models import Budget, BudgetWindow, CallStatus, CostSource, UsageRecord
 
 logger = logging.getLogger(__name__)
-
-# One statement keeps the rollup right under concurrent writers (no read-modify-write race).
-_ROLLUP_SQL = """
-INSERT INTO billing_dailyusage
-    (day, user_id, team_id, credential_id, provider_id, model, calls, errors,
-     input_tokens, output_tokens, cost, unpriced_calls)
-VALUES (%s, %s, %s, %s, %s, %s, 1, %s, %s, %s, %s, %s)
-ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
-    calls = billing_dailyusage.calls + 1,
-    errors = billing_dailyusage.errors + EXCLUDED.errors,
-    input_tokens = billing_dailyusage.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = billing_dailyusage.output_tokens + EXCLUDED.output_tokens,
-    cost = billing_dailyusage.cost + EXCLUDED.cost,
-    unpriced_calls = billing_dailyusage.unpriced_calls + EXCLUDED.unpriced_calls
-"""
 
 
 def stale_after() -> timedelta:
@@ -47,24 +32,7 @@ def stale_after() -> timedelta:
 
 
 def _rollup(record: UsageRecord) -> None:
-    day = timezone.localdate(record.created_at)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            _ROLLUP_SQL,
-            [
-                day,
-                record.user_id,
-                record.team_id,
-                record.credential_id,
-                record.provider_id,
-                record.model,
-                int(record.status == CallStatus.ERROR),
-                record.input_tokens,
-                record.output_tokens,
-                record.cost or Decimal(0),
-                int(record.cost is None),
-            ],
-        )
+    rollups.rollup_add(record)
 
 
 @transaction.atomic
@@ -76,36 +44,10 @@ def usage_record(**fields) -> UsageRecord:
     return record
 
 
-# Rows of a credential being deleted fold into the rows that keep its spend without it
-# (credential NULL), adding up where such a row already exists (an earlier deleted credential's
-# usage of the same day and model) — a plain SET NULL would collide on the unique constraint.
-_DETACH_SQL = """
-WITH moved AS (
-    DELETE FROM billing_dailyusage WHERE credential_id = %s
-    RETURNING day, user_id, team_id, provider_id, model, calls, errors, input_tokens,
-              output_tokens, cost, unpriced_calls
-)
-INSERT INTO billing_dailyusage
-    (day, user_id, team_id, credential_id, provider_id, model, calls, errors,
-     input_tokens, output_tokens, cost, unpriced_calls)
-SELECT day, user_id, team_id, NULL, provider_id, model, calls, errors,
-       input_tokens, output_tokens, cost, unpriced_calls
-FROM moved
-ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
-    calls = billing_dailyusage.calls + EXCLUDED.calls,
-    errors = billing_dailyusage.errors + EXCLUDED.errors,
-    input_tokens = billing_dailyusage.input_tokens + EXCLUDED.input_tokens,
-    output_tokens = billing_dailyusage.output_tokens + EXCLUDED.output_tokens,
-    cost = billing_dailyusage.cost + EXCLUDED.cost,
-    unpriced_calls = billing_dailyusage.unpriced_calls + EXCLUDED.unpriced_calls
-"""
-
-
 def rollups_detach_credential(*, credential_id: int) -> None:
     """Before a credential is deleted: keep its daily totals, without it (one statement).
     Call inside the transaction that deletes the credential."""
-    with connection.cursor() as cursor:
-        cursor.execute(_DETACH_SQL, [credential_id])
+    rollups.rollups_detach_credential(credential_id=credential_id)
 
 
 def usage_open(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord:
