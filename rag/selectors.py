@@ -148,12 +148,26 @@ def _highlight(marked: str) -> SafeString:
 
 def _sql(dims: int | None, exact: bool = True) -> str:
     """The fused query. `dims` and the cast are inlined (integers we control) so the planner
-    matches the partial HNSW index `WHERE dims = N`. Not `exact`: the collection filter is
-    written so the btree can't serve it (`collection_id + 0`), leaving the planner the HNSW
-    index — left to itself it picks the btree (its row estimate for `= ANY(array)` is low) and
-    sorts a big collection exactly."""
+    matches the partial HNSW index `WHERE dims = N`.
+
+    Only vectors of the collections' current generation (their current model) take part: while
+    a re-embedding catches up, old vectors of another model may have the same size.
+
+    `exact`: the distance is written so no HNSW index can serve the ORDER BY (the uncast
+    column, not the index's `embedding::halfvec(N)` expression): left free, the planner
+    sometimes walks the graph with the collection as a plain filter — without an iterative scan
+    that keeps only the few of `ef_search` candidates that happen to be in the collection
+    (recall 0.35 at 20k rows, none at all for a small collection in a big table). Not `exact`:
+    the collection filter is written so the btree can't serve it (`collection_id + 0`),
+    leaving the planner the HNSW index — left to itself it picks the btree (its row estimate
+    for `= ANY(array)` is low) and sorts a big collection exactly."""
     collection_filter = (
         "collection_id = ANY(%(ids)s)" if exact else "collection_id + 0 = ANY(%(ids)s)"
+    )
+    distance = (
+        f"embedding <=> %(vector)s::halfvec({dims})"
+        if exact
+        else f"embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims})"
     )
     headline = (
         f"StartSel={MARK_START}, StopSel={MARK_END}, MaxWords=45, MinWords=20, "
@@ -162,10 +176,10 @@ def _sql(dims: int | None, exact: bool = True) -> str:
     if dims:
         vector = f"""
         vec AS MATERIALIZED (
-            SELECT id, embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims}) AS distance
+            SELECT id, {distance} AS distance
             FROM rag_chunk
-            WHERE dims = {dims} AND {collection_filter}
-            ORDER BY embedding::halfvec({dims}) <=> %(vector)s::halfvec({dims})
+            WHERE dims = {dims} AND {collection_filter} AND generation = ANY(%(gens)s)
+            ORDER BY {distance}
             LIMIT %(candidates)s
         ),
         vec_ranked AS (
