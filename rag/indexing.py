@@ -8,6 +8,12 @@
   usually largest) load of a dimension is written without an index and the graph is built once,
   after it. Later loads go through the index: next to embedding a chunk (tens of ms on our
   CPUs) inserting it into the graph (~1 ms) does not matter.
+- A big collection (`OWN_INDEX_MIN_CHUNKS` and more) also gets its own graph,
+  `… WHERE dims = N AND (collection_id + 0) = <id>` (`collection_index_sync`): searched alone,
+  it is walked with no filter to pass, instead of the shared graph where only 1 candidate in
+  (table / collection) belongs to it and each is checked against the heap. See
+  docs/performance.md (P7). The `+ 0` matches the search's `collection_id + 0 = ANY(…)`, which
+  keeps the btree out of that statement; PostgreSQL proves the index's predicate from it.
 """
 
 from __future__ import annotations
@@ -21,6 +27,9 @@ from django.db import connection
 HNSW_M = 16
 HNSW_EF_CONSTRUCTION = 64
 MAX_INDEXED_DIMS = 4000  # pgvector's HNSW limit for halfvec
+# From this many chunks a collection gets its own HNSW graph; `rag.selectors.EXACT_MAX_CHUNKS`
+# (the exact path's limit) follows it, so every single-collection search has a fast path.
+OWN_INDEX_MIN_CHUNKS = 2000
 
 COLUMNS = (
     "collection_id",
@@ -122,13 +131,26 @@ def hnsw_exists(dims: int, table: str = "rag_chunk") -> bool:
         return cursor.fetchone() is not None
 
 
+def _drop_invalid(cursor, name: str) -> None:
+    """A CONCURRENTLY build that was interrupted leaves an invalid index that IF NOT EXISTS
+    would keep forever."""
+    cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
+    row = cursor.fetchone()
+    if row and row[0]:
+        cursor.execute(f"DROP INDEX IF EXISTS {name}")
+
+
 def hnsw_ensure(dims: int, *, table: str = "rag_chunk", maintenance_mem: str = "256MB") -> bool:
     """Build the HNSW index for `dims`-sized vectors unless it exists. True when built now.
 
     CONCURRENTLY outside a transaction (the worker), so searches and inserts go on meanwhile;
     inside one (tests) a plain CREATE INDEX."""
     dims = int(dims)
-    if not 0 < dims <= MAX_INDEXED_DIMS or hnsw_exists(dims, table):
+    if not 0 < dims <= MAX_INDEXED_DIMS:
+        return False
+    with connection.cursor() as cursor:
+        _drop_invalid(cursor, hnsw_index_name(dims, table))
+    if hnsw_exists(dims, table):
         return False
     name = hnsw_index_name(dims, table)
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
@@ -144,3 +166,58 @@ def hnsw_ensure(dims: int, *, table: str = "rag_chunk", maintenance_mem: str = "
         )
         cursor.execute("RESET maintenance_work_mem")
     return True
+
+
+def collection_index_name(collection_id: int, dims: int) -> str:
+    return f"rag_chunk_hnsw_{int(dims)}_c{int(collection_id)}"
+
+
+def _collection_indexes(cursor, collection_id: int) -> list[str]:
+    cursor.execute(
+        "SELECT indexname FROM pg_indexes WHERE tablename = 'rag_chunk' AND indexname ~ %s",
+        [rf"^rag_chunk_hnsw_\d+_c{int(collection_id)}$"],
+    )
+    return [name for (name,) in cursor.fetchall()]
+
+
+def collection_index_sync(
+    collection_id: int, *, dims: int | None, chunks: int, maintenance_mem: str = "256MB"
+) -> bool:
+    """Give a collection of `chunks` current `dims`-sized vectors its own HNSW graph when it is
+    big enough, and drop its graphs of other sizes (an older model's). True when built now.
+    CONCURRENTLY outside a transaction (the worker), like `hnsw_ensure`."""
+    collection_id = int(collection_id)
+    wanted = (
+        collection_index_name(collection_id, dims)
+        if dims and 0 < dims <= MAX_INDEXED_DIMS and chunks >= OWN_INDEX_MIN_CHUNKS
+        else None
+    )
+    concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
+    with connection.cursor() as cursor:
+        if connection.in_atomic_block:
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+        if wanted:
+            _drop_invalid(cursor, wanted)
+        existing = _collection_indexes(cursor, collection_id)
+        for name in existing:
+            if name != wanted:
+                cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {name}")
+        if not wanted or wanted in existing:
+            return False
+        cursor.execute(f"SET maintenance_work_mem = '{maintenance_mem}'")
+        cursor.execute(
+            f"CREATE INDEX {concurrently} IF NOT EXISTS {wanted} ON rag_chunk "
+            f"USING hnsw ((embedding::halfvec({int(dims)})) halfvec_cosine_ops) "
+            f"WITH (m = {HNSW_M}, ef_construction = {HNSW_EF_CONSTRUCTION}) "
+            f"WHERE dims = {int(dims)} AND (collection_id + 0) = {collection_id}"
+        )
+        cursor.execute("RESET maintenance_work_mem")
+    return True
+
+
+def collection_indexes_drop(collection_id: int) -> None:
+    """Drop a deleted collection's own graphs."""
+    concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
+    with connection.cursor() as cursor:
+        for name in _collection_indexes(cursor, collection_id):
+            cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {name}")

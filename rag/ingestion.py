@@ -174,6 +174,9 @@ def document_ingest(*, document_id: int, user_id: int) -> str:
             reembed_collection.enqueue(collection.pk, user_id, locked.generation)
         elif dims:
             indexing.hnsw_ensure(dims)  # after the first load of this size: built once
+            indexing.collection_index_sync(
+                collection.pk, dims=dims, chunks=collection_chunk_total(collection.pk)
+            )
         return DocStatus.READY
     except Stop:
         return "stopped"
@@ -198,6 +201,18 @@ def _fail(document_id: int, message: str) -> None:
 
 
 REEMBED_BATCH = 64
+
+
+def collection_chunk_total(collection_id: int) -> int:
+    """Chunks of the collection's ready documents (what search decides its path on)."""
+    from django.db.models import Sum
+
+    return (
+        Document.objects.filter(collection_id=collection_id, status=DocStatus.READY).aggregate(
+            total=Sum("chunk_count")
+        )["total"]
+        or 0
+    )
 
 
 def collection_reembed(*, collection_id: int, user_id: int, generation: int) -> str:
@@ -252,6 +267,11 @@ def collection_reembed(*, collection_id: int, user_id: int, generation: int) -> 
         collection.refresh_from_db()
         if collection.embedding_dims:
             indexing.hnsw_ensure(collection.embedding_dims)
+        indexing.collection_index_sync(
+            collection_id,
+            dims=collection.embedding_dims,
+            chunks=collection_chunk_total(collection_id),
+        )
         return "done"
     except EmbeddingFailed as exc:
         Collection.objects.filter(pk=collection_id, generation=generation).update(

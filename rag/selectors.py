@@ -24,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts import access
 from accounts.access import Action
+from rag import indexing
 from rag.embedding import EmbeddingFailed, aembed_query, embed_query
 from rag.models import Collection, DocStatus, Document, Embedder
 
@@ -33,9 +34,11 @@ MAX_TOP_K = 50
 EF_SEARCH = 100  # hnsw.ef_search; see docs/performance.md (P7) for the recall/latency trade
 MAX_SCAN_TUPLES = 20000
 # Up to this many chunks in the searched collections, the vector branch is an exact scan (the
-# btree on collection + generation, then a sort: recall 1.0 and a few ms); above it, the HNSW
-# index with an iterative scan. See docs/performance.md (P7).
-EXACT_MAX_CHUNKS = 20000
+# btree on collection + generation, then a sort: recall 1.0, a few ms); above it, an HNSW
+# index: a big collection's own graph when it is searched alone, else the shared graph with an
+# iterative scan. The exact scan costs ~2–3 µs per chunk (wide rows, read across the table),
+# so it stops where collections get their own graph. See docs/performance.md (P7).
+EXACT_MAX_CHUNKS = indexing.OWN_INDEX_MIN_CHUNKS
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use code points: never in escaped text
 
 
@@ -162,7 +165,11 @@ def _sql(dims: int | None, exact: bool = True) -> str:
     leaving the planner the HNSW index — left to itself it picks the btree (its row estimate
     for `= ANY(array)` is low) and sorts a big collection exactly."""
     collection_filter = (
-        "collection_id = ANY(%(ids)s)" if exact else "collection_id + 0 = ANY(%(ids)s)"
+        "collection_id = ANY(%(ids)s) AND generation = ANY(%(gens)s)"
+        if exact
+        # `+ 0` on both: PostgreSQL 18's skip scan would otherwise serve the generation alone
+        # from the (collection_id, generation) btree, and sort the collection exactly.
+        else "collection_id + 0 = ANY(%(ids)s) AND generation + 0 = ANY(%(gens)s)"
     )
     distance = (
         f"embedding <=> %(vector)s::halfvec({dims})"
@@ -178,7 +185,7 @@ def _sql(dims: int | None, exact: bool = True) -> str:
         vec AS MATERIALIZED (
             SELECT id, {distance} AS distance
             FROM rag_chunk
-            WHERE dims = {dims} AND {collection_filter} AND generation = ANY(%(gens)s)
+            WHERE dims = {dims} AND {collection_filter}
             ORDER BY {distance}
             LIMIT %(candidates)s
         ),

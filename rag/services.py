@@ -164,7 +164,11 @@ def collection_update(*, actor, collection: Collection, **changes) -> Collection
 def collection_delete(*, actor, collection: Collection) -> None:
     access.require(actor, collection, Action.MANAGE if collection.owner_team_id else Action.WRITE)
     names = list(collection.documents.exclude(stored_name="").values_list("stored_name", flat=True))
+    pk = collection.pk
     collection.delete()
+    from rag.tasks import drop_collection_indexes
+
+    transaction.on_commit(lambda: drop_collection_indexes.enqueue(pk))
     for name in names:
         uploads.discard(name)
 

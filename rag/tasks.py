@@ -19,3 +19,13 @@ def reembed_collection(collection_id: int, user_id: int, generation: int) -> str
     return ingestion.collection_reembed(
         collection_id=collection_id, user_id=user_id, generation=generation
     )
+
+
+@task(queue_name="default")
+def drop_collection_indexes(collection_id: int) -> str:
+    """A deleted collection's own HNSW graphs, dropped CONCURRENTLY off the request (the drop
+    waits for searches and index builds in flight)."""
+    from rag import indexing
+
+    indexing.collection_indexes_drop(collection_id)
+    return "dropped"

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 from django.db import connection
+from django_tasks_db.models import DBTaskResult
 
 from rag import indexing, selectors, services
 from rag.models import Document
+from rag.tasks import drop_collection_indexes
 from rag.tests.conftest import add_text
 
 DIMS = 384
@@ -133,3 +135,67 @@ def test_old_vectors_of_another_model_with_the_same_size_are_not_searched(
         user=alice, collections=[updated], query="alpha beta", mode="vector", threshold=-1
     )
     assert stale.hits == []
+
+
+def own_indexes(collection_id) -> list[str]:
+    with connection.cursor() as cursor:
+        return indexing._collection_indexes(cursor, collection_id)
+
+
+def test_a_big_collection_is_searched_through_its_own_graph_until_it_is_deleted(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+):
+    monkeypatch.setattr(indexing, "OWN_INDEX_MIN_CHUNKS", 200)
+    monkeypatch.setattr(selectors, "EXACT_MAX_CHUNKS", 200)
+    (big, small), data = load_synthetic(alice, collections=2, per_collection=300)
+    big_id = big.pk
+    assert indexing.collection_index_sync(big.pk, dims=DIMS, chunks=300)
+    assert not indexing.collection_index_sync(big.pk, dims=DIMS, chunks=300)  # there already
+    assert own_indexes(big_id) == [f"rag_chunk_hnsw_384_c{big.pk}"]
+    ids, vectors = data[0]
+    query = vectors[5].astype(np.float32)
+    plan = selectors._Plan([big], vector=[float(x) for x in query])
+    dims, params, exact = selectors._params(plan, "", 10, -1.0, "vector")
+    assert not exact
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        cursor.execute("EXPLAIN " + selectors._sql(dims, exact), params)
+        plan_text = "\n".join(row[0] for row in cursor.fetchall())
+    assert f"rag_chunk_hnsw_384_c{big.pk}" in plan_text
+    got, _ = vector_top(big, query)
+    sims = vectors.astype(np.float32) @ query
+    assert got[0] == ids[5] and len(set(got) & set(ids[np.argsort(-sims)[:10]].tolist())) >= 9
+    # Searched with another collection, it goes through the shared graph, filtered.
+    both = selectors._Plan([big, small], vector=[float(x) for x in query])
+    dims, params, exact = selectors._params(both, "", 10, -1.0, "vector")
+    hits = selectors._run(dims, params, exact)
+    assert hits[0].chunk_id == ids[5]
+    # A model of another size: the old graph goes; too small: none.
+    indexing.collection_index_sync(big.pk, dims=16, chunks=10)
+    assert own_indexes(big_id) == []
+    indexing.collection_index_sync(big.pk, dims=DIMS, chunks=300)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.collection_delete(actor=alice, collection=big)
+    queued = DBTaskResult.objects.get(task_path="rag.tasks.drop_collection_indexes")
+    assert queued.args_kwargs["args"] == [big_id]
+    drop_collection_indexes.call(big_id)  # what the worker runs
+    assert own_indexes(big_id) == []
+
+
+def test_ingesting_past_the_size_gives_the_collection_its_own_graph(
+    alice, make_credential, ingest, monkeypatch
+):
+    monkeypatch.setattr(indexing, "OWN_INDEX_MIN_CHUNKS", 2)
+    collection = services.collection_create(
+        actor=alice,
+        name="Paid",
+        embedder="provider",
+        embedding_credential=make_credential(alice, "openai"),
+        embedding_model="text-embedding-3-small",
+    )
+    add_text(alice, collection, "a.txt", "alpha beta")
+    ingest()
+    assert own_indexes(collection.pk) == []  # one chunk
+    add_text(alice, collection, "b.txt", "gamma delta")
+    ingest()
+    assert own_indexes(collection.pk) == [f"rag_chunk_hnsw_16_c{collection.pk}"]
