@@ -19,7 +19,7 @@ MODEL_ID = "all-MiniLM-L6-v2-int8"
 DIMS = 384
 MAX_TOKENS = 256  # what sentence-transformers uses for this model; longer text is cut
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
-DEFAULT_BATCH = 32
+DEFAULT_BATCH = 8  # per CPU-second, 4–8 beat 32 by ~30 % (docs/performance.md, P10)
 
 
 class EmbedderUnavailable(RuntimeError):

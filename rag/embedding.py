@@ -16,7 +16,7 @@ from rag.models import Collection, Embedder
 
 PROVIDER_BATCH = 64
 PROVIDER_BATCH_CHARS = 200_000
-BUILTIN_BATCH = 64  # texts per progress step; the model batches by 32 inside
+BUILTIN_BATCH = 64  # texts per progress step; the model batches by 8 inside
 
 
 class EmbeddingFailed(Exception):

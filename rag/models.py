@@ -132,8 +132,14 @@ class Document(models.Model):
 class Chunk(models.Model):
     """A piece of a document with where it came from (page, heading) for citations."""
 
-    collection = models.ForeignKey(Collection, on_delete=models.CASCADE, related_name="+")
-    document = models.ForeignKey(Document, on_delete=models.CASCADE, related_name="chunks")
+    # No single-column indexes on the two keys: the composite ones below lead with them and
+    # serve every lookup (and cascade) by collection or document; each index costs ingest time.
+    collection = models.ForeignKey(
+        Collection, on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    document = models.ForeignKey(
+        Document, on_delete=models.CASCADE, related_name="chunks", db_index=False
+    )
     ordinal = models.PositiveIntegerField()
     text = models.TextField()
     heading = models.CharField(max_length=500, blank=True)

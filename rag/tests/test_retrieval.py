@@ -199,3 +199,26 @@ def test_ingesting_past_the_size_gives_the_collection_its_own_graph(
     add_text(alice, collection, "b.txt", "gamma delta")
     ingest()
     assert own_indexes(collection.pk) == [f"rag_chunk_hnsw_16_c{collection.pk}"]
+
+
+def test_a_bulk_load_is_searched_the_same_through_every_path(alice, monkeypatch):
+    # After a bulk COPY and the index builds that follow it, hybrid results are the same
+    # whether the vector branch is exact, walks the collection's own graph or the shared one
+    # (at this size HNSW finds the true neighbours).
+    (collection,), data = load_synthetic(alice, collections=1, per_collection=400)
+    _, vectors = data[0]
+    query = [float(x) for x in vectors[7]]
+
+    def search(exact_max: int, own: bool):
+        monkeypatch.setattr(selectors, "EXACT_MAX_CHUNKS", exact_max)
+        indexing.collection_index_sync(collection.pk, dims=DIMS, chunks=400 if own else 0)
+        plan = selectors._Plan([collection], vector=query)
+        dims, params, exact = selectors._params(plan, "retrieval postgres", 10, -1.0, "hybrid")
+        assert exact == (exact_max >= 400)
+        return [(hit.chunk_id, round(hit.score, 9)) for hit in selectors._run(dims, params, exact)]
+
+    monkeypatch.setattr(indexing, "OWN_INDEX_MIN_CHUNKS", 100)
+    exact = search(10_000, own=False)
+    assert len(exact) == 10
+    assert search(0, own=True) == exact
+    assert search(0, own=False) == exact
