@@ -66,6 +66,11 @@ def main() -> None:
         "--exact-max", type=int, default=None, help="selectors.EXACT_MAX_CHUNKS (0: always HNSW)."
     )
     parser.add_argument(
+        "--maintenance-mem",
+        default="1GB",
+        help="maintenance_work_mem for the HNSW builds (1M × 384 needs ~2GB to build in memory).",
+    )
+    parser.add_argument(
         "--no-own-index",
         action="store_true",
         help="Search big collections through the shared graph (drops their own graphs).",
@@ -177,11 +182,11 @@ def main() -> None:
         started = time.perf_counter()
         with connection.cursor() as cursor:
             cursor.execute("SET max_parallel_maintenance_workers = 1")
-        indexing.hnsw_ensure(dims, maintenance_mem="1GB")
+        indexing.hnsw_ensure(dims, maintenance_mem=args.maintenance_mem)
         build_s = time.perf_counter() - started
         print(
             f"P8 HNSW build (m={indexing.HNSW_M}, ef_construction={indexing.HNSW_EF_CONSTRUCTION},"
-            f" 1 parallel worker, maintenance_work_mem 1GB): {build_s:.1f} s for {count:,} × {dims}"
+            f" 1 parallel worker, maintenance_work_mem {args.maintenance_mem}): {build_s:.1f} s for {count:,} × {dims}"
         )
     if not args.no_own_index:
         started = time.perf_counter()
@@ -190,7 +195,7 @@ def main() -> None:
                 c.pk,
                 dims=dims,
                 chunks=int((assignment == i).sum()),
-                maintenance_mem="1GB",
+                maintenance_mem=args.maintenance_mem,
             )
             for i, c in enumerate(collections)
         )
