@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import Any, ClassVar
 
 import anyio
+import httpcore
+import httpcore2
 import httpx
 import httpx2
 
@@ -33,6 +35,7 @@ from workbench.egress.contract import (
     Resolver,
     Timeouts,
 )
+from workbench.egress.network import AsyncioBackend
 
 log = logging.getLogger("workbench.egress")
 
@@ -179,6 +182,16 @@ class _SyncBody:
 
 class _AsyncGuard(_Guard):
     _body: ClassVar[type[_AsyncBody]]
+    _core: ClassVar[ModuleType]  # the httpcore the transport's pool comes from
+
+    def _async_transport(self, **options: Any) -> Any:
+        """The library's pooled transport on the asyncio network backend (workbench.egress.
+        network: no anyio cancel scope and no reader toggling per read). httpx's transport takes
+        no backend, so its pool's is replaced before any connection is made — a private
+        attribute of httpcore's pool, pinned by workbench/tests/test_egress_network.py."""
+        transport = self._mod.AsyncHTTPTransport(**options)
+        transport._pool._network_backend = AsyncioBackend(self._core)
+        return transport
 
     async def handle_async_request(self, request: Any) -> Any:
         """Parse, resolve once, decide, send to the first reachable checked address (e.g. [::1]
@@ -189,7 +202,7 @@ class _AsyncGuard(_Guard):
             with anyio.CancelScope(deadline=deadline):
                 ips = await _addresses_of(target, self.resolver)
                 _decide(target, ips, self.allowed)
-                pool = self._pool(target, self._mod.AsyncHTTPTransport)
+                pool = self._pool(target, self._async_transport)
                 *others, last = ips
                 for ip in others:
                     with contextlib.suppress(self._mod.ConnectError):
@@ -265,13 +278,13 @@ _Httpx2SyncBody = type("_Httpx2SyncBody", (_SyncBody, httpx2.SyncByteStream), {}
 class HttpxAsyncTransport(_AsyncGuard, httpx.AsyncBaseTransport):
     """The guard as an `httpx` async transport (groq, ollama). Same keywords as `async_client`."""
 
-    _mod, _error, _body = httpx, HttpxEgressError, _HttpxAsyncBody
+    _mod, _error, _body, _core = httpx, HttpxEgressError, _HttpxAsyncBody, httpcore
 
 
 class Httpx2AsyncTransport(_AsyncGuard, httpx2.AsyncBaseTransport):
     """The guard as an `httpx2` async transport (openai, anthropic)."""
 
-    _mod, _error, _body = httpx2, Httpx2EgressError, _Httpx2AsyncBody
+    _mod, _error, _body, _core = httpx2, Httpx2EgressError, _Httpx2AsyncBody, httpcore2
 
 
 class HttpxSyncTransport(_SyncGuard, httpx.BaseTransport):
