@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
+from asgiref.sync import sync_to_async
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
+from django.http import HttpResponse
 from drf_spectacular.utils import extend_schema
 from rest_framework import generics, mixins, status
 from rest_framework.exceptions import PermissionDenied, Throttled
+from rest_framework.renderers import JSONRenderer
 from rest_framework.response import Response
 
 from accounts import access, selectors, services, signin
@@ -26,6 +31,7 @@ from accounts.serializers import (
     TokenCreateSerializer,
     TokenSerializer,
 )
+from workbench import connections
 
 # What controls logging in: never changed with an API token (DESIGN §5).
 LOGIN_FIELDS = {"email", "username", "password", "current_password"}
@@ -88,6 +94,56 @@ class MeView(generics.GenericAPIView):
         if attempt:
             attempt.succeeded()
         return self._render(request)
+
+
+# --- GET /api/me/ with an API token: the lean path (docs/performance.md, issue 11) ---------------
+
+_me_drf = MeView.as_view()
+LEAN_ACCEPT = ("", "*/*", "application/json")
+
+
+def _drf_allow(view_class) -> str:
+    """The Allow header DRF sends for this view (its `as_view` adds HEAD where GET is)."""
+    view = view_class()
+    view.head = view.get
+    return ", ".join(view.allowed_methods)
+
+
+ME_ALLOW = _drf_allow(MeView)
+
+
+def _me_body(user, token: ApiToken) -> bytes:
+    """What MeView's GET answers for this token: the same serializer and renderer (so the body
+    is byte-identical), without DRF's view stack around them."""
+    teams = selectors.teams_for_user(user=user)
+    request = SimpleNamespace(user=user, auth=token)  # what MeSerializer reads of the request
+    return JSONRenderer().render(
+        MeSerializer(user, context={"request": request, "teams": teams}).data
+    )
+
+
+async def me(request):
+    """`/api/me/`. A plain GET with an API token this process checked in the last few seconds
+    (accounts.services.token_cached) is answered on the event loop with one database hop (the
+    teams query): a script polling it costs no DRF dispatch and no request thread. Everything
+    else — other methods, sessions, a token not in the cache, query parameters, an Accept DRF
+    would negotiate — is MeView, unchanged (it authenticates, throttles, refuses and caches)."""
+    if request.method == "GET" and not request.GET:
+        keyword, _, raw = request.headers.get("Authorization", "").partition(" ")
+        accept = request.headers.get("Accept", "").strip()
+        token = None
+        if keyword.lower() == "bearer" and accept in LEAN_ACCEPT:
+            token = services.token_cached(raw=raw.strip())
+        if token is not None and token.user.is_active:  # a read: any token scope may
+            body = await connections.hop(_me_body)(token.user, token)
+            response = HttpResponse(body, content_type="application/json")
+            response["Allow"] = ME_ALLOW
+            return response
+    return await sync_to_async(_me_drf)(request)
+
+
+# The schema generator and DRF's introspection read these off the route's callback.
+me.cls, me.initkwargs, me.csrf_exempt = MeView, _me_drf.initkwargs, True
 
 
 class TeamListView(mixins.ListModelMixin, generics.GenericAPIView):

@@ -3,7 +3,7 @@ from django.urls import path
 from accounts import api
 
 urlpatterns = [
-    path("me/", api.MeView.as_view(), name="api-me"),
+    path("me/", api.me, name="api-me"),
     path("teams/", api.TeamListView.as_view(), name="api-team-list"),
     path("teams/<int:pk>/", api.TeamDetailView.as_view(), name="api-team-detail"),
     path("teams/<int:team_pk>/members/", api.MemberListView.as_view(), name="api-member-list"),

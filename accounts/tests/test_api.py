@@ -150,6 +150,55 @@ def test_inviting_an_unknown_user_answers_exactly_as_inviting_a_known_one(
     ]
 
 
+# --- GET /api/me/ with a token: the lean path --------------------------------------------------------
+
+
+def test_a_repeated_token_get_of_me_skips_drf_and_answers_the_same_bytes(
+    alice, bob_teammate, token_for, monkeypatch
+):
+    from accounts import api as accounts_api
+
+    through_drf = []
+    drf = accounts_api._me_drf
+    monkeypatch.setattr(
+        accounts_api, "_me_drf", lambda request: through_drf.append(1) or drf(request)
+    )
+    headers = bearer(token_for(alice, scope="read"))
+    client = Client()
+    first = client.get("/api/me/", headers=headers)  # authenticates (DRF) and caches the check
+    second = client.get("/api/me/", headers=headers)
+    assert through_drf == [1]
+    assert first.status_code == second.status_code == 200
+    assert second.content == first.content  # same serializer, same renderer
+    for header in ("Content-Type", "Allow", "Vary"):
+        assert second[header] == first[header]
+    body = second.json()
+    assert body["username"] == "alice" and body["token_scope"] == "read"
+    assert [team["role"] for team in body["teams"]] == ["owner"]
+
+
+def test_what_the_lean_me_does_not_answer_goes_to_drf_unchanged(alice, token_for, monkeypatch):
+    from accounts import api as accounts_api
+
+    through_drf = []
+    drf = accounts_api._me_drf
+    monkeypatch.setattr(
+        accounts_api, "_me_drf", lambda request: through_drf.append(1) or drf(request)
+    )
+    raw = token_for(alice, scope="write")
+    client = Client()
+    assert client.get("/api/me/", headers=bearer(raw)).status_code == 200  # now cached
+    # An Accept DRF negotiates (406), query parameters, writes, a revoked token: DRF decides.
+    assert client.get("/api/me/", headers={**bearer(raw), "Accept": "text/html"}).status_code == 406
+    assert client.get("/api/me/?format=json", headers=bearer(raw)).status_code == 200
+    renamed = api(client, "patch", "/api/me/", {"first_name": "Al"}, headers=bearer(raw))
+    assert renamed.status_code == 200 and renamed.json()["first_name"] == "Al"
+    assert client.get("/api/me/", headers=bearer(raw)).json()["first_name"] == "Al"
+    services.token_revoke(user=alice, token=ApiToken.objects.get(user=alice))
+    assert client.get("/api/me/", headers=bearer(raw)).status_code == 401
+    assert len(through_drf) == 5
+
+
 # --- Tokens: scopes, revocation, expiry --------------------------------------------------------
 
 
