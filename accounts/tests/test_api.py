@@ -163,6 +163,10 @@ def test_a_repeated_token_get_of_me_skips_drf_and_answers_the_same_bytes(
     monkeypatch.setattr(
         accounts_api, "_me_drf", lambda request: through_drf.append(1) or drf(request)
     )
+    alice.first_name, alice.time_zone = "Zoë “Al”", "Europe/Paris"
+    alice.save()
+    services.team_create(user=bob_teammate, name="Ünïcode team")
+    services.team_create(user=alice, name="Another")
     headers = bearer(token_for(alice, scope="read"))
     client = Client()
     first = client.get("/api/me/", headers=headers)  # authenticates (DRF) and caches the check
@@ -174,7 +178,11 @@ def test_a_repeated_token_get_of_me_skips_drf_and_answers_the_same_bytes(
         assert second[header] == first[header]
     body = second.json()
     assert body["username"] == "alice" and body["token_scope"] == "read"
-    assert [team["role"] for team in body["teams"]] == ["owner"]
+    assert body["first_name"] == "Zoë “Al”"
+    assert [(team["name"], team["role"], team["member_count"]) for team in body["teams"]] == [
+        ("Acme", "owner", 2),
+        ("Another", "owner", 1),
+    ]
 
 
 def test_what_the_lean_me_does_not_answer_goes_to_drf_unchanged(alice, token_for, monkeypatch):
