@@ -51,6 +51,7 @@ from providers.adapters.base import (
     StopReason,
     TextDelta,
     Timeouts,
+    ToolCallDelta,
     Usage,
 )
 from providers.keys import KeyUnreadable, readable_key
@@ -120,6 +121,7 @@ class _Call:
     first_reasoning_at: float | None = None
     parts: list[str] = field(default_factory=list)
     reasoning_parts: list[str] = field(default_factory=list)
+    tool_parts: list[str] = field(default_factory=list)  # tool calls' names and arguments
     chars: int = 0  # text + reasoning characters
     counted: int = 0  # output tokens counted per delta (only when max_tokens is set)
     reported: dict[str, int] = field(default_factory=dict)  # provider-reported Usage fields
@@ -413,7 +415,7 @@ async def _count(request: CompletionRequest, call: _Call, status: str) -> Tokens
     input_count, text_count, reasoning_count = await tokens.acount_texts(
         [
             "\n".join(m.content for m in messages) if count_input else "",
-            call.text if count_output else "",
+            call.text + "".join(call.tool_parts) if count_output else "",
             call.reasoning if count_reasoning or count_output else "",
         ]
     )
@@ -509,8 +511,8 @@ async def completion_stream(
     control: CallControl | None = None,
     checkpoint: Callable[[], Callable | None] | None = None,
 ) -> AsyncIterator[TextDelta | ReasoningDelta | Finished]:
-    """Stream a completion: TextDelta and ReasoningDelta events, then one Finished (after the
-    usage row is settled).
+    """Stream a completion: TextDelta and ReasoningDelta events (and ToolCallDelta when the
+    request has tools), then one Finished (after the usage row is settled).
 
     Raises Http404/PermissionDenied (access), or ProviderError with a stable code — after the
     usage row is settled; `error.usage_id`, `error.partial_text` and `error.partial_reasoning`
@@ -584,6 +586,17 @@ async def completion_stream(
                             )
                         elif kind is StopReason:
                             call.reason = event.reason
+                        elif kind is ToolCallDelta:  # adapters with supports_tools only
+                            call.first_token_at = call.first_token_at or time.perf_counter()
+                            call.tool_parts.append(event.name + event.arguments)
+                            call.chars += len(event.name) + len(event.arguments)
+                            if call.chars > max_chars:
+                                raise ProviderError(
+                                    "reply_too_large",
+                                    "The reply passed Workbench's maximum reply size "
+                                    f"({max_chars:,} characters).",
+                                )
+                            yield event
                 if call.reason is None:
                     raise ProviderError(
                         "stream_interrupted",

@@ -6,7 +6,8 @@ import unicodedata
 
 from providers.adapters.base import CompletionRequest, Message, ProviderError
 
-ROLES = {"user", "assistant", "system"}
+ROLES = {"user", "assistant", "system", "tool"}
+MAX_TOOLS = 128
 RESPONSE_FORMATS = {"text", "json_object", "json_schema"}
 MAX_MESSAGES = 5000
 MAX_TOTAL_CHARS = 4_000_000  # ~1M tokens: far above any context window, far below memory trouble
@@ -50,6 +51,11 @@ def validate_request(request: CompletionRequest) -> CompletionRequest:
         total += len(message.content)
         if message.images and message.role != "user":
             bad(f"messages[{index}]: only user messages carry images.")
+        if (message.role == "tool") != bool(message.tool_call_id):
+            bad(f"messages[{index}]: a tool message answers one tool call (tool_call_id).")
+        if message.tool_calls and message.role != "assistant":
+            bad(f"messages[{index}]: only assistant messages carry tool calls.")
+        total += sum(len(call.arguments) for call in message.tool_calls)
     images = [image for message in request.messages for image in message.images]
     if len(images) > MAX_IMAGES:
         bad(f"messages: at most {MAX_IMAGES} images in one request.")
@@ -72,6 +78,10 @@ def validate_request(request: CompletionRequest) -> CompletionRequest:
         or request.response_format.get("type") not in RESPONSE_FORMATS
     ):
         bad('response_format: {"type": "text"}, {"type": "json_object"} or a json_schema.')
+    if len(request.tools) > MAX_TOOLS or any(not isinstance(t, dict) for t in request.tools):
+        bad(f"tools: at most {MAX_TOOLS} function tools.")
+    if request.tool_choice is not None and not request.tools:
+        bad("tool_choice: give tools to choose from.")
     if request.seed is not None and (
         not isinstance(request.seed, int) or isinstance(request.seed, bool)
     ):

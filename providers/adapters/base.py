@@ -17,7 +17,7 @@ from providers.presets import Preset
 @dataclass(frozen=True)
 class ImagePart:
     """An image a user attached to a message, as the model receives it: bytes we re-encoded
-    ourselves (chats.images), never what was uploaded. Adapters spell it in their wire format
+    ourselves (providers.images), never what was uploaded. Adapters spell it in their wire format
     (OpenAI `image_url` data URL, Anthropic base64 `image` block, Ollama `images`)."""
 
     media_type: str  # image/png | image/jpeg
@@ -36,10 +36,22 @@ class ImagePart:
 
 
 @dataclass(frozen=True)
+class ToolCall:
+    """A function call a model asked for, as a later request sends it back (OpenAI's shape:
+    `arguments` is the JSON text the model wrote, unparsed)."""
+
+    id: str
+    name: str
+    arguments: str
+
+
+@dataclass(frozen=True)
 class Message:
-    role: str  # system | user | assistant
+    role: str  # system | user | assistant | tool
     content: str
     images: tuple[ImagePart, ...] = ()  # user messages only; sent only to vision models
+    tool_calls: tuple[ToolCall, ...] = ()  # assistant messages: the calls the model made
+    tool_call_id: str = ""  # tool messages: the call this is the result of
 
 
 @dataclass(frozen=True)
@@ -55,6 +67,10 @@ class CompletionRequest:
     # OpenAI's `response_format` ({"type": "json_object"} or a json_schema), for adapters with
     # `supports_response_format`; the gateway refuses it for the others.
     response_format: dict | None = None
+    # OpenAI's function tools (`[{"type": "function", "function": {...}}]`, checked by the
+    # gateway's parser) and `tool_choice`, for adapters with `supports_tools`; refused for others.
+    tools: tuple[dict, ...] = ()
+    tool_choice: str | dict | None = None
 
     def all_messages(self) -> list[Message]:
         """System prompt first (as a message), then the conversation."""
@@ -82,6 +98,19 @@ class ReasoningDelta:
 
     text: str
     type: ClassVar[str] = "reasoning"
+
+
+@dataclass(frozen=True)
+class ToolCallDelta:
+    """A piece of a function call the model is making, as OpenAI streams it: the first piece of
+    call `index` carries its `id` and `name`, the following ones more of `arguments` (JSON text).
+    Only adapters with `supports_tools` emit it; the call then finishes with `tool_calls`."""
+
+    index: int
+    id: str = ""
+    name: str = ""
+    arguments: str = ""
+    type: ClassVar[str] = "tool_call"
 
 
 @dataclass(frozen=True)
@@ -131,7 +160,7 @@ class StopReason:
     type: ClassVar[str] = "stop_reason"
 
 
-Event = TextDelta | ReasoningDelta | Usage | StopReason
+Event = TextDelta | ReasoningDelta | ToolCallDelta | Usage | StopReason
 
 
 # --- Errors ------------------------------------------------------------------------------------------
@@ -239,6 +268,8 @@ class Adapter:
     supports_embeddings: ClassVar[bool] = False
     supports_seed: ClassVar[bool] = True
     supports_response_format: ClassVar[bool] = False
+    # Function tools in, ToolCallDelta events out (and tool/assistant-call messages understood).
+    supports_tools: ClassVar[bool] = False
     # The wire format can carry image parts; which models see them is preset data
     # (`Preset.vision_models`, see providers.capabilities).
     supports_vision: ClassVar[bool] = False

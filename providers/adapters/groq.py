@@ -18,6 +18,7 @@ from providers.adapters.openai_compat import (
 class GroqAdapter(OpenAICompatAdapter):
     http_flavor = "httpx"
     raw_chunks = False  # the groq SDK's chunks as it parses them (x_groq usage, its own stream)
+    supports_tools = False  # its SDK-parsed path reads no tool calls
 
     def _sdk(self):
         if self._client is None:

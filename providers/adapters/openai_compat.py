@@ -22,6 +22,7 @@ from providers.adapters.base import (
     ReasoningDelta,
     StopReason,
     TextDelta,
+    ToolCallDelta,
     Usage,
 )
 from providers.adapters.clients import cached_client
@@ -124,6 +125,46 @@ def openai_content(message) -> str | list[dict]:
     return parts
 
 
+def openai_message(message) -> dict:
+    """A message in OpenAI's shape, tool calls and tool results included."""
+    if message.role == "tool":
+        return {"role": "tool", "tool_call_id": message.tool_call_id, "content": message.content}
+    out: dict = {"role": message.role, "content": openai_content(message)}
+    if message.tool_calls:
+        out["content"] = message.content or None
+        out["tool_calls"] = [
+            {
+                "id": call.id,
+                "type": "function",
+                "function": {"name": call.name, "arguments": call.arguments},
+            }
+            for call in message.tool_calls
+        ]
+    return out
+
+
+def tool_call_events(calls: Any) -> list[Event]:
+    """ToolCallDelta events of a stream delta's or a whole message's `tool_calls`."""
+    events: list[Event] = []
+    if not isinstance(calls, list):
+        return events
+    for position, call in enumerate(calls):
+        if not isinstance(call, dict):
+            continue
+        function = call.get("function") if isinstance(call.get("function"), dict) else {}
+        index = call.get("index", position)
+        arguments = function.get("arguments")
+        events.append(
+            ToolCallDelta(
+                index=index if isinstance(index, int) and not isinstance(index, bool) else 0,
+                id=str(call.get("id") or ""),
+                name=str(function.get("name") or ""),
+                arguments=arguments if isinstance(arguments, str) else "",
+            )
+        )
+    return events
+
+
 async def sse_data(chunks: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
     """The `data` of each server-sent event, as bytes (multi-line data joined by "\\n"),
     split on the raw bytes: no text decoding per chunk (orjson reads UTF-8 bytes itself)."""
@@ -157,6 +198,7 @@ class OpenAICompatAdapter(Adapter):
     # The SDK still builds, sends and authenticates the request and maps HTTP errors.
     raw_chunks: ClassVar[bool] = True
     supports_vision = True
+    supports_tools = True  # read from the raw chunks (`raw_chunks`); Groq's SDK path has none
     http_flavor = "httpx2"
 
     def __init__(self, config):
@@ -183,9 +225,7 @@ class OpenAICompatAdapter(Adapter):
     def _params(self, request: CompletionRequest) -> dict:
         params: dict = {
             "model": request.model,
-            "messages": [
-                {"role": m.role, "content": openai_content(m)} for m in request.all_messages()
-            ],
+            "messages": [openai_message(m) for m in request.all_messages()],
             "stream": True,
         }
         optional = {
@@ -195,6 +235,8 @@ class OpenAICompatAdapter(Adapter):
             "stop": list(request.stop) or None,
             "seed": None if self.has_quirk("no_seed") else request.seed,
             "response_format": request.response_format,
+            "tools": list(request.tools) or None,
+            "tool_choice": request.tool_choice,
         }
         params.update({key: value for key, value in optional.items() if value is not None})
         if not self.has_quirk("no_stream_options"):
@@ -230,6 +272,8 @@ class OpenAICompatAdapter(Adapter):
         text = field_of(body, "content")
         if isinstance(text, str) and text:
             events.append(TextDelta(text))
+        if self.supports_tools and isinstance(body, dict) and body.get("tool_calls"):
+            events += tool_call_events(body["tool_calls"])
         reason = field_of(choice, "finish_reason")
         if reason:
             events.append(StopReason(str(reason)))

@@ -66,6 +66,9 @@ class Chat:
     reasoning_sent: int = 0  # of the tokens sent so far, how many were reasoning
     opened: bool = False  # the first delta (of any kind) went out
     text_started: bool = False
+    # OpenAI formats: the function call this reply makes instead of text (`tokens` are then
+    # pieces of its arguments): {"id", "name", "arguments"}.
+    tool_call: dict[str, str] | None = None
 
 
 class ChatFormat(Protocol):
@@ -102,6 +105,37 @@ class OpenAIFormat:
             stream=bool(body.get("stream")),
             include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         )
+
+    def tool_call_for(self, body: dict[str, Any], call_id: str) -> dict[str, str] | None:
+        """The deterministic function call a request with `tools` gets: the forced tool, or the
+        first one, with arguments made from its JSON schema's properties (string → "fake",
+        integer → 1, number → 1.5, boolean → true, array → [], object → {}). No call when
+        tool_choice is "none" or the last message is a tool result (the reply is then text)."""
+        tools = [
+            tool["function"]
+            for tool in body.get("tools") or []
+            if isinstance(tool, dict) and isinstance(tool.get("function"), dict)
+        ]
+        choice = body.get("tool_choice")
+        messages = body.get("messages") or [{}]
+        last = messages[-1] if isinstance(messages[-1], dict) else {}
+        if not tools or choice == "none" or last.get("role") == "tool":
+            return None
+        tool = tools[0]
+        if isinstance(choice, dict):
+            named = (choice.get("function") or {}).get("name")
+            tool = next((t for t in tools if t.get("name") == named), tool)
+        properties = (tool.get("parameters") or {}).get("properties") or {}
+        values = {"string": "fake", "integer": 1, "number": 1.5, "boolean": True, "array": []}
+        arguments = {
+            key: values.get(spec.get("type"), {}) if isinstance(spec, dict) else None
+            for key, spec in properties.items()
+        }
+        return {
+            "id": call_id,
+            "name": str(tool.get("name")),
+            "arguments": dumps(arguments).decode(),
+        }
 
     def error_body(self, status: int, message: str) -> dict[str, Any]:
         kind, code = {
@@ -148,6 +182,17 @@ class OpenAIFormat:
         return sse(self._chunk(chat, [self._choice(role)]))
 
     def stream_delta(self, chat: Chat, text: str, first: bool) -> bytes:
+        if chat.tool_call is not None:  # a piece of the call's arguments; id and name first
+            call: dict[str, Any] = {"index": 0, "function": {"arguments": text}}
+            if first:
+                call = {
+                    "index": 0,
+                    "id": chat.tool_call["id"],
+                    "type": "function",
+                    "function": {"name": chat.tool_call["name"], "arguments": text},
+                }
+            delta = {"tool_calls": [call]}
+            return self._open(chat) + sse(self._chunk(chat, [self._choice(delta)]))
         return self._open(chat) + sse(self._chunk(chat, [self._choice({"content": text})]))
 
     def stream_reasoning(self, chat: Chat, text: str) -> bytes:
@@ -157,9 +202,13 @@ class OpenAIFormat:
     def _choice(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
         return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish}
 
+    def _finish(self, chat: Chat) -> str:
+        if chat.tool_call is not None:
+            return "tool_calls"
+        return "length" if chat.truncated else "stop"
+
     def _finish_chunk(self, chat: Chat, sent: int) -> dict[str, Any]:
-        finish = "length" if chat.truncated else "stop"
-        return self._chunk(chat, [self._choice({}, finish)])
+        return self._chunk(chat, [self._choice({}, self._finish(chat))])
 
     def stream_tail(self, chat: Chat, sent: int, now: float) -> bytes:
         out = sse(self._finish_chunk(chat, sent))
@@ -192,10 +241,22 @@ class OpenAIFormat:
                         "refusal": None,
                     },
                     "logprobs": None,
-                    "finish_reason": "length" if chat.truncated else "stop",
+                    "finish_reason": self._finish(chat),
                 }
             ],
         }
+        if chat.tool_call is not None:
+            reply["choices"][0]["message"]["content"] = None
+            reply["choices"][0]["message"]["tool_calls"] = [
+                {
+                    "id": chat.tool_call["id"],
+                    "type": "function",
+                    "function": {
+                        "name": chat.tool_call["name"],
+                        "arguments": chat.tool_call["arguments"],
+                    },
+                }
+            ]
         if chat.reasoning:
             reply["choices"][0]["message"][chat.reasoning_field] = "".join(chat.reasoning)
         chat.reasoning_sent = len(chat.reasoning)

@@ -288,6 +288,14 @@ class FakeProvider:
             return
         tokens = tokenize(knobs.reply_for(params.model))
         reasoning = tokenize(knobs.reasoning_text())
+        number = next(self._ids)
+        tool_call = None
+        if hasattr(fmt, "tool_call_for"):
+            tool_call = fmt.tool_call_for(body, f"call_fake{number}")
+        if tool_call is not None:  # the arguments, streamed in pieces of 8 characters
+            arguments = tool_call["arguments"]
+            tokens = [arguments[i : i + 8] for i in range(0, len(arguments), 8)] or [""]
+            reasoning = []
         limit = params.max_tokens
         truncated = isinstance(limit, int) and 0 <= limit < len(reasoning) + len(tokens)
         if truncated:  # max_tokens counts the thinking too
@@ -295,7 +303,7 @@ class FakeProvider:
         if knobs.endless and params.stream and not knobs.ignore_stream:
             tokens, truncated = Endless(), False  # ignores max_tokens
         chat = Chat(
-            id=f"{fmt.id_prefix}{next(self._ids)}",
+            id=f"{fmt.id_prefix}{number}",
             model=params.model,
             tokens=tokens,
             prompt_tokens=(
@@ -309,6 +317,7 @@ class FakeProvider:
             reasoning_field=knobs.reasoning_field,
             cache_read=knobs.cache_read_tokens,
             cache_write=knobs.cache_write_tokens,
+            tool_call=tool_call,
         )
         if params.stream and not knobs.ignore_stream:
             await self._stream(conn, fmt, chat, knobs)

@@ -1,13 +1,17 @@
 """OpenAI's chat-completions and embeddings wire format, server side.
 
-Parsing is strict where it matters: a parameter we would silently drop (tools, n > 1, logprobs,
-images…) is a clear 400 naming it, never a reply that ignored it. Encoding is cheap on the hot
+Parsing is strict where it matters: a parameter we would silently drop (n > 1, logprobs, audio…)
+is a clear 400 naming it, never a reply that ignored it; function tools and image parts are
+parsed here and refused (400) by the view for models whose adapter can't carry them. Encoding is cheap on the hot
 path: a delta chunk is a prebuilt byte template around the JSON-encoded text (the same bytes the
 fake provider's OpenAIFormat sends; tests compare them), and deltas that are ready together go
 out as one chunk."""
 
 from __future__ import annotations
 
+import base64
+import binascii
+import re
 import time
 import uuid
 from dataclasses import dataclass
@@ -15,7 +19,15 @@ from typing import Any
 
 import orjson
 
-from providers.adapters.base import CompletionRequest, Finished, Message
+from providers import images
+from providers.adapters.base import (
+    CompletionRequest,
+    Finished,
+    ImagePart,
+    Message,
+    ToolCall,
+    ToolCallDelta,
+)
 from providers.fakeserver.formats import OPENAI as REFERENCE
 
 # Accepted and ignored: they change nothing about the reply (or only bookkeeping at OpenAI).
@@ -39,7 +51,17 @@ HANDLED = {
     "logprobs",
     "top_logprobs",
 }
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
+TOOL_NAME = re.compile(r"[A-Za-z0-9_-]{1,64}")
+MAX_TOOLS = 128
+MAX_TOOL_CALLS = 128  # per assistant message
+DATA_URL = re.compile(r"data:(image/[a-z0-9.+-]+);base64,", re.IGNORECASE)
 
 
 class WireError(Exception):
@@ -80,23 +102,161 @@ def error_body(error: WireError, **extra) -> bytes:
     )
 
 
-def _text_of(content: Any, where: str) -> str:
-    """A message's text: a string, or a list of text parts (images and audio are refused)."""
+def _content_of(content: Any, where: str, *, images_allowed: bool) -> tuple[str, list[bytes]]:
+    """A message's text and the raw bytes of its image parts (data URLs; decoded and re-encoded
+    later by `images_of`, off the event loop)."""
     if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        parts = []
-        for part in content:
-            if not isinstance(part, dict) or part.get("type") != "text":
-                raise invalid(f"{where}: only text content is supported.", where)
+        return content, []
+    if content is None:
+        return "", []
+    if not isinstance(content, list):
+        raise invalid(f"{where}: content must be a string or a list of parts.", where)
+    parts, found = [], []
+    for index, part in enumerate(content):
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind == "text":
             text = part.get("text")
             if not isinstance(text, str):
-                raise invalid(f"{where}: a text part needs `text`.", where)
+                raise invalid(f"{where}[{index}]: a text part needs `text`.", where)
             parts.append(text)
-        return "".join(parts)
-    if content is None:
-        return ""
-    raise invalid(f"{where}: content must be a string or a list of text parts.", where)
+        elif kind == "image_url" and images_allowed:
+            found.append(_image_bytes(part.get("image_url"), f"{where}[{index}]"))
+        elif kind == "image_url":
+            raise invalid(f"{where}: only user messages carry images.", where)
+        else:
+            raise invalid(f"{where}[{index}]: only text and image_url parts are supported.", where)
+    return "".join(parts), found
+
+
+def _image_bytes(image_url: Any, where: str) -> bytes:
+    url = image_url.get("url") if isinstance(image_url, dict) else image_url
+    if not isinstance(url, str):
+        raise invalid(f"{where}: an image_url part needs `image_url.url`.", where)
+    match = DATA_URL.match(url)
+    if match is None:
+        # Fetching a URL on the caller's behalf would make the gateway a way into our network.
+        raise invalid(
+            f"{where}: send the image inline as a base64 data URL "
+            "(data:image/png;base64,…); Workbench does not fetch image URLs.",
+            where,
+            "image_url_not_supported",
+        )
+    encoded = url[match.end() :]
+    if len(encoded) > images.MAX_IMAGE_BYTES * 4 // 3 + 4:
+        raise invalid(
+            f"{where}: images can be at most {images.MAX_IMAGE_BYTES // 1048576} MB.", where
+        )
+    try:
+        return base64.b64decode(encoded, validate=True)
+    except (binascii.Error, ValueError):
+        raise invalid(f"{where}: the data URL is not valid base64.", where) from None
+
+
+def images_of(raw: list[bytes], where: str) -> tuple[ImagePart, ...]:
+    """Our own re-encoding of each image (providers.images): CPU work, run off the loop."""
+    parts = []
+    for data in raw:
+        try:
+            image = images.image_normalize(data)
+        except images.ImageRefused as exc:
+            raise invalid(f"{where}: {exc}", where, "invalid_image") from None
+        parts.append(
+            ImagePart(image.media_type, image.data, width=image.width, height=image.height)
+        )
+    return tuple(parts)
+
+
+def has_image_parts(body: Any) -> bool:
+    """Whether a chat body has image parts (cheap: decides whether parsing runs off the loop)."""
+    messages = body.get("messages") if isinstance(body, dict) else None
+    return isinstance(messages, list) and any(
+        isinstance(message, dict)
+        and isinstance(message.get("content"), list)
+        and any(
+            isinstance(part, dict) and part.get("type") == "image_url"
+            for part in message["content"]
+        )
+        for message in messages
+    )
+
+
+def _tools_of(body: dict) -> tuple[tuple[dict, ...], str | dict | None]:
+    tools = body.get("tools")
+    if tools is None:
+        tools = []
+    if not isinstance(tools, list) or len(tools) > MAX_TOOLS:
+        raise invalid(f"`tools` must be a list of at most {MAX_TOOLS} function tools.", "tools")
+    checked, names = [], set()
+    for index, tool in enumerate(tools):
+        where = f"tools[{index}]"
+        function = tool.get("function") if isinstance(tool, dict) else None
+        if (
+            not isinstance(tool, dict)
+            or tool.get("type") != "function"
+            or not isinstance(function, dict)
+        ):
+            raise invalid(f'{where}: {{"type": "function", "function": {{…}}}}.', where)
+        name = function.get("name")
+        if not isinstance(name, str) or not TOOL_NAME.fullmatch(name):
+            raise invalid(f"{where}.function.name: 1–64 letters, digits, _ or -.", where)
+        if name in names:
+            raise invalid(f"{where}.function.name: `{name}` is given twice.", where)
+        names.add(name)
+        spec: dict[str, Any] = {"name": name}
+        for key, kind in (("description", str), ("parameters", dict), ("strict", bool)):
+            value = function.get(key)
+            if value is None:
+                continue
+            if not isinstance(value, kind):
+                raise invalid(f"{where}.function.{key} has the wrong type.", where)
+            spec[key] = value
+        checked.append({"type": "function", "function": spec})
+    choice = body.get("tool_choice")
+    if choice is None:
+        return tuple(checked), None
+    if not checked:
+        raise invalid("`tool_choice` needs `tools`.", "tool_choice")
+    if choice in ("none", "auto", "required"):
+        return tuple(checked), choice
+    function = choice.get("function") if isinstance(choice, dict) else None
+    if (
+        not isinstance(choice, dict)
+        or choice.get("type") != "function"
+        or not isinstance(function, dict)
+        or function.get("name") not in names
+    ):
+        raise invalid(
+            '`tool_choice`: "none", "auto", "required" or '
+            '{"type": "function", "function": {"name": <one of the tools>}}.',
+            "tool_choice",
+        )
+    return tuple(checked), {"type": "function", "function": {"name": function["name"]}}
+
+
+def _tool_calls_of(calls: Any, where: str) -> tuple[ToolCall, ...]:
+    if calls is None:
+        return ()
+    if not isinstance(calls, list) or len(calls) > MAX_TOOL_CALLS:
+        raise invalid(f"{where}.tool_calls must be a list of function calls.", where)
+    out = []
+    for index, call in enumerate(calls):
+        function = call.get("function") if isinstance(call, dict) else None
+        if (
+            not isinstance(call, dict)
+            or call.get("type", "function") != "function"
+            or not isinstance(call.get("id"), str)
+            or not call["id"]
+            or not isinstance(function, dict)
+            or not isinstance(function.get("name"), str)
+            or not isinstance(function.get("arguments", ""), str)
+        ):
+            raise invalid(
+                f"{where}.tool_calls[{index}]: "
+                '{"id", "type": "function", "function": {"name", "arguments"}}.',
+                where,
+            )
+        out.append(ToolCall(call["id"], function["name"], function.get("arguments", "")))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -106,6 +266,8 @@ class ChatCall:
     include_usage: bool
     uses_seed: bool
     uses_response_format: bool
+    uses_tools: bool = False
+    uses_images: bool = False
 
 
 def _number(body: dict, name: str, kind=(int, float)):
@@ -127,8 +289,7 @@ def parse_chat(body: Any) -> tuple[str, ChatCall]:
     model = body.get("model")
     if not isinstance(model, str) or not model:
         raise invalid("`model` is required: `<credential slug>/<model id>` or an alias.", "model")
-    if body.get("tools") or body.get("tool_choice") not in (None, "none"):
-        raise unsupported("tools", " yet (no adapter streams tool calls)")
+    tools, tool_choice = _tools_of(body)
     if body.get("n") not in (None, 1):
         raise unsupported("n", " above 1")
     if body.get("logprobs") or body.get("top_logprobs"):
@@ -147,13 +308,28 @@ def parse_chat(body: Any) -> tuple[str, ChatCall]:
         role = ROLES.get(message.get("role"))
         if role is None:
             raise invalid(
-                f"{where}.role: system, developer, user or assistant (tool messages are not "
-                "supported).",
-                f"{where}.role",
+                f"{where}.role: system, developer, user, assistant or tool.", f"{where}.role"
             )
-        if message.get("tool_calls") or message.get("function_call"):
-            raise unsupported(f"{where}.tool_calls")
-        messages.append(Message(role, _text_of(message.get("content"), f"{where}.content")))
+        if message.get("function_call"):
+            raise unsupported(f"{where}.function_call", " (use tool_calls)")
+        text, raw_images = _content_of(
+            message.get("content"), f"{where}.content", images_allowed=role == "user"
+        )
+        tool_calls = _tool_calls_of(message.get("tool_calls"), where) if role == "assistant" else ()
+        if role != "assistant" and message.get("tool_calls"):
+            raise invalid(f"{where}: only assistant messages carry tool_calls.", where)
+        call_id = message.get("tool_call_id")
+        if role == "tool" and (not isinstance(call_id, str) or not call_id):
+            raise invalid(f"{where}.tool_call_id: the id of the call this answers.", where)
+        messages.append(
+            Message(
+                role,
+                text,
+                images=images_of(raw_images, f"{where}.content") if raw_images else (),
+                tool_calls=tool_calls,
+                tool_call_id=call_id if role == "tool" else "",
+            )
+        )
     stop = body.get("stop")
     if isinstance(stop, str):
         stop = [stop]
@@ -180,13 +356,18 @@ def parse_chat(body: Any) -> tuple[str, ChatCall]:
         stop=tuple(stop or ()),
         seed=seed,
         response_format=response_format,
+        tools=tools,
+        tool_choice=tool_choice,
     )
+    uses_tools = bool(tools) or any(m.tool_calls or m.role == "tool" for m in messages)
     return model, ChatCall(
         request=request,
         stream=bool(body.get("stream")),
         include_usage=bool(isinstance(options, dict) and options.get("include_usage")),
         uses_seed=seed is not None,
         uses_response_format=response_format is not None,
+        uses_tools=uses_tools,
+        uses_images=any(m.images for m in messages),
     )
 
 
@@ -201,7 +382,12 @@ def usage_of(event: Finished) -> dict:
     return usage
 
 
-FINISH = {"stop": "stop", "length": "length", "content_filter": "content_filter"}
+FINISH = {
+    "stop": "stop",
+    "length": "length",
+    "content_filter": "content_filter",
+    "tool_calls": "tool_calls",
+}
 
 
 class ChunkEncoder:
@@ -242,6 +428,18 @@ class ChunkEncoder:
             + self._suffix
         )
 
+    def tool_call(self, event: ToolCallDelta) -> bytes:
+        """A piece of a function call, as OpenAI streams it: id, type and name on its first."""
+        call: dict[str, Any] = {"index": event.index}
+        if event.id:
+            call["id"] = event.id
+            call["type"] = "function"
+        function: dict[str, Any] = {"arguments": event.arguments}
+        if event.name:
+            function = {"name": event.name, **function}
+        call["function"] = function
+        return self._open() + self._prefix + b'"tool_calls":' + orjson.dumps([call]) + self._suffix
+
     def tail(self, event: Finished, include_usage: bool) -> bytes:
         finish = {
             **self._head,
@@ -264,10 +462,29 @@ class ChunkEncoder:
         return b"data: " + error_body(error, **extra) + b"\n\n"
 
 
-def completion(name: str, text: str, reasoning: str, event: Finished) -> bytes:
+def tool_calls_of(deltas: list[ToolCallDelta]) -> list[dict]:
+    """Streamed pieces of function calls → whole calls (a message's `tool_calls`)."""
+    calls: dict[int, dict] = {}
+    for delta in deltas:
+        call = calls.setdefault(
+            delta.index,
+            {"id": "", "type": "function", "function": {"name": "", "arguments": ""}},
+        )
+        call["id"] = call["id"] or delta.id
+        call["function"]["name"] = call["function"]["name"] or delta.name
+        call["function"]["arguments"] += delta.arguments
+    return [calls[index] for index in sorted(calls)]
+
+
+def completion(
+    name: str, text: str, reasoning: str, event: Finished, tool_calls: list | None = None
+) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": text, "refusal": None}
     if reasoning:
         message["reasoning_content"] = reasoning
+    if tool_calls:
+        message["content"] = text or None
+        message["tool_calls"] = tool_calls_of(tool_calls)
     return orjson.dumps(
         {
             "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",

@@ -8,6 +8,7 @@ awaited before the status line is sent so they can be. After it, errors travel i
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
 
 import orjson
@@ -20,7 +21,14 @@ from accounts import throttles
 from accounts.authentication import FAILED_TOKENS
 from accounts.models import TokenScope
 from providers.adapters import adapter_class
-from providers.adapters.base import Finished, ProviderError, ReasoningDelta, TextDelta
+from providers.adapters.base import (
+    Finished,
+    ProviderError,
+    ReasoningDelta,
+    TextDelta,
+    ToolCallDelta,
+)
+from providers.capabilities import model_sees_images
 from providers.gate import completion_stream, embedding_create
 from providers.gateway import anthropic_wire, names, openai_wire
 from providers.gateway.openai_wire import WireError
@@ -192,10 +200,19 @@ def _resolve_for_call(user, name: str, uses: dict[str, bool]) -> names.Resolved:
         and (
             (param == "seed" and (not adapter.supports_seed or "no_seed" in row.quirks))
             or (param == "response_format" and not adapter.supports_response_format)
+            or (param == "tools" and not adapter.supports_tools)
         )
     ]
     if refused:
         raise openai_wire.unsupported(refused[0], f" by {row.label} models")
+    if uses.get("images") and not model_sees_images(
+        credential=resolved.credential, model=resolved.model
+    ):
+        raise openai_wire.invalid(
+            f"`{name[:300]}` does not take images (image_url parts); choose a vision model.",
+            "messages",
+            "image_input_not_supported",
+        )
     return resolved
 
 
@@ -224,28 +241,25 @@ async def _start(user, name: str, request, uses: dict[str, bool]):
     return pump, first
 
 
-async def _collect(pump: Pump, first: list) -> tuple[str, str, Finished]:
-    text, thoughts, finished = [], [], None
+async def _collect(pump: Pump, first: list) -> tuple[str, str, Finished, list[ToolCallDelta]]:
+    text, thoughts, calls, finished = [], [], [], None
     batch: list | None = first
     try:
         while batch is not None:
             for event in batch:
-                finished = _take(event, text, thoughts) or finished
+                kind = type(event)
+                if kind is TextDelta:
+                    text.append(event.text)
+                elif kind is ReasoningDelta:
+                    thoughts.append(event.text)
+                elif kind is ToolCallDelta:
+                    calls.append(event)
+                elif kind is Finished:
+                    finished = event
             batch = await pump.next_batch()
     finally:
         await pump.aclose()
-    return "".join(text), "".join(thoughts), finished
-
-
-def _take(event, text: list, thoughts: list):
-    kind = type(event)
-    if kind is TextDelta:
-        text.append(event.text)
-    elif kind is ReasoningDelta:
-        thoughts.append(event.text)
-    elif kind is Finished:
-        return event
-    return None
+    return "".join(text), "".join(thoughts), finished, calls
 
 
 # --- OpenAI ----------------------------------------------------------------------------------------
@@ -266,18 +280,28 @@ async def chat_completions(request):
         return refusal
     name = ""
     try:
-        name, call = openai_wire.parse_chat(_body(request))
-        uses = {"seed": call.uses_seed, "response_format": call.uses_response_format}
+        body = _body(request)
+        if openai_wire.has_image_parts(body):  # decoding and re-encoding images: off the loop
+            name, call = await asyncio.to_thread(openai_wire.parse_chat, body)
+        else:
+            name, call = openai_wire.parse_chat(body)
+        uses = {
+            "seed": call.uses_seed,
+            "response_format": call.uses_response_format,
+            "tools": call.uses_tools,
+            "images": call.uses_images,
+        }
         pump, first = await _start(user, name, call.request, uses)
     except Exception as exc:
         return _refuse(OPENAI, exc, name)
     if not call.stream:
         try:
-            text, reasoning, finished = await _collect(pump, first)
+            text, reasoning, finished, tool_calls = await _collect(pump, first)
         except Exception as exc:
             return _refuse(OPENAI, exc, name)
         return HttpResponse(
-            openai_wire.completion(name, text, reasoning, finished), content_type=JSON
+            openai_wire.completion(name, text, reasoning, finished, tool_calls),
+            content_type=JSON,
         )
     chunks = openai_wire.ChunkEncoder(name)
     include_usage = call.include_usage
@@ -290,6 +314,8 @@ async def chat_completions(request):
                 out += chunks.delta(event.text)
             elif kind is ReasoningDelta:
                 out += chunks.reasoning(event.text)
+            elif kind is ToolCallDelta:
+                out += chunks.tool_call(event)
             elif kind is Finished:
                 out += chunks.tail(event, include_usage)
         return out
@@ -369,7 +395,7 @@ async def anthropic_messages(request):
         return _refuse(ANTHROPIC, exc, name)
     if not stream:
         try:
-            text, reasoning, finished = await _collect(pump, first)
+            text, reasoning, finished, _ = await _collect(pump, first)
         except Exception as exc:
             return _refuse(ANTHROPIC, exc, name)
         return HttpResponse(

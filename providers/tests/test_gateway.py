@@ -3,6 +3,8 @@ real HTTP against a real Daphne serving the test database, the fake provider ups
 
 from __future__ import annotations
 
+import base64
+import json
 from decimal import Decimal
 
 import anthropic
@@ -269,7 +271,6 @@ def test_embeddings_through_the_gateway(gateway, alice, make_credential, token_f
 @pytest.mark.parametrize(
     "extra, param",
     [
-        ({"tools": [{"type": "function", "function": {"name": "f"}}]}, "tools"),
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"frobnicate": 1}, "frobnicate"),
@@ -294,7 +295,11 @@ def test_seed_and_response_format_are_refused_for_a_model_whose_adapter_lacks_th
 ):
     make_credential(alice, "anthropic", name="Claude")
     client = oai(gateway, token_for(alice, "write"))
-    for extra in ({"seed": 1}, {"response_format": {"type": "json_object"}}):
+    for extra in (
+        {"seed": 1},
+        {"response_format": {"type": "json_object"}},
+        {"tools": [WEATHER]},
+    ):
         with pytest.raises(openai.BadRequestError) as raised:
             client.chat.completions.create(
                 model="claude/claude-3-5-haiku-latest",
@@ -306,6 +311,211 @@ def test_seed_and_response_format_are_refused_for_a_model_whose_adapter_lacks_th
         model="claude/claude-3-5-haiku-latest", messages=[{"role": "user", "content": "Hi"}]
     )
     assert reply.choices[0].message.content == REPLY
+
+
+# --- Function tools and image parts ---------------------------------------------------------------
+
+WEATHER = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The weather somewhere.",
+        "parameters": {
+            "type": "object",
+            "properties": {"location": {"type": "string"}, "days": {"type": "integer"}},
+            "required": ["location"],
+        },
+    },
+}
+CLOCK = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object"}}}
+
+
+def test_the_openai_sdk_streams_a_tool_call_and_the_loop_closes_with_its_result(
+    gateway, fake_provider, alice, alice_openai, token_for
+):
+    client = oai(gateway, token_for(alice, "write"))
+    question = [{"role": "user", "content": "Weather in Paris?"}]
+    stream = client.chat.completions.create(
+        model="work-openai/gpt-4o-mini",
+        messages=question,
+        tools=[WEATHER, CLOCK],
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    calls: dict[int, dict] = {}
+    finish, usage, text = None, None, []
+    for chunk in stream:
+        usage = chunk.usage or usage
+        for choice in chunk.choices:
+            finish = choice.finish_reason or finish
+            text.append(choice.delta.content or "")
+            for piece in choice.delta.tool_calls or []:
+                call = calls.setdefault(piece.index, {"id": "", "name": "", "arguments": ""})
+                call["id"] += piece.id or ""
+                call["name"] += (piece.function.name or "") if piece.function else ""
+                call["arguments"] += (piece.function.arguments or "") if piece.function else ""
+    assert finish == "tool_calls" and "".join(text) == ""
+    [call] = calls.values()
+    assert call["id"].startswith("call_fake") and call["name"] == "get_weather"
+    assert json.loads(call["arguments"]) == {"location": "fake", "days": 1}
+    assert usage.completion_tokens > 0
+    sent = fake_provider.requests[-1].body
+    assert [tool["function"]["name"] for tool in sent["tools"]] == ["get_weather", "get_time"]
+    assert sent["tools"][0]["function"]["parameters"] == WEATHER["function"]["parameters"]
+    # The result goes back; the model answers in text.
+    reply = client.chat.completions.create(
+        model="work-openai/gpt-4o-mini",
+        messages=[
+            *question,
+            {
+                "role": "assistant",
+                "content": None,
+                "tool_calls": [
+                    {
+                        "id": call["id"],
+                        "type": "function",
+                        "function": {"name": call["name"], "arguments": call["arguments"]},
+                    }
+                ],
+            },
+            {"role": "tool", "tool_call_id": call["id"], "content": '{"temp_c": 21}'},
+        ],
+        tools=[WEATHER, CLOCK],
+    )
+    assert reply.choices[0].message.content == REPLY
+    assert reply.choices[0].finish_reason == "stop"
+    sent = fake_provider.requests[-1].body["messages"]
+    assert sent[1]["tool_calls"][0]["id"] == call["id"] and sent[1]["content"] is None
+    assert sent[2] == {"role": "tool", "tool_call_id": call["id"], "content": '{"temp_c": 21}'}
+    rows = UsageRecord.objects.order_by("pk")
+    assert [(row.status, row.feature) for row in rows] == [("ok", "api"), ("ok", "api")]
+
+
+def test_a_whole_reply_carries_the_forced_tool_call(gateway, alice, alice_openai, token_for):
+    reply = oai(gateway, token_for(alice, "write")).chat.completions.create(
+        model="work-openai/gpt-4o-mini",
+        messages=[{"role": "user", "content": "What time is it?"}],
+        tools=[WEATHER, CLOCK],
+        tool_choice={"type": "function", "function": {"name": "get_time"}},
+    )
+    choice = reply.choices[0]
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    [call] = choice.message.tool_calls
+    assert (call.type, call.function.name, call.function.arguments) == (
+        "function",
+        "get_time",
+        "{}",
+    )
+    assert call.id.startswith("call_fake")
+
+
+@pytest.mark.parametrize(
+    "extra, param",
+    [
+        ({"tools": [{"type": "function", "function": {"name": "no spaces"}}]}, "tools[0]"),
+        ({"tools": [{"type": "retrieval"}]}, "tools[0]"),
+        (
+            {"tools": [WEATHER], "tool_choice": {"type": "function", "function": {"name": "x"}}},
+            "tool_choice",
+        ),
+        ({"tool_choice": "auto"}, "tool_choice"),
+    ],
+)
+def test_malformed_tools_are_a_400_naming_the_field(
+    gateway, alice, alice_openai, token_for, extra, param
+):
+    with pytest.raises(openai.BadRequestError) as raised:
+        oai(gateway, token_for(alice, "write")).chat.completions.create(
+            model="work-openai/gpt-4o-mini",
+            messages=[{"role": "user", "content": "Hi"}],
+            extra_body=extra,
+        )
+    assert raised.value.param == param
+    assert not UsageRecord.objects.exists()
+
+
+def _png(width: int = 6, height: int = 4) -> bytes:
+    import io
+
+    from PIL import Image
+
+    out = io.BytesIO()
+    Image.new("RGB", (width, height), "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def _image_part(data: bytes, media_type: str = "image/png") -> dict:
+    url = f"data:{media_type};base64,{base64.b64encode(data).decode()}"
+    return {"type": "image_url", "image_url": {"url": url, "detail": "low"}}
+
+
+def test_image_parts_reach_a_vision_model_as_our_own_re_encoding(
+    gateway, fake_provider, alice, alice_openai, token_for
+):
+    reply = oai(gateway, token_for(alice, "write")).chat.completions.create(
+        model="work-openai/gpt-4o-mini",
+        messages=[
+            {
+                "role": "user",
+                "content": [{"type": "text", "text": "What is this?"}, _image_part(_png())],
+            }
+        ],
+    )
+    assert reply.choices[0].message.content == REPLY
+    [text, image] = fake_provider.requests[-1].body["messages"][0]["content"]
+    assert text == {"type": "text", "text": "What is this?"}
+    url = image["image_url"]["url"]
+    assert url.startswith("data:image/jpeg;base64,")  # re-encoded (no alpha → JPEG)
+    assert base64.b64decode(url.split(",", 1)[1])[:3] == b"\xff\xd8\xff"
+
+
+@pytest.mark.parametrize(
+    "content, code",
+    [
+        ([_image_part(b"GIF89a not really")], "invalid_image"),
+        (
+            [{"type": "image_url", "image_url": {"url": "http://10.0.0.1/cat.png"}}],
+            "image_url_not_supported",
+        ),
+        (
+            [{"type": "image_url", "image_url": {"url": "data:image/png;base64,@@@"}}],
+            "invalid_value",
+        ),
+        ([{"type": "input_audio", "input_audio": {}}], "invalid_value"),
+    ],
+)
+def test_bad_image_parts_are_a_clear_400(
+    gateway, fake_provider, alice, alice_openai, token_for, content, code
+):
+    with pytest.raises(openai.BadRequestError) as raised:
+        oai(gateway, token_for(alice, "write")).chat.completions.create(
+            model="work-openai/gpt-4o-mini", messages=[{"role": "user", "content": content}]
+        )
+    assert raised.value.code == code
+    assert fake_provider.requests == [] and not UsageRecord.objects.exists()
+
+
+def test_images_for_a_model_that_does_not_see_them_are_a_400(
+    gateway, fake_provider, alice, alice_openai, token_for
+):
+    ProviderModel.objects.create(credential=alice_openai, model_id="gpt-3.5-turbo")
+    client = oai(gateway, token_for(alice, "write"))
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="work-openai/gpt-3.5-turbo",
+            messages=[{"role": "user", "content": [_image_part(_png())]}],
+        )
+    assert raised.value.code == "image_input_not_supported"
+    with pytest.raises(openai.BadRequestError) as raised:
+        client.chat.completions.create(
+            model="work-openai/gpt-4o-mini",
+            messages=[
+                {"role": "user", "content": "Hi"},
+                {"role": "assistant", "content": [_image_part(_png())]},
+            ],
+        )
+    assert "only user messages carry images" in raised.value.message
+    assert fake_provider.requests == [] and not UsageRecord.objects.exists()
 
 
 def test_tokens_a_read_only_token_and_a_bad_token_are_refused(
