@@ -29,6 +29,7 @@ from providers.adapters.base import (
     ToolCallDelta,
 )
 from providers.fakeserver.formats import OPENAI as REFERENCE
+from providers.validation import MAX_IMAGES
 
 # Accepted and ignored: they change nothing about the reply (or only bookkeeping at OpenAI).
 IGNORED = {"user", "metadata", "store", "service_tier", "parallel_tool_calls", "stream_options"}
@@ -300,7 +301,7 @@ def parse_chat(body: Any) -> tuple[str, ChatCall]:
     raw_messages = body.get("messages")
     if not isinstance(raw_messages, list) or not raw_messages:
         raise invalid("`messages` must be a non-empty list.", "messages")
-    messages = []
+    messages, image_count = [], 0
     for index, message in enumerate(raw_messages):
         where = f"messages[{index}]"
         if not isinstance(message, dict):
@@ -320,7 +321,12 @@ def parse_chat(body: Any) -> tuple[str, ChatCall]:
             raise invalid(f"{where}: only assistant messages carry tool_calls.", where)
         call_id = message.get("tool_call_id")
         if role == "tool" and (not isinstance(call_id, str) or not call_id):
-            raise invalid(f"{where}.tool_call_id: the id of the call this answers.", where)
+            raise invalid(
+                f"{where}.tool_call_id: the id of the call this answers.", f"{where}.tool_call_id"
+            )
+        image_count += len(raw_images)
+        if image_count > MAX_IMAGES:  # before decoding any more of them
+            raise invalid(f"`messages`: at most {MAX_IMAGES} images in one request.", where)
         messages.append(
             Message(
                 role,

@@ -92,10 +92,14 @@ def test_consecutive_deltas_of_a_kind_merge_and_order_is_kept():
 @pytest.mark.parametrize(
     "body, param",
     [
-        ({"model": "m", "messages": [{"role": "tool", "content": "x"}]}, "messages[0].role"),
+        ({"model": "m", "messages": [{"role": "function", "content": "x"}]}, "messages[0].role"),
+        (
+            {"model": "m", "messages": [{"role": "tool", "content": "x"}]},
+            "messages[0].tool_call_id",
+        ),
         (
             {"model": "m", "messages": [{"role": "user", "content": [{"type": "image_url"}]}]},
-            "messages[0].content",
+            "messages[0].content[0]",
         ),
         ({"model": "m", "messages": []}, "messages"),
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
@@ -133,3 +137,32 @@ def test_openai_text_parts_and_developer_messages_are_taken():
     ]
     assert call.request.stop == ("END",) and call.request.max_tokens == 9
     assert call.stream and call.include_usage
+
+
+def test_an_openai_tool_call_chunk_is_byte_for_byte_what_the_fake_provider_sends():
+    from providers.adapters.base import ToolCallDelta
+
+    encoder = openai_wire.ChunkEncoder("cred/model")
+    chat = _chat(encoder)
+    chat.tool_call = {"id": "call_1", "name": "get_weather", "arguments": '{"a":1}'}
+    first = ToolCallDelta(index=0, id="call_1", name="get_weather", arguments='{"a"')
+    assert encoder.tool_call(first) == OPENAI.stream_delta(chat, '{"a"', first=True)
+    assert encoder.tool_call(ToolCallDelta(index=0, arguments=":1}")) == OPENAI.stream_delta(
+        chat, ":1}", first=False
+    )
+
+
+def test_more_images_than_a_request_may_carry_are_refused_before_decoding_them(monkeypatch):
+    import base64
+
+    decoded = []
+    monkeypatch.setattr(openai_wire, "images_of", lambda raw, where: decoded.append(raw) or ())
+    part = {
+        "type": "image_url",
+        "image_url": {"url": "data:image/png;base64," + base64.b64encode(b"x").decode()},
+    }
+    body = {"model": "m", "messages": [{"role": "user", "content": [part] * 21}]}
+    with pytest.raises(openai_wire.WireError) as raised:
+        openai_wire.parse_chat(body)
+    assert raised.value.status == 400 and "at most 20 images" in raised.value.message
+    assert decoded == []
