@@ -3,6 +3,7 @@ team, credential or member is a 404, never "select a valid choice"."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from django import forms
@@ -154,3 +155,61 @@ class BudgetForm(ScopedFormMixin, forms.Form):
         if not windows.is_zone(name):
             raise forms.ValidationError(f"“{name}” is not a time zone (e.g. Europe/Paris).")
         return name
+
+
+# --- The Usage dashboard's filters -------------------------------------------------------------
+
+
+class UsageFilterForm(ScopedFormMixin, forms.Form):
+    """The dashboard's GET form. `team` is checked by its field (404 outside the user's teams);
+    the member and credential ids by `billing.usage.usage_query_for` (404 likewise)."""
+
+    team = ScopedModelChoiceField(
+        label="Whose calls",
+        queryset=Team.objects.all(),
+        action=Action.READ,
+        required=False,
+        empty_label="My calls (everywhere)",
+    )
+    user = forms.CharField(label="Member", required=False, max_length=20)
+    credential = forms.CharField(label="Credential", required=False, max_length=20)
+    provider = forms.ChoiceField(label="Provider", required=False)
+    model = forms.CharField(label="Model", required=False, max_length=200)
+    feature = forms.ChoiceField(label="Feature", required=False)
+    status = forms.ChoiceField(label="Status", required=False)
+    period = forms.ChoiceField(label="Period", required=False)
+    start = forms.DateField(label="From", required=False)
+    end = forms.DateField(label="To", required=False)
+
+    def __init__(self, *args, **kwargs):
+        from billing import usage
+
+        super().__init__(*args, **kwargs)
+        self.fields["team"].queryset = self.fields["team"].queryset.order_by("name", "pk")
+        self.fields["provider"].choices = [("", "Every provider"), *preset_labels().items()]
+        self.fields["feature"].choices = [("", "Every feature"), *usage.FEATURES.items()]
+        self.fields["status"].choices = [("", "Every status"), *usage.STATUSES.items()]
+        self.fields["period"].choices = list(usage.PERIODS.items())
+
+    def clean_model(self):
+        return self.cleaned_data.get("model", "").strip()
+
+    def clean(self):
+        from billing import usage
+
+        data = super().clean()
+        period = data.get("period") or usage.DEFAULT_PERIOD
+        data["period"] = period
+        start, end = data.get("start"), data.get("end")
+        if period == "custom":
+            today = usage.today()
+            if not start or not end:
+                raise forms.ValidationError("A custom range needs a first and a last day.")
+            if start > end:
+                raise forms.ValidationError("The first day is after the last day.")
+            if (end - start).days + 1 > usage.MAX_DAYS:
+                raise forms.ValidationError(f"A range is at most {usage.MAX_DAYS} days.")
+            # Bounded dates: nothing before the year 2000 or beyond a year ahead.
+            if start.year < 2000 or end > today + timedelta(days=366):
+                raise forms.ValidationError("Pick days between 2000 and a year from today.")
+        return data

@@ -68,6 +68,11 @@ def usd(amount) -> str:
     return f"{sign}${value.quantize(CENT, rounding=ROUND_HALF_UP):,.2f}"
 
 
+def chart_usd(value: float) -> str:
+    """A chart's float (an axis tick, a bar's end) in the same format."""
+    return usd(Decimal(repr(float(value))))
+
+
 def per_mtok(amount) -> str:
     """A price per million tokens: the same format (`$0.15`, `$10.00`, `$0.075`)."""
     return usd(amount)

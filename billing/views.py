@@ -1,12 +1,16 @@
-"""Pages of billing: Settings → Budgets, the notifications (the bell). Thin: validate, call one
-service or selector, render."""
+"""Pages of billing: the Usage dashboard (and its CSV and calls), Settings → Budgets, the
+notifications (the bell). Thin: validate, call one service or selector, render."""
 
 from __future__ import annotations
 
+import csv
+import io
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import BadRequest, ValidationError
 from django.core.paginator import Paginator
+from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
@@ -15,8 +19,8 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import Action
 from accounts.views import _form_errors
-from billing import notifications, selectors, services, windows
-from billing.forms import BudgetForm
+from billing import money, notifications, selectors, services, usage, usage_charts, windows
+from billing.forms import BudgetForm, UsageFilterForm
 
 
 @login_required
@@ -117,3 +121,152 @@ def notifications_read(request):
     ):
         target = reverse("billing:notification_list")
     return redirect(target)
+
+
+# --- The Usage dashboard -------------------------------------------------------------------------
+
+
+def _usage_query(request) -> tuple[UsageFilterForm, usage.UsageQuery]:
+    """The filters from the query string. A foreign team, member or credential id is a 404
+    (never a silent "all"); a bad date range is a form error, and the default period is shown."""
+    data = request.GET.copy()
+    if "team" not in data:  # a first visit shows the team the switcher is on
+        data["team"] = str(request.team.pk) if request.team is not None else ""
+    form = UsageFilterForm(data, user=request.user)
+    form.is_valid()
+    cleaned = form.cleaned_data
+    custom_ok = "__all__" not in form.errors
+    query = usage.usage_query_for(
+        user=request.user,
+        team=cleaned.get("team"),
+        member=cleaned.get("user") or None,
+        credential=cleaned.get("credential") or None,
+        preset=cleaned.get("provider") or "",
+        model=cleaned.get("model") or "",
+        feature=cleaned.get("feature") or "",
+        status=cleaned.get("status") or "",
+        period=cleaned.get("period", usage.DEFAULT_PERIOD) if custom_ok else usage.DEFAULT_PERIOD,
+        start=cleaned.get("start"),
+        end=cleaned.get("end"),
+    )
+    return form, query
+
+
+def _usage_context(request, form, query) -> dict:
+    return {
+        "form": form,
+        "query": query,
+        "params": query.as_params(),
+        "zone": usage.zone_name(),
+        "teams": usage.usage_team_choices(user=request.user),
+        "members": usage.usage_members_for(user=request.user, team=query.team),
+        "credentials": usage.usage_credentials_for(user=request.user, team=query.team),
+        "provider_label": selectors.preset_labels().get(query.preset, query.preset),
+        "nav_active": "usage",
+    }
+
+
+@login_required
+def usage_index(request):
+    """The dashboard: figures, charts and notices from the rollups; a GET form (htmx swaps the
+    results in place; without script it is a plain form)."""
+    form, query = _usage_query(request)
+    services.usage_settle_stale()  # a dead process's calls count before we add up
+    figures = usage.usage_figures(q=query)
+    context = _usage_context(request, form, query) | {
+        "figures": figures,
+        "charts": usage_charts.usage_charts(figures=figures),
+        "notices": usage.usage_notices(q=query),
+        "ever_used": not figures.empty or usage.usage_has_any(user=request.user, team=query.team),
+    }
+    status = 400 if form.errors else 200
+    if request.htmx and request.GET.get("partial") == "results":
+        return render(request, "billing/usage.html#results", context, status=status)
+    return render(request, "billing/usage.html", context, status=status)
+
+
+def _csv_cell(value):
+    """Text must not become a formula in a spreadsheet (CSV injection)."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
+
+
+USAGE_CSV_FIELDS = [
+    "provider",
+    "model",
+    "calls",
+    "errors",
+    "input_tokens",
+    "output_tokens",
+    "cache_read_tokens",
+    "reasoning_tokens",
+    "cost_usd",
+    "estimated_cost_usd",
+    "estimated_calls",
+    "unpriced_calls",
+    "local_calls",
+    "cost",
+    "avg_ttft_ms",
+    "tokens_per_second",
+    "first_day",
+    "last_day",
+]
+
+
+@login_required
+def usage_export(request):
+    """The per-model table as CSV, for the same filters."""
+    form, query = _usage_query(request)
+    if form.errors:
+        raise BadRequest(" ".join(str(e) for errors in form.errors.values() for e in errors))
+    services.usage_settle_stale()
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow(USAGE_CSV_FIELDS)
+    for row in usage.usage_by_model(q=query):
+        ttft, tps = row.avg_ttft_ms, row.tokens_per_second
+        writer.writerow(
+            [
+                _csv_cell(value)
+                for value in (
+                    row.provider,
+                    row.model,
+                    row.calls,
+                    row.errors,
+                    row.input_tokens,
+                    row.output_tokens,
+                    row.cache_read_tokens,
+                    row.reasoning_tokens,
+                    money.decimal_str(row.cost),
+                    money.decimal_str(row.estimated_cost),
+                    row.estimated_calls,
+                    row.unpriced_calls,
+                    row.local_calls,
+                    row.cost_label,
+                    "" if ttft is None else f"{ttft:.1f}",
+                    "" if tps is None else f"{tps:.1f}",
+                    query.start.isoformat(),
+                    query.end.isoformat(),
+                )
+            ]
+        )
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    name = f"usage-{query.start:%Y%m%d}-{query.end:%Y%m%d}.csv"
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response
+
+
+@login_required
+def usage_calls(request):
+    """The ledger rows behind the figures, newest first, a page at a time (keyset cursor)."""
+    form, query = _usage_query(request)
+    before = None
+    if request.GET.get("before"):
+        before = usage.parse_cursor(request.GET["before"])
+        if before is None:
+            raise BadRequest("That page link is not valid; start from the first page.")
+    services.usage_settle_stale()
+    page = usage.usage_calls(q=query, before=before)
+    context = _usage_context(request, form, query) | {"page": page, "first_page": before is None}
+    return render(request, "billing/usage_calls.html", context, status=400 if form.errors else 200)

@@ -10,10 +10,12 @@ from django.http import Http404
 
 from accounts import access
 from accounts.access import Action
-from playground import charts, metrics
+from billing import money
+from playground import metrics
 from playground.models import Answer, AnswerStatus, Battle, Comparison, Run, RunKind, Slot
 from providers import selectors as provider_selectors
 from providers.models import ProviderCredential
+from workbench import charts
 
 HISTORY_RUNS = 20  # runs drawn in a comparison's history chart
 
@@ -164,7 +166,7 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
                     cost,
                     label,
                     f"Run {answer.run.number if answer.run_id != run.pk else run.number}: "
-                    f"{charts.seconds_label(answer.duration_ms)}, {charts.usd_label(cost)}",
+                    f"{charts.seconds_label(answer.duration_ms)}, {money.chart_usd(cost)}",
                     series[key],
                     current,
                 )
@@ -175,7 +177,7 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
                         answer.rating,
                         cost,
                         label,
-                        f"rated {answer.rating}/5, {charts.usd_label(cost)}",
+                        f"rated {answer.rating}/5, {money.chart_usd(cost)}",
                         series[key],
                         current,
                     )
@@ -185,14 +187,14 @@ def _charts(run: Run, answers: list[Answer], history: list[Answer]):
         x_label="Total time",
         y_label="Cost",
         x_format=charts.seconds_label,
-        y_format=charts.usd_label,
+        y_format=money.chart_usd,
     )
     rating = charts.scatter(
         rated,
         x_label="Rating",
         y_label="Cost",
         x_format=lambda v: f"{v:g}",
-        y_format=charts.usd_label,
+        y_format=money.chart_usd,
     )
     return latency, rating
 

@@ -23,6 +23,7 @@ from tests.access_cases_prompts import (
     prompts_world,
 )
 from tests.access_cases_rag import RAG_CASES, RAG_FIELD_CASES, rag_world
+from tests.access_cases_usage import USAGE_CASES, USAGE_FIELD_CASES
 from tests.access_matrix import (
     PERSONAS,
     Case,
@@ -1418,6 +1419,8 @@ FIELD_CASES += playground.FIELD_CASES
 
 CASES += PROMPT_CASES
 FIELD_CASES += PROMPT_FIELD_CASES
+CASES += USAGE_CASES
+FIELD_CASES += USAGE_FIELD_CASES
 ALL_CASES = [*CASES, *GATEWAY_CASES, *ALIAS_CASES, *(field_case.case for field_case in FIELD_CASES)]
 
 SOCKET_CASES: list[SocketCase] = [

@@ -166,3 +166,13 @@ document.addEventListener("change", (event) => {
   }
   picker.dispatchEvent(new Event("picker:sync"));
 });
+
+// A form marked data-swap-errors shows its 400 answer (the fragment that names the bad input)
+// in place: htmx swaps only 2xx answers by default, which would leave the old results standing.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const source = event.detail.requestConfig && event.detail.requestConfig.elt;
+  if (event.detail.xhr.status === 400 && source && source.closest && source.closest("[data-swap-errors]")) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});
