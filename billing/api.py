@@ -6,17 +6,20 @@ from __future__ import annotations
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import generics, mixins, status
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from billing import notifications, selectors, services
+from billing import notifications, selectors, services, usage
+from billing.forms import UsageFilterForm
 from billing.serializers import (
     BudgetSerializer,
     BudgetWriteSerializer,
     NotificationSerializer,
     NotificationsReadSerializer,
     UsageRecordSerializer,
+    UsageSummarySerializer,
 )
 
 TEAM_PARAMETER = OpenApiParameter(
@@ -53,6 +56,65 @@ class UsageListView(mixins.ListModelMixin, generics.GenericAPIView):
         tokens so far are estimated); one whose server died is settled `interrupted` first."""
         services.usage_settle_stale()
         return self.list(request)
+
+
+USAGE_PARAMETERS = [
+    OpenApiParameter("team", OpenApiTypes.INT, description="A team id: every call charged to it."),
+    OpenApiParameter(
+        "user",
+        OpenApiTypes.INT,
+        description="Only this person's calls (a team's admins and owners: any member; "
+        "anyone: themself).",
+    ),
+    OpenApiParameter("credential", OpenApiTypes.INT, description="Only this key's calls."),
+    OpenApiParameter("provider", OpenApiTypes.STR, description="A provider key, e.g. openai."),
+    OpenApiParameter("model", OpenApiTypes.STR, description="An exact model id."),
+    OpenApiParameter("feature", OpenApiTypes.STR, enum=list(usage.FEATURES)),
+    OpenApiParameter("status", OpenApiTypes.STR, enum=list(usage.STATUSES)),
+    OpenApiParameter("period", OpenApiTypes.STR, enum=list(usage.PERIODS)),
+    OpenApiParameter("start", OpenApiTypes.DATE, description="First day (period=custom)."),
+    OpenApiParameter("end", OpenApiTypes.DATE, description="Last day, inclusive (period=custom)."),
+]
+
+
+class UsageSummaryView(generics.GenericAPIView):
+    serializer_class = UsageSummarySerializer
+
+    @extend_schema(parameters=USAGE_PARAMETERS, responses={200: UsageSummarySerializer})
+    def get(self, request):
+        """The Usage dashboard's figures for the same filters: totals (with what they leave
+        out), per model, per day, and the notices (month-end projection, the last 7 days against
+        the weeks before, budgets near their limit). Without `team`: your own calls, wherever
+        they were charged. Days are the instance's (`time_zone`). A foreign id is a 404."""
+        data = {k: v for k, v in request.query_params.items() if k in UsageFilterForm.base_fields}
+        form = UsageFilterForm({"team": "", **data}, user=request.user)
+        if not form.is_valid():
+            raise ValidationError(form.errors.get_json_data(escape_html=True))
+        cleaned = form.cleaned_data
+        query = usage.usage_query_for(
+            user=request.user,
+            team=cleaned["team"],
+            member=cleaned["user"] or None,
+            credential=cleaned["credential"] or None,
+            preset=cleaned["provider"],
+            model=cleaned["model"],
+            feature=cleaned["feature"],
+            status=cleaned["status"],
+            period=cleaned["period"],
+            start=cleaned["start"],
+            end=cleaned["end"],
+        )
+        services.usage_settle_stale()
+        figures = usage.usage_figures(q=query)
+        body = {
+            "query": query,
+            "time_zone": usage.zone_name(),
+            "totals": figures.totals,
+            "models": figures.models,
+            "days": figures.days,
+            "notices": usage.usage_notices(q=query),
+        }
+        return Response(UsageSummarySerializer(body).data)
 
 
 def _budget_body(request, budget) -> dict:

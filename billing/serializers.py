@@ -163,3 +163,91 @@ class NotificationsReadSerializer(serializers.Serializer):
         max_length=1000,
         help_text="Your notifications to mark read; omit for all of them.",
     )
+
+
+# --- The usage summary (the dashboard's figures) --------------------------------------------------
+
+
+class _Money(serializers.Field):
+    """A plain decimal string (`"4.12"`), as every amount in the API."""
+
+    def to_representation(self, value):
+        return money.decimal_str(value)
+
+
+_Money = extend_schema_field(OpenApiTypes.STR)(_Money)
+
+
+class UsageTotalsSerializer(serializers.Serializer):
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cache_read_tokens = serializers.IntegerField()
+    reasoning_tokens = serializers.IntegerField()
+    cost = _Money(help_text="USD, priced calls only (see unpriced_calls).")
+    estimated_cost = _Money(help_text="The part of cost priced on locally counted tokens.")
+    estimated_calls = serializers.IntegerField()
+    unpriced_calls = serializers.IntegerField()
+    local_calls = serializers.IntegerField()
+    cost_display = serializers.CharField(source="cost_label")
+    avg_ttft_ms = serializers.FloatField(allow_null=True)
+    tokens_per_second = serializers.FloatField(allow_null=True)
+    error_rate = serializers.FloatField(allow_null=True, help_text="Percent of calls.")
+
+
+class UsageModelSerializer(UsageTotalsSerializer):
+    provider = serializers.CharField(source="preset")
+    provider_label = serializers.CharField(source="provider")
+    model = serializers.CharField()
+
+
+class UsageDaySerializer(serializers.Serializer):
+    day = serializers.DateField()
+    calls = serializers.IntegerField()
+    errors = serializers.IntegerField()
+    input_tokens = serializers.IntegerField()
+    output_tokens = serializers.IntegerField()
+    cost = _Money()
+    unpriced_calls = serializers.IntegerField()
+    cost_by_provider = serializers.SerializerMethodField()
+
+    @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"}})
+    def get_cost_by_provider(self, day) -> dict:
+        return {preset: money.decimal_str(cost) for preset, cost in day.cost_by_preset.items()}
+
+
+class UsageBudgetNoticeSerializer(serializers.Serializer):
+    id = serializers.IntegerField(source="budget.pk")
+    name = serializers.CharField(source="budget.name")
+    scope = serializers.CharField()
+    percent = serializers.IntegerField()
+    level = serializers.CharField(help_text="warn (past the first threshold) or over.")
+    spent = _Money(source="used")
+    limit = _Money(source="budget.limit")
+    resets_at = serializers.DateTimeField(source="end")
+
+
+class UsageNoticesSerializer(serializers.Serializer):
+    month_to_date = _Money()
+    month_unpriced_calls = serializers.IntegerField(source="month_unpriced")
+    projected_month_end = _Money(source="projected", allow_null=True)
+    last_7_days = _Money(source="week")
+    weekly_average = _Money(source="week_average", allow_null=True)
+    week_change_percent = serializers.IntegerField(source="week_change", allow_null=True)
+    budgets = UsageBudgetNoticeSerializer(many=True)
+
+
+class UsageSummarySerializer(serializers.Serializer):
+    """The dashboard's figures for the same filters (read from the daily rollups)."""
+
+    team = serializers.IntegerField(source="query.team.pk", allow_null=True, default=None)
+    user = serializers.IntegerField(source="query.member.pk", allow_null=True, default=None)
+    period = serializers.CharField(source="query.period")
+    start = serializers.DateField(source="query.start")
+    end = serializers.DateField(source="query.end", help_text="Inclusive.")
+    time_zone = serializers.CharField(help_text="The zone the days are in (the instance's).")
+    totals = UsageTotalsSerializer()
+    models = UsageModelSerializer(many=True, help_text="Costliest first.")
+    days = UsageDaySerializer(many=True)
+    notices = UsageNoticesSerializer()

@@ -296,7 +296,12 @@ class Totals:
 
     @property
     def cost_label(self) -> str:
-        """`$4.12 + 3 unpriced calls` (estimated calls named too)."""
+        """`$4.12 + 3 unpriced calls` (estimated calls named too); calls that are all unpriced
+        or all local say so rather than `$0.00`."""
+        if self.calls and self.unpriced_calls == self.calls:
+            return f"unpriced ({self.calls:,} call{'s' if self.calls != 1 else ''})"
+        if self.calls and self.local_calls == self.calls:
+            return "$0.00 local"
         return money.total_label(
             self.cost, unpriced=self.unpriced_calls, estimated=self.estimated_calls
         )
@@ -504,12 +509,17 @@ class CallsPage:
     next_cursor: str | None
 
 
+def day_bounds(q: UsageQuery) -> tuple[datetime, datetime]:
+    """The instants the query's days span: [first midnight, the midnight after the last day)."""
+    zone = timezone.get_default_timezone()
+    start = timezone.make_aware(datetime.combine(q.start, time()), zone)
+    return start, timezone.make_aware(datetime.combine(q.end + timedelta(days=1), time()), zone)
+
+
 def usage_calls(*, q: UsageQuery, before: tuple[datetime, int] | None = None) -> CallsPage:
     """Ledger rows of the period and filters, newest first, PAGE_SIZE at a time after `before`
     (a keyset cursor: no OFFSET, no COUNT over the ledger)."""
-    zone = timezone.get_default_timezone()
-    start = timezone.make_aware(datetime.combine(q.start, time()), zone)
-    end = timezone.make_aware(datetime.combine(q.end + timedelta(days=1), time()), zone)
+    start, end = day_bounds(q)
     rows = _narrow(UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end), q)
     if before is not None:
         at, pk = before

@@ -24,6 +24,7 @@ class Chart:
     geometry: object
     headers: list[str]
     rows: list[list[str]]
+    note: str = ""  # a line under the chart (what it leaves out)
 
     @property
     def empty(self) -> bool:
@@ -69,7 +70,7 @@ def _spend_per_day(figures: UsageFigures) -> Chart:
         rows.append(
             [f"{day.day:%Y-%m-%d}", money.total_label(day.cost, unpriced=day.unpriced_calls)]
         )
-    legend = sorted(set(series.values()))
+    legend = sorted({series[preset] for preset, _, cost, _ in figures.providers if cost > 0})
     geometry = _columns(
         categories, stacks, y_label="Cost (USD)", y_format=money.chart_usd, legend=legend
     )
@@ -93,23 +94,34 @@ def _spend_per_day(figures: UsageFigures) -> Chart:
 
 def _provider_share(figures: UsageFigures) -> Chart:
     series = _providers_series(figures)
-    items = [
-        (label, float(cost), series[preset][0]) for preset, label, cost, _ in figures.providers
-    ]
-    geometry = charts.share(items)
+    priced = [p for p in figures.providers if p[2] > 0]
+    geometry = charts.share(
+        [(label, float(cost), series[preset][0]) for preset, label, cost, _ in priced]
+    )
+    percents = {part.label: part.percent for part in geometry.parts}
     rows = [
-        [part.label, money.usd(cost), f"{part.percent:g} %", str(calls)]
-        for part, (_, _, cost, calls) in zip(geometry.parts, figures.providers, strict=False)
+        [
+            label,
+            money.usd(cost) if cost else "—",
+            f"{percents[label]:g} %" if label in percents else "—",
+            f"{calls:,}",
+        ]
+        for _, label, cost, calls in figures.providers
     ]
+    left_out = [label for _, label, cost, _ in figures.providers if cost <= 0]
     lead = geometry.parts[0] if geometry.parts else None
+    description = f"{lead.label} is {lead.percent:g} % of the spend." if lead else "No spend."
+    if left_out:
+        description += f" Not in the bar (no cost: local or unpriced): {', '.join(left_out)}."
     return Chart(
         "share",
         "Share of spend by provider",
-        f"{lead.label} is {lead.percent:g} % of the spend." if lead else "No spend.",
+        description,
         "share",
         geometry,
         ["Provider", "Cost", "Share", "Calls"],
         rows,
+        note=f"No cost (local or unpriced): {', '.join(left_out)}." if left_out else "",
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -181,7 +182,11 @@ def usage_index(request):
     }
     status = 400 if form.errors else 200
     if request.htmx and request.GET.get("partial") == "results":
-        return render(request, "billing/usage.html#results", context, status=status)
+        context["oob"] = True
+        response = render(request, "billing/usage.html#results", context, status=status)
+        # The address bar shows the filters (shareable, reloadable), not the fragment's.
+        response["HX-Push-Url"] = f"{request.path}?{urlencode(query.as_params())}"
+        return response
     return render(request, "billing/usage.html", context, status=status)
 
 

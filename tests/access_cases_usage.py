@@ -53,6 +53,34 @@ for route in ("billing:index", "billing:usage_export", "billing:usage_calls"):
         ),
     ]
 
+# The REST twin: the same filters, the same answers (401 without a token).
+_api = dict(anonymous=401)
+USAGE_CASES += [
+    Case("api-usage-summary", _rule(200, 200, 200, charlie=200, **_api), api=True, note="own"),
+    Case("api-usage-summary", _rule(200, 200, 200, **_api), query=team_q, api=True, note="team"),
+    Case(
+        "api-usage-summary",
+        _rule(200, 404, 404, **_api),
+        query=lambda w: {"team": w["team"].pk, "user": w["alice"].pk},
+        api=True,
+        note="alice singled out",
+    ),
+    Case(
+        "api-usage-summary",
+        _rule(200, 200, 200, **_api),
+        query=lambda w: {"team": w["team"].pk, "credential": w["team_credential"].pk},
+        api=True,
+        note="the team's key",
+    ),
+    Case(
+        "api-usage-summary",
+        _rule(200, 404, 404, **_api),
+        query=lambda w: {"credential": w["alice_credential"].pk},
+        api=True,
+        note="alice's own key",
+    ),
+]
+
 USAGE_FIELD_CASES: list[FieldCase] = [
     FieldCase(
         "billing.forms.UsageFilterForm.team",

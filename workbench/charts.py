@@ -210,10 +210,8 @@ def columns(
             y_low = TOP + plot_h - base / top_value * plot_h
             base += segment.value
             y_high = TOP + plot_h - base / top_value * plot_h
-            height = max(round(y_low - y_high, 1), 0.6)  # a tiny value stays visible
-            rects.append(
-                Rect(x, round(y_low - height, 1), bar_w, height, segment.css, segment.title)
-            )
+            tall = max(round(y_low - y_high, 1), 0.6)  # a tiny value stays visible
+            rects.append(Rect(x, round(y_low - tall, 1), bar_w, tall, segment.css, segment.title))
     every = max(1, math.ceil(len(categories) / labels))
     x_ticks = [
         Tick(round(left + (i + 0.5) * slot, 1), label)
@@ -236,7 +234,7 @@ def columns(
 
 # --- Horizontal bars (one per item: models) --------------------------------------------------------
 
-BAR_H, BAR_GAP, LABEL_W, BARS_W, VALUE_W = 20, 8, 170, 440, 70
+BAR_H, BAR_GAP, LABEL_W, BARS_W, VALUE_W = 20, 8, 150, 380, 64
 
 
 @dataclass(frozen=True)
@@ -261,7 +259,7 @@ class HBars:
     empty: bool = False
 
 
-def hbars(items: list[tuple[str, float, str, str]], *, max_label: int = 24) -> HBars:
+def hbars(items: list[tuple[str, float, str, str]], *, max_label: int = 21) -> HBars:
     """Items are (label, value, value label, css), drawn in the order given, longest bar the
     full plot width; labels longer than `max_label` characters are shortened (the tooltip and
     the table keep them whole)."""

@@ -104,6 +104,10 @@ def test_a_filter_change_through_htmx_answers_only_the_results(
     page = response.content.decode()
     assert response.status_code == 200
     assert page.lstrip().startswith('<div id="usage-results"') and "<html" not in page
+    # The form stays; the fields that depend on the results come along out of band.
+    assert '<div class="usage-scoped-fields" id="usage-scoped-fields" hx-swap-oob="true">' in page
+    assert '<datalist id="usage-models" hx-swap-oob="true">' in page
+    assert response["HX-Push-Url"] == f"/usage/?team={team.pk}&provider=anthropic&period=30d"
     assert "claude-3-5-haiku-latest" in page and ">gpt-4o<" not in page
 
 
