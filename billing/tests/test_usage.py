@@ -324,3 +324,37 @@ def test_a_call_links_to_its_conversation_only_for_people_who_may_read_it(
         for r in usage.usage_calls(q=query(alice, team)).rows
     }
     assert alice_links[mine.pk] == f"/chat/{mine.pk}/"
+
+
+def test_a_playground_call_links_to_its_comparison_for_people_who_may_read_it(
+    alice, team, bob_teammate
+):
+    from playground.models import Comparison, Run
+
+    shared = Comparison(title="Team comparison")
+    shared.set_owner(team)
+    shared.save()
+    team_run = Run(comparison=shared)
+    team_run.set_owner(team)
+    team_run.save()
+    private = Comparison(title="Alice's")
+    private.set_owner(alice)
+    private.save()
+    private_run = Run(comparison=private)
+    private_run.set_owner(alice)
+    private_run.save()
+    write_call(
+        user=bob_teammate,
+        team=team,
+        at=noon(DAY),
+        feature="playground",
+        context={"run": team_run.pk},
+    )
+    write_call(
+        user=alice, team=team, at=noon(DAY), feature="playground", context={"run": private_run.pk}
+    )
+    links = {
+        row.record.context["run"]: row.link
+        for row in usage.usage_calls(q=query(bob_teammate, team)).rows
+    }
+    assert links == {team_run.pk: f"/playground/{shared.pk}/", private_run.pk: None}
