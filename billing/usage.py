@@ -493,7 +493,10 @@ def parse_cursor(value: str) -> tuple[datetime, int] | None:
     pk = access.parse_id(pk)
     if pk is None:
         return None
-    return EPOCH + timedelta(microseconds=int(micros)), pk
+    try:
+        return EPOCH + timedelta(microseconds=int(micros)), pk
+    except OverflowError:  # past the year 9999
+        return None
 
 
 @dataclass(frozen=True)

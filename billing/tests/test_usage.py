@@ -297,7 +297,9 @@ def test_the_calls_come_newest_first_a_page_at_a_time_with_no_row_twice(alice):
     assert seen == stamps
 
 
-@pytest.mark.parametrize("bad", ["", "abc", "12-", "-5", "1-0", "9" * 30 + "-1", "12-²"])
+@pytest.mark.parametrize(
+    "bad", ["", "abc", "12-", "-5", "1-0", "9" * 30 + "-1", "9" * 18 + "-1", "12-²", "１２-3"]
+)
 def test_a_cursor_that_is_not_ours_is_refused(bad):
     assert usage.parse_cursor(bad) is None
 
