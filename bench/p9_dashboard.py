@@ -224,7 +224,7 @@ def main() -> None:
     from django.test import Client
 
     from accounts.models import Team, User
-    from billing import usage
+    from billing import ledger_pages, usage, usage_figures
     from billing.models import DailyUsage, UsageRecord
 
     print(harness.machine())
@@ -275,32 +275,47 @@ def main() -> None:
     results: list = []
     for name, q in views.items():
         print(f"{name}:")
-        measure(f"{name} · by day", lambda q=q: usage.usage_by_day(q=q), args.repeat, results)
-        measure(f"{name} · by model", lambda q=q: usage.usage_by_model(q=q), args.repeat, results)
+        measure(
+            f"{name} · by day", lambda q=q: usage_figures.usage_by_day(q=q), args.repeat, results
+        )
+        measure(
+            f"{name} · by model",
+            lambda q=q: usage_figures.usage_by_model(q=q),
+            args.repeat,
+            results,
+        )
     q = views["team, 30 days"]
     print("team, 30 days:")
     measure(
-        "notices (month, weeks, budgets)", lambda: usage.usage_notices(q=q), args.repeat, results
+        "notices (month, weeks, budgets)",
+        lambda: usage_figures.usage_notices(q=q),
+        args.repeat,
+        results,
     )
-    first = usage.usage_calls(q=q)
+    first = ledger_pages.usage_calls(q=q)
     deep = first
     for _ in range(20):
         if deep.next_cursor:
-            deep = usage.usage_calls(q=q, before=usage.parse_cursor(deep.next_cursor))
-    cursor = usage.parse_cursor(first.next_cursor) if first.next_cursor else None
-    measure("drill-down: first page (ledger)", lambda: usage.usage_calls(q=q), args.repeat, results)
+            deep = ledger_pages.usage_calls(q=q, before=ledger_pages.parse_cursor(deep.next_cursor))
+    cursor = ledger_pages.parse_cursor(first.next_cursor) if first.next_cursor else None
+    measure(
+        "drill-down: first page (ledger)",
+        lambda: ledger_pages.usage_calls(q=q),
+        args.repeat,
+        results,
+    )
     if deep.next_cursor:
-        deep_cursor = usage.parse_cursor(deep.next_cursor)
+        deep_cursor = ledger_pages.parse_cursor(deep.next_cursor)
         measure(
             "drill-down: 21st page (ledger, keyset)",
-            lambda: usage.usage_calls(q=q, before=deep_cursor),
+            lambda: ledger_pages.usage_calls(q=q, before=deep_cursor),
             args.repeat,
             results,
         )
     elif cursor:
         measure(
             "drill-down: second page",
-            lambda: usage.usage_calls(q=q, before=cursor),
+            lambda: ledger_pages.usage_calls(q=q, before=cursor),
             args.repeat,
             results,
         )
@@ -327,7 +342,7 @@ def main() -> None:
     def from_ledger():
         start, end = usage.day_bounds(q)
         list(
-            usage._narrow(UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end), q)
+            usage.narrow(UsageRecord.objects.filter(created_at__gte=start, created_at__lt=end), q)
             .values("preset", "model")
             .annotate(n=Count("id"), c=Sum("cost"), o=Sum("output_tokens"))
         )

@@ -11,7 +11,7 @@ from rest_framework.response import Response
 
 from accounts import selectors as account_selectors
 from accounts.access import Action
-from billing import notifications, selectors, services, usage
+from billing import notifications, selectors, services, usage, usage_figures
 from billing.forms import UsageFilterForm
 from billing.serializers import (
     BudgetSerializer,
@@ -105,14 +105,14 @@ class UsageSummaryView(generics.GenericAPIView):
             end=cleaned["end"],
         )
         services.usage_settle_stale()
-        figures = usage.usage_figures(q=query)
+        figures = usage_figures.usage_figures(q=query)
         body = {
             "query": query,
             "time_zone": usage.zone_name(),
             "totals": figures.totals,
             "models": figures.models,
             "days": figures.days,
-            "notices": usage.usage_notices(q=query),
+            "notices": usage_figures.usage_notices(q=query),
         }
         return Response(UsageSummarySerializer(body).data)
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from billing import money
-from billing.usage import UsageFigures
+from billing.usage_figures import UsageFigures
 from workbench import charts
 
 TOP_MODELS = 8

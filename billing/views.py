@@ -20,7 +20,17 @@ from django.views.decorators.http import require_POST
 from accounts import access
 from accounts.access import Action
 from accounts.views import _form_errors
-from billing import money, notifications, selectors, services, usage, usage_charts, windows
+from billing import (
+    ledger_pages,
+    money,
+    notifications,
+    selectors,
+    services,
+    usage,
+    usage_charts,
+    usage_figures,
+    windows,
+)
 from billing.forms import BudgetForm, UsageFilterForm
 
 
@@ -173,11 +183,11 @@ def usage_index(request):
     results in place; without script it is a plain form)."""
     form, query = _usage_query(request)
     services.usage_settle_stale()  # a dead process's calls count before we add up
-    figures = usage.usage_figures(q=query)
+    figures = usage_figures.usage_figures(q=query)
     context = _usage_context(request, form, query) | {
         "figures": figures,
         "charts": usage_charts.usage_charts(figures=figures),
-        "notices": usage.usage_notices(q=query),
+        "notices": usage_figures.usage_notices(q=query),
         "ever_used": not figures.empty or usage.usage_has_any(user=request.user, team=query.team),
     }
     status = 400 if form.errors else 200
@@ -229,7 +239,7 @@ def usage_export(request):
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(USAGE_CSV_FIELDS)
-    for row in usage.usage_by_model(q=query):
+    for row in usage_figures.usage_by_model(q=query):
         ttft, tps = row.avg_ttft_ms, row.tokens_per_second
         writer.writerow(
             [
@@ -268,10 +278,10 @@ def usage_calls(request):
     form, query = _usage_query(request)
     before = None
     if request.GET.get("before"):
-        before = usage.parse_cursor(request.GET["before"])
+        before = ledger_pages.parse_cursor(request.GET["before"])
         if before is None:
             raise BadRequest("That page link is not valid; start from the first page.")
     services.usage_settle_stale()
-    page = usage.usage_calls(q=query, before=before)
+    page = ledger_pages.usage_calls(q=query, before=before)
     context = _usage_context(request, form, query) | {"page": page, "first_page": before is None}
     return render(request, "billing/usage_calls.html", context, status=400 if form.errors else 200)

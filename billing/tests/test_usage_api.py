@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing import usage
+from billing import usage, usage_figures
 from billing.models import CallStatus
 from billing.tests.conftest import write_call
 
@@ -35,7 +35,9 @@ def test_the_summary_has_the_dashboards_figures_for_the_same_filters(
     response = api_for(alice).get("/api/usage/summary/", {"team": team.pk, "period": "7d"})
     assert response.status_code == 200, response.content
     body = response.json()
-    figures = usage.usage_figures(q=usage.usage_query_for(user=alice, team=team, period="7d"))
+    figures = usage_figures.usage_figures(
+        q=usage.usage_query_for(user=alice, team=team, period="7d")
+    )
     assert body["totals"]["cost"] == "4.62" and body["totals"]["calls"] == figures.totals.calls
     assert body["totals"]["cost_display"] == figures.totals.cost_label == "$4.62 + 1 unpriced call"
     assert [m["model"] for m in body["models"]] == [m.model for m in figures.models]

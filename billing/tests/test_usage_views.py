@@ -14,7 +14,7 @@ import pytest
 from django.utils import timezone
 
 from accounts.middleware import SESSION_KEY
-from billing import usage
+from billing import ledger_pages
 from billing.models import CallStatus, CostSource
 from billing.tests.conftest import write_call
 
@@ -202,13 +202,13 @@ def test_the_calls_page_lists_the_views_calls_with_who_and_pages_by_cursor(
     alice, team, bob_teammate, client_for
 ):
     seed(alice, team, bob_teammate)
-    for i in range(usage.PAGE_SIZE):
+    for i in range(ledger_pages.PAGE_SIZE):
         write_call(
             user=bob_teammate, team=team, model="bulk", at=timezone.now() - timedelta(minutes=i)
         )
     client = client_for(alice)
     first = client.get("/usage/calls/", {"team": team.pk}).content.decode()
-    assert first.count('data-testid="call-row"') == usage.PAGE_SIZE
+    assert first.count('data-testid="call-row"') == ledger_pages.PAGE_SIZE
     older = re.search(r'href="\?([^"]+)" rel="next"', first).group(1).replace("&amp;", "&")
     second = client.get(f"/usage/calls/?{older}").content.decode()
     assert second.count('data-testid="call-row"') == 4  # 54 calls in the team
