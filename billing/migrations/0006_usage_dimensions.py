@@ -36,6 +36,11 @@ GROUP BY 1, user_id, team_id, credential_id, preset, model, operation, feature, 
 
 def rebuild(apps, schema_editor):
     with schema_editor.connection.cursor() as cursor:
+        # The rollup's foreign keys are DEFERRABLE INITIALLY DEFERRED: rows inserted here would
+        # leave their checks pending, and PostgreSQL refuses the AddConstraint below on a table
+        # with pending trigger events ("cannot ALTER TABLE ... pending trigger events") — an
+        # upgrade of any instance with usage failed. Checked now, nothing is left pending.
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         cursor.execute("DELETE FROM billing_dailyusage")
         cursor.execute(REBUILD_SQL, [settings.TIME_ZONE])
 
