@@ -124,6 +124,13 @@ def require(user, obj, action: Action) -> None:
         raise PermissionDenied(f"You don't have permission to {action} this.")
 
 
+def require_now(user, obj, action: Action) -> None:
+    """`require` on an object fetched earlier (checked then): the role is read again, so a
+    membership lost since counts (a team object costs its one role query; a personal one none)."""
+    obj._access_role = None
+    require(user, obj, action)
+
+
 def get_for(user, queryset_or_model, pk, action: Action = Action.READ):
     """Fetch by id through the rules: 404 outside the tenant (or no such id), 403 when the role
     doesn't allow `action`."""

@@ -105,18 +105,24 @@ class BudgetExceeded(Exception):
 
 # --- Matching -------------------------------------------------------------------------------------
 
-_MATCH_SQL = """
-SELECT id, name, owner_user_id, owner_team_id, user_id, credential_id, preset, model,
-       period, time_zone, "limit", hard, thresholds
-FROM billing_budget
-WHERE is_active
+# Which budgets a call counts against (parameters user, team, credential, preset, model). Also
+# a piece of the gate's one-statement admission (providers.admission), which asks only whether
+# any matches.
+MATCH_WHERE = """
+is_active
   AND ((owner_team_id = %(team)s AND (user_id IS NULL OR user_id = %(user)s))
        OR (%(team)s IS NULL AND owner_user_id = %(user)s))
   AND (credential_id IS NULL OR credential_id = %(credential)s)
   AND preset IN ('', %(preset)s)
   AND model IN ('', %(model)s)
-ORDER BY id
 """
+_MATCH_SQL = f"""
+SELECT id, name, owner_user_id, owner_team_id, user_id, credential_id, preset, model,
+       period, time_zone, "limit", hard, thresholds
+FROM billing_budget
+WHERE {MATCH_WHERE}
+ORDER BY id
+"""  # noqa: S608 - a constant; values are parameters
 
 
 @dataclass(frozen=True)

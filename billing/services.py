@@ -6,6 +6,7 @@ settled at once (`usage_record`). The rollup counts a row when it is settled, ne
 
 from __future__ import annotations
 
+import copy
 import logging
 from datetime import timedelta
 from decimal import Decimal
@@ -13,7 +14,7 @@ from decimal import Decimal
 from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.http import Http404
 from django.utils import timezone
 
@@ -21,9 +22,39 @@ from accounts import access
 from accounts.access import Action
 from accounts.models import Membership
 from billing import pricing, rollups
-from billing.models import Budget, BudgetWindow, CallStatus, CostSource, UsageRecord
+from billing.models import (
+    Budget,
+    BudgetWindow,
+    CallStatus,
+    CostSource,
+    DailyUsage,
+    UsageRecord,
+)
+from workbench import statements
 
 logger = logging.getLogger(__name__)
+
+
+def _rollup_upsert(record: UsageRecord) -> tuple[str, str, dict]:
+    """`rollups.UPSERT_SQL` as `INSERT … SELECT` (each value cast to its column's type) and its
+    ON CONFLICT clause, for a statement that adds the row `FROM` another part of it: the settle
+    statement rolls up only a row it did settle."""
+    fields = {f.column: f for f in DailyUsage._meta.concrete_fields}
+    values, params = [], {}
+    for n, (column, value) in enumerate(
+        zip(rollups.COLUMNS, rollups.rollup_values(record), strict=True)
+    ):
+        params[f"r{n}"] = value
+        values.append(f"%(r{n})s::{fields[column].db_type(connection)}")
+    insert = (
+        f"INSERT INTO billing_dailyusage ({', '.join(rollups.COLUMNS)}) SELECT {', '.join(values)}"
+    )
+    adds = ", ".join(f"{c} = billing_dailyusage.{c} + EXCLUDED.{c}" for c in rollups.SUMS)
+    return (
+        insert,
+        f"ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET {adds}",
+        params,
+    )
 
 
 def stale_after() -> timedelta:
@@ -50,10 +81,8 @@ def rollups_detach_credential(*, credential_id: int) -> None:
     rollups.rollups_detach_credential(credential_id=credential_id)
 
 
-def usage_open(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord:
-    """Open the row of a call about to reach a provider (one INSERT): `running`, heartbeat now,
-    the prompt's estimated tokens — what a crash leaves for the sweep to settle."""
-    return UsageRecord.objects.create(
+def _opened(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord:
+    return UsageRecord(
         status=CallStatus.RUNNING,
         heartbeat_at=timezone.now(),
         input_tokens=input_estimate,
@@ -61,6 +90,25 @@ def usage_open(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord
         cost_source=CostSource.LOCAL if local else CostSource.ESTIMATED,
         **fields,
     )
+
+
+def usage_open(*, local: bool, input_estimate: int = 0, **fields) -> UsageRecord:
+    """Open the row of a call about to reach a provider (one INSERT): `running`, heartbeat now,
+    the prompt's estimated tokens — what a crash leaves for the sweep to settle."""
+    record = _opened(local=local, input_estimate=input_estimate, **fields)
+    record.save(force_insert=True)
+    return record
+
+
+def usage_open_statement(
+    *, local: bool, input_estimate: int = 0, **fields
+) -> tuple[UsageRecord, str, dict]:
+    """`usage_open` as a piece of a larger statement (the gate's admission): the unsaved row and
+    its `INSERT … SELECT` (the caller adds the WHERE that decides, and `RETURNING id`; then
+    `statements.saved(record, id)`)."""
+    record = _opened(local=local, input_estimate=input_estimate, **fields)
+    sql, params = statements.insert_select(record, prefix="u")
+    return record, sql, params
 
 
 def usage_checkpoint(*, pk: int, tokens: pricing.Tokens) -> bool:
@@ -79,7 +127,6 @@ def usage_checkpoint(*, pk: int, tokens: pricing.Tokens) -> bool:
     )
 
 
-@transaction.atomic
 def usage_settle(
     *,
     record: UsageRecord,
@@ -97,10 +144,13 @@ def usage_settle(
     duration_ms: float = 0,
     overhead_ms: float = 0,
     tokens_per_second: float | None = None,
+    also: tuple[str, dict] | None = None,
 ) -> tuple[UsageRecord, bool]:
-    """Settle an open row: final status, tokens and cost (one conditional UPDATE), then the
-    day's rollup. Returns (record, settled_now): a row something else settled first (the sweep,
-    for a process it thought dead) is left as it is."""
+    """Settle an open row: final status, tokens and cost (a conditional UPDATE) and the day's
+    rollup, in one statement. Returns (record, settled_now): a row something else settled first
+    (the sweep, for a process it thought dead) is left as it is, and nothing is rolled up.
+    `also`: another write (SQL and its parameters) for the same statement — the gate frees the
+    call's slot so; it runs whether or not the row was still open."""
     cost = pricing.cost_for(
         provider_id=record.provider_id,
         preset=preset,
@@ -131,13 +181,34 @@ def usage_settle(
         "tokens_per_second": tokens_per_second,
         "heartbeat_at": None,
     }
-    updated = UsageRecord.objects.filter(pk=record.pk, status=CallStatus.RUNNING).update(**values)
-    if not updated:
-        return UsageRecord.objects.get(pk=record.pk), False
+    sets, params = statements.assignments(UsageRecord, values, prefix="s")
+    settled = copy.copy(record)  # what the row becomes, if it is still open
     for name, value in values.items():
-        setattr(record, name, value)
-    _rollup(record)
-    return record, True
+        setattr(settled, name, value)
+    insert, conflict, rollup_params = _rollup_upsert(settled)
+    extra = f", also AS ({also[0]})" if also is not None else ""
+    sql = f"""
+        WITH settled AS (
+            UPDATE billing_usagerecord SET {sets}
+            WHERE id = %(pk)s AND status = %(running)s RETURNING id
+        ){extra}
+        {insert} FROM settled {conflict} RETURNING 1
+    """  # noqa: S608 - only our own columns are formatted in; values are parameters
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql,
+            {
+                **params,
+                **rollup_params,
+                **(also[1] if also is not None else {}),
+                "pk": record.pk,
+                "running": CallStatus.RUNNING,
+            },
+        )
+        settled_now = cursor.fetchone() is not None
+    if not settled_now:
+        return UsageRecord.objects.get(pk=record.pk), False
+    return settled, True
 
 
 def usage_settle_stale(

@@ -5,6 +5,7 @@ mutating message is refused; closes when the session logs out or access is lost.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 
 from channels.db import database_sync_to_async
@@ -18,6 +19,7 @@ from accounts.access import Action
 from chats import frames, replies, selectors, services, streaming
 from chats.forms import SettingsForm
 from chats.progressive import ProgressiveRender
+from workbench import connections
 from workbench.realtime import session_group, user_group
 from workbench.sockets import JsonSocket, ref_of
 
@@ -207,16 +209,22 @@ class ChatConsumer(JsonSocket):
         await self.send_json({"type": "pong", "ref": ref_of(content)})
 
     async def _start(self, action: str, content: dict) -> None:
-        plan, started = await database_sync_to_async(self._begin)(action, content)
+        # A hop of its own thread pool (workbench.connections): many replies starting at once
+        # don't queue in the one thread Channels gives database work.
+        plan, started = await connections.hop(self._begin)(action, content)
         await streaming.begin(plan, started=started, render=frames.final_fields)
 
-    @transaction.atomic
     def _begin(self, action: str, content: dict):
-        conversation = selectors.conversation_for_user(
-            user=self.user, pk=self.conversation_id, action=Action.USE
-        )
-        if action != "continue" and content.get("settings") is not None:
-            self._apply_settings(conversation, content["settings"])
+        # Settings the page hadn't saved apply with the reply or not at all: one transaction.
+        # Without them a send is one write (services.message_send), atomic on its own.
+        settings = content.get("settings") if action != "continue" else None
+        with transaction.atomic() if settings is not None else contextlib.nullcontext():
+            return self._begin_reply(action, content, settings)
+
+    def _begin_reply(self, action: str, content: dict, settings):
+        conversation = selectors.conversation_for_reply(user=self.user, pk=self.conversation_id)
+        if settings is not None:
+            self._apply_settings(conversation, settings)
         if action == "send":
             plan = services.message_send(
                 actor=self.user,

@@ -22,26 +22,37 @@ def started_frame(plan, *, ref=None) -> dict:
     where they hang: the page drops what followed `after` and appends them."""
     if not plan.created:  # Continue: the same message streams on
         return {"type": "resumed", "id": plan.message_id, "ref": ref}
-    messages = (
-        Message.objects.filter(pk__in=plan.created)
-        .select_related("author")
-        .order_by("created_at", "id")
-    )
+    if plan.messages and all(m.pk in plan.positions for m in plan.messages):
+        # As the service wrote them, with their positions: no query.
+        html = "".join(_render(m, plan.positions[m.pk]) for m in plan.messages)
+    else:
+        messages = (
+            Message.objects.filter(pk__in=plan.created)
+            .select_related("author")
+            .order_by("created_at", "id")
+        )
+        html = "".join(_render(message) for message in messages)
     return {
         "type": "started",
         "after": plan.branch_from,
         "reply": plan.message_id,
-        "html": "".join(_render(message) for message in messages),
+        "html": html,
         "ref": ref,
     }
 
 
-def final_fields(message_id: int) -> dict:
-    """The authoritative rendering of a finished reply, and the conversation's new totals."""
-    message = Message.objects.select_related("conversation").get(pk=message_id)
+def final_fields(message_id: int, *, saved: Message | None = None) -> dict:
+    """The authoritative rendering of a finished reply, and the conversation's new totals.
+    `saved`: the message as `replies.reply_finish` returned it (with its position and the
+    conversation's totals): no query."""
+    if saved is not None:
+        message, position = saved, saved.position
+    else:
+        message = Message.objects.select_related("conversation").get(pk=message_id)
+        position = None
     conversation: Conversation = message.conversation
     return {
-        "html": _render(message),
+        "html": _render(message, position),
         "conversation": {
             "title": conversation.display_title,
             "cost_html": render_to_string(

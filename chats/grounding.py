@@ -117,41 +117,56 @@ def collection_detach(*, actor, conversation: Conversation, collection_id) -> No
 def grounding_ids(*, conversation: Conversation) -> tuple[int, ...]:
     """The collections a new reply in `conversation` retrieves from (attached + its files),
     fixed when the reply is planned; the sender's access is checked when it runs."""
-    ids = list(
-        ConversationCollection.objects.filter(conversation=conversation).values_list(
-            "collection_id", flat=True
+    if hasattr(conversation, "send_linked"):  # read with send_state_annotations
+        ids = list(conversation.send_linked)
+    else:
+        ids = list(
+            ConversationCollection.objects.filter(conversation=conversation).values_list(
+                "collection_id", flat=True
+            )
         )
-    )
     if conversation.files_collection_id is not None:
         ids.append(conversation.files_collection_id)
     return tuple(dict.fromkeys(ids))
 
 
-def send_state(*, conversation: Conversation, actor) -> tuple[tuple[int, ...], bool]:
-    """For a new message, in one query: the collections its reply retrieves from (attached +
-    the files collection) and whether `actor` has attachments waiting to go with it."""
+def send_state_annotations(*, actor) -> dict:
+    """Annotations for a conversation query (the consumer's access check): what `send_state`
+    would ask for, read with the conversation instead of by a query of its own."""
     from django.contrib.postgres.expressions import ArraySubquery
-    from django.db.models import Exists, OuterRef
+    from django.db.models import Exists, OuterRef, Value
 
     from chats.models import Attachment
 
-    linked, pending, files_id = (
-        Conversation.objects.filter(pk=conversation.pk)
-        .annotate(
-            linked=ArraySubquery(
-                ConversationCollection.objects.filter(conversation_id=OuterRef("pk"))
-                .order_by("added_at", "id")
-                .values("collection_id")
-            ),
-            pending=Exists(
-                Attachment.objects.filter(
-                    conversation_id=OuterRef("pk"), uploaded_by_id=actor.pk, message__isnull=True
-                )
-            ),
+    return {
+        "send_linked": ArraySubquery(
+            ConversationCollection.objects.filter(conversation_id=OuterRef("pk"))
+            .order_by("added_at", "id")
+            .values("collection_id")
+        ),
+        "send_pending": Exists(
+            Attachment.objects.filter(
+                conversation_id=OuterRef("pk"), uploaded_by_id=actor.pk, message__isnull=True
+            )
+        ),
+        "send_state_of": Value(actor.pk),
+    }
+
+
+def send_state(*, conversation: Conversation, actor) -> tuple[tuple[int, ...], bool]:
+    """For a new message, in one query (none when the conversation was read with
+    `send_state_annotations` for `actor`): the collections its reply retrieves from (attached +
+    the files collection) and whether `actor` has attachments waiting to go with it."""
+    if getattr(conversation, "send_state_of", None) == actor.pk:
+        linked, pending = conversation.send_linked, conversation.send_pending
+        files_id = conversation.files_collection_id
+    else:
+        linked, pending, files_id = (
+            Conversation.objects.filter(pk=conversation.pk)
+            .annotate(**send_state_annotations(actor=actor))
+            .values_list("send_linked", "send_pending", "files_collection_id")
+            .get()
         )
-        .values_list("linked", "pending", "files_collection_id")
-        .get()
-    )
     ids = [*linked, files_id] if files_id is not None else list(linked)
     return tuple(dict.fromkeys(ids)), pending
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 from datetime import timedelta
 from decimal import Decimal
 
-from django.db import transaction
-from django.db.models import F
 from django.utils import timezone
 
+from chats import tree
 from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
 from chats.titles import title_from_text
+from workbench import statements
 
 STALE_AFTER = timedelta(seconds=5)  # a streaming reply without a heartbeat this long is dead
 
@@ -29,7 +29,37 @@ def reply_checkpoint(*, message_id: int, text: str, reasoning: str | None = None
     Message.objects.filter(pk=message_id, status=MessageStatus.STREAMING).update(**changes)
 
 
-@transaction.atomic
+_FINISH_SQL = """
+WITH m AS (
+    UPDATE chats_message SET {sets},
+        usage_id = COALESCE(%(usage_id)s, usage_id),
+        reasoning = COALESCE(%(reasoning)s, reasoning),
+        reasoning_ms = COALESCE(%(reasoning_ms)s, reasoning_ms)
+    WHERE id = %(id)s
+    RETURNING {columns}
+),
+c AS (
+    UPDATE chats_conversation AS c SET
+        updated_at = %(now)s,
+        cost_total = c.cost_total + %(added)s,
+        has_unpriced = c.has_unpriced OR %(unpriced)s,
+        title = CASE WHEN c.title = '' AND c.title_source = 'auto' AND m.parent_id IS NOT NULL
+                     THEN COALESCE(%(title)s, c.title) ELSE c.title END
+    FROM m WHERE c.id = m.conversation_id
+    RETURNING c.title AS conversation_title, c.cost_total AS conversation_cost_total,
+              c.has_unpriced AS conversation_has_unpriced,
+              c.title = '' AND c.title_source = 'auto' AND m.parent_id IS NOT NULL AS untitled
+)
+SELECT m.*, c.*, ARRAY(
+    SELECT s.id FROM chats_message s
+    WHERE s.conversation_id = m.conversation_id
+      AND (s.parent_id = m.parent_id OR (m.parent_id IS NULL AND s.parent_id IS NULL))
+    ORDER BY s.created_at, s.id
+) AS sibling_ids
+FROM m, c
+"""
+
+
 def reply_finish(
     *,
     message_id: int,
@@ -53,49 +83,70 @@ def reply_finish(
     tokens_per_second: float | None = None,
     duration_ms: float | None = None,
     prior_cost: Decimal | None = None,
+    question: str | None = None,
 ) -> Message:
-    """The final text and usage (one UPDATE), folded into the conversation's totals (one UPDATE),
-    and an automatic title after the first exchange."""
-    message = Message.objects.select_related("conversation").get(pk=message_id)
-    conversation = message.conversation
-    message.content = text
+    """The final text and usage, folded into the conversation's totals, and an automatic title
+    after the first exchange (from `question`, the text the reply answers): one statement,
+    which also returns what the final frame shows — the message, its siblings' ids
+    (`message.position`) and the conversation's new totals (`message.conversation`, partly
+    loaded). Without `question`, an untitled conversation costs two more statements."""
     # `html`: the text already rendered off this thread (the runner does).
     rendered = html if html is not None else render_markdown(text)
-    message.content_html, message.html_version = str(rendered), RENDER_VERSION
-    message.status = status
-    message.error_code = error_code
-    message.error_message = error_message[:500]
-    message.usage_id = usage_id or message.usage_id
-    message.input_tokens = input_tokens
-    message.output_tokens = output_tokens
-    message.cache_read_tokens = cache_read_tokens
-    message.cache_write_tokens = cache_write_tokens
-    message.reasoning_tokens = reasoning_tokens
-    if reasoning is not None:
-        message.reasoning = reasoning
-    message.reasoning_ms = reasoning_ms if reasoning_ms is not None else message.reasoning_ms
-    message.tokens_estimated = tokens_estimated
-    message.cost = cost
-    message.cost_source = cost_source
-    message.ttft_ms = ttft_ms
-    message.tokens_per_second = tokens_per_second
-    message.duration_ms = duration_ms
-    message.heartbeat_at = None
-    message.save()
-    conversation_changes = {"updated_at": timezone.now()}
+    changes = {
+        "content": text,
+        "content_html": str(rendered),
+        "html_version": RENDER_VERSION,
+        "status": status,
+        "error_code": error_code,
+        "error_message": error_message[:500],
+        "input_tokens": input_tokens,
+        "output_tokens": output_tokens,
+        "cache_read_tokens": cache_read_tokens,
+        "cache_write_tokens": cache_write_tokens,
+        "reasoning_tokens": reasoning_tokens,
+        "tokens_estimated": tokens_estimated,
+        "cost": cost,
+        "cost_source": cost_source,
+        "ttft_ms": ttft_ms,
+        "tokens_per_second": tokens_per_second,
+        "duration_ms": duration_ms,
+        "heartbeat_at": None,
+    }
+    sets, params = statements.assignments(Message, changes, prefix="f")
+    columns = ", ".join(f.column for f in Message._meta.concrete_fields)
     # A continued reply's cost includes the earlier call, which the conversation already counts.
     added = (cost or Decimal(0)) - (prior_cost or Decimal(0))
-    if added:
-        conversation_changes["cost_total"] = F("cost_total") + added
-    if cost_source == "unpriced":
-        conversation_changes["has_unpriced"] = True
-    if not conversation.title and conversation.title_source == "auto" and message.parent_id:
-        question = (
+    params.update(
+        id=message_id,
+        usage_id=usage_id,
+        reasoning=reasoning,
+        reasoning_ms=reasoning_ms,
+        now=timezone.now(),
+        added=added,
+        unpriced=cost_source == "unpriced",
+        title=title_from_text(question) if question is not None else None,
+    )
+    sql = _FINISH_SQL.format(sets=sets, columns=columns)
+    found = list(Message.objects.raw(sql, params))
+    if not found:
+        raise Message.DoesNotExist(f"Message {message_id} is gone (its conversation deleted?).")
+    message = found[0]
+    if message.untitled:  # no question given: read it, then title
+        first = (
             Message.objects.filter(pk=message.parent_id).values_list("content", flat=True).first()
             or ""
         )
-        conversation_changes["title"] = title_from_text(question)
-    Conversation.objects.filter(pk=conversation.pk).update(**conversation_changes)
+        message.conversation_title = title_from_text(first)
+        Conversation.objects.filter(pk=message.conversation_id, title="").update(
+            title=message.conversation_title
+        )
+    message.conversation = Conversation(
+        pk=message.conversation_id,
+        title=message.conversation_title,
+        cost_total=message.conversation_cost_total,
+        has_unpriced=message.conversation_has_unpriced,
+    )
+    message.position = tree.position_among(message.sibling_ids, message.pk)
     return message
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
+from django.db import connection
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import Upper
 
@@ -67,12 +68,64 @@ def conversation_for_user(*, user, pk, action: Action = Action.READ) -> Conversa
     )
 
 
+def conversation_for_reply(*, user, pk) -> Conversation:
+    """`conversation_for_user` for starting a reply (USE), with what the reply's plan reads
+    about grounding and waiting attachments (chats.grounding.send_state) in the same query."""
+    from chats import grounding
+
+    conversation = Conversation.objects.select_related("owner_team", "credential").annotate(
+        **grounding.send_state_annotations(actor=user)
+    )
+    return access.get_for(user, conversation, pk, Action.USE)
+
+
 def skeleton(conversation: Conversation) -> dict[int, tree.Node]:
     """The whole tree's shape in one query (ids only, however long the conversation)."""
     rows = conversation.messages.order_by("created_at", "id").values_list(
         "id", "parent_id", "active_child_id"
     )
     return tree.build(rows)
+
+
+_TREE_WITH_PATH_SQL = """
+WITH RECURSIVE chain AS (
+    SELECT id, parent_id FROM chats_message WHERE id = %(leaf)s AND conversation_id = %(conversation)s
+    UNION ALL
+    SELECT m.id, m.parent_id FROM chats_message m JOIN chain ON m.id = chain.parent_id
+)
+SELECT m.id, m.parent_id, m.active_child_id, chain.id IS NOT NULL, m.role, m.status,
+       CASE WHEN chain.id IS NOT NULL THEN m.content END, m.has_attachments
+FROM chats_message m LEFT JOIN chain ON chain.id = m.id
+WHERE m.conversation_id = %(conversation)s
+ORDER BY m.created_at, m.id
+"""
+
+
+@dataclass(frozen=True)
+class PathMessage:
+    id: int
+    role: str
+    status: str
+    content: str
+    has_attachments: bool
+
+
+def tree_with_path(
+    *, conversation: Conversation, leaf_id: int | None
+) -> tuple[dict[int, tree.Node], list[PathMessage]]:
+    """The whole tree's shape and, with their texts, the messages from the root down to
+    `leaf_id` (a message of this conversation; [] when None or not one of its messages) — one
+    query, however long the conversation (`skeleton` + the path's texts in one)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_TREE_WITH_PATH_SQL, {"leaf": leaf_id, "conversation": conversation.pk})
+        rows = cursor.fetchall()
+    nodes = tree.build(row[:3] for row in rows)
+    on_path = {row[0]: PathMessage(row[0], *row[4:]) for row in rows if row[3]}
+    chain, current = [], leaf_id if leaf_id in on_path else None
+    while current is not None:
+        chain.append(on_path[current])
+        current = nodes[current].parent_id
+    return nodes, chain[::-1]
 
 
 @dataclass(frozen=True)

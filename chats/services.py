@@ -5,11 +5,12 @@ reply's own persistence is in replies.py."""
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 
 from django.core.exceptions import ValidationError
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import F
 from django.http import Http404
 from django.utils import timezone
@@ -19,13 +20,14 @@ from accounts.access import Action
 from chats import attachments, grounding, tree
 from chats.models import Conversation, Message, MessageStatus
 from chats.rendering import RENDER_VERSION, render_markdown
-from chats.selectors import skeleton
+from chats.selectors import PathMessage, skeleton, tree_with_path
 from chats.titles import title_from_text
 from providers import ratings
 from providers import services as provider_services
 from providers.adapters.base import CompletionRequest
 from providers.adapters.base import Message as Turn
 from providers.validation import model_id_problem
+from workbench import statements
 
 MAX_CONTENT = 200_000  # characters in one message
 PARAM_KEYS = ("temperature", "top_p", "max_tokens", "seed")
@@ -64,6 +66,9 @@ class ReplyPlan:
     grounding: tuple[int, ...] = ()
     # Documents attached to the new message: retrieval waits (a while) until they are read.
     awaiting: tuple[int, ...] = ()
+    # The credential as the plan read and checked it (`_require_model`): the gate takes it when
+    # the call starts at once (no retrieval first), checking access again on it, not refetching.
+    credential: object = field(default=None, compare=False, repr=False)
 
 
 # --- Conversations ---------------------------------------------------------------------------------
@@ -299,9 +304,38 @@ def _add(nodes: dict[int, tree.Node], message: Message) -> None:
         nodes[message.parent_id].children.append(message.pk)
 
 
-def _placeholder(conversation: Conversation, parent: Message, actor) -> Message:
+def _choices_for_new(conversation: Conversation, nodes: dict[int, tree.Node], parent_id):
+    """The pointers to write so the visible path shows a message about to be added under
+    `parent_id` (usually none: the path takes the newest child by default), found with a
+    stand-in id before it has one."""
+    new = -1
+    nodes[new] = tree.Node(new, parent_id, None)
+    if parent_id is not None:
+        nodes[parent_id].children.append(new)
+    try:
+        return tree.choices_to_show(nodes, conversation.active_root_id, new)
+    finally:
+        del nodes[new]
+        if parent_id is not None:
+            nodes[parent_id].children.remove(new)
+
+
+def _turns(chain: list[PathMessage]) -> list[Turn]:
+    """What the model receives of a path (tree_with_path's), with the images attached to it."""
+    with_files = [m.id for m in chain if m.has_attachments]
+    images = attachments.image_parts(message_ids=with_files) if with_files else {}
+    return [
+        Turn(m.role, m.content, images.get(m.id, ()))
+        for m in chain
+        if m.content or m.role == "user"
+    ]
+
+
+def _placeholder(
+    conversation: Conversation, parent: Message | None, actor, *, save=True
+) -> Message:
     credential = conversation.credential
-    return Message.objects.create(
+    placeholder = Message(
         conversation=conversation,
         parent=parent,
         role="assistant",
@@ -314,6 +348,9 @@ def _placeholder(conversation: Conversation, parent: Message, actor) -> Message:
         params=conversation.params,
         heartbeat_at=timezone.now(),
     )
+    if save:
+        placeholder.save(force_insert=True)
+    return placeholder
 
 
 def _require_model(actor, conversation: Conversation, credential=None, model: str = "") -> None:
@@ -371,6 +408,7 @@ def _plan(
         user_id=actor.pk,
         team_id=conversation.owner_team_id,
         credential_id=conversation.credential_id,
+        credential=conversation.credential,
         request=request,
         created=tuple(m.pk for m in created),
         branch_from=branch_from,
@@ -379,56 +417,101 @@ def _plan(
     )
 
 
-@transaction.atomic
+_SEND_SQL = """
+WITH ids AS (
+    SELECT min(n) AS asked, max(n) AS reply FROM (
+        SELECT nextval(pg_get_serial_sequence('chats_message', 'id')) AS n
+        FROM generate_series(1, 2)
+    ) AS allocated
+),
+asked AS ({asked} FROM ids RETURNING id),
+reply AS ({reply} FROM ids RETURNING id),
+counted AS (
+    UPDATE chats_conversation SET updated_at = %(now)s, message_count = message_count + 2
+    WHERE id = %(conversation)s RETURNING id
+)
+SELECT asked, reply FROM ids
+"""
+
+
+def _insert_exchange(conversation: Conversation, asked: Message, reply: Message) -> None:
+    """The user message, its reply's placeholder (its child) and the conversation's count and
+    activity: one statement (atomic on its own). Sets both messages' ids."""
+    asked_sql, params = statements.insert_select(asked, prefix="q", expressions={"id": "ids.asked"})
+    reply_sql, reply_params = statements.insert_select(
+        reply, prefix="r", expressions={"id": "ids.reply", "parent_id": "ids.asked"}
+    )
+    params.update(reply_params, now=timezone.now(), conversation=conversation.pk)
+    with connection.cursor() as cursor:
+        cursor.execute(_SEND_SQL.format(asked=asked_sql, reply=reply_sql), params)
+        asked_id, reply_id = cursor.fetchone()
+    statements.saved(asked, asked_id)
+    statements.saved(reply, reply_id)
+    reply.parent = asked
+
+
 def message_send(*, actor, conversation: Conversation, parent_id, content: str) -> ReplyPlan:
-    """A user message under `parent_id` (None: a new first message) and its reply placeholder."""
+    """A user message under `parent_id` (None: a new first message) and its reply placeholder.
+
+    Two reads (the tree with the path's texts; the grounding state unless the conversation was
+    read with it, `selectors.conversation_for_reply`) and one write for both messages — no
+    transaction unless there is more to write (a branch pointer, attachments waiting)."""
     access.require(actor, conversation, Action.USE)
     content = _check_content(content)
     _require_model(actor, conversation)
-    parent = _message_in(conversation, parent_id) if parent_id is not None else None
+    leaf_id = access.parse_id(parent_id) if parent_id is not None else None
+    nodes, chain = tree_with_path(conversation=conversation, leaf_id=leaf_id)
+    parent = chain[-1] if chain else None
+    if parent_id is not None and parent is None:
+        raise Http404("No such message in this conversation.")
     if parent is not None and parent.status == MessageStatus.STREAMING:
         raise ValidationError("Wait for the reply to finish, or stop it, before answering it.")
-    nodes = skeleton(conversation)
-    history = _history(conversation, parent.pk if parent else None, nodes)
-    user_message = Message.objects.create(
+    history = _turns(chain)
+    collection_ids, has_pending = grounding.send_state(conversation=conversation, actor=actor)
+    user_message = Message(
         conversation=conversation,
-        parent=parent,
+        parent_id=parent.id if parent else None,
         role="user",
         content=content,
         content_html=str(render_markdown(content)),
         html_version=RENDER_VERSION,
         author=actor,
     )
-    collection_ids, has_pending = grounding.send_state(conversation=conversation, actor=actor)
-    taken = (
-        attachments.attachments_take(actor=actor, conversation=conversation, message=user_message)
-        if has_pending
-        else []
-    )
-    _add(nodes, user_message)
-    _show(conversation, nodes, user_message.pk)
-    placeholder = _placeholder(conversation, user_message, actor)  # its only child: no pointer
-    _add(nodes, placeholder)
-    Conversation.objects.filter(pk=conversation.pk).update(
-        updated_at=timezone.now(), message_count=F("message_count") + 2
-    )
-    images = (
-        attachments.image_parts(message_ids=[user_message.pk])
-        if any(a.kind == "image" for a in taken)
-        else {}
-    )
-    history.append(Turn("user", content, images.get(user_message.pk, ())))
-    return _plan(
-        actor,
-        conversation,
-        placeholder,
-        history,
-        (user_message, placeholder),
-        parent.pk if parent else None,
-        nodes,
-        awaiting=tuple(a.document_id for a in taken if a.document_id),
-        grounding=collection_ids,
-    )
+    placeholder = _placeholder(conversation, None, actor, save=False)
+    choices = _choices_for_new(conversation, nodes, user_message.parent_id)
+    # More than the one write, or a refusal that comes after it (images for a model without
+    # vision: `_plan`), needs a transaction; the usual send doesn't.
+    alone = not (choices or has_pending or any(turn.images for turn in history))
+    with contextlib.nullcontext() if alone else transaction.atomic():
+        _insert_exchange(conversation, user_message, placeholder)
+        taken = (
+            attachments.attachments_take(
+                actor=actor, conversation=conversation, message=user_message
+            )
+            if has_pending
+            else []
+        )
+        _add(nodes, user_message)
+        if choices:
+            _show(conversation, nodes, user_message.pk)
+        _add(nodes, placeholder)  # its only child: no pointer
+        images = (
+            attachments.image_parts(message_ids=[user_message.pk])
+            if any(a.kind == "image" for a in taken)
+            else {}
+        )
+        history.append(Turn("user", content, images.get(user_message.pk, ())))
+        return _plan(
+            actor,
+            conversation,
+            placeholder,
+            history,
+            (user_message, placeholder),
+            parent.id if parent else None,
+            nodes,
+            awaiting=tuple(a.document_id for a in taken if a.document_id),
+            grounding=collection_ids,
+        )
 
 
 def message_edit(*, actor, conversation: Conversation, message_id, content: str) -> ReplyPlan:

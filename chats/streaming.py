@@ -298,6 +298,7 @@ async def _flush(reply: Reply, *, last: bool = False) -> None:
     text = "".join(reply.parts)
     offset = len(reply.plan.prefix) + reply.flushed
     frame = None
+    first = reply.flushed == 0 and not reply.plan.prefix
     if len(text) > reply.flushed:
         frame = {
             "type": "delta",
@@ -307,6 +308,11 @@ async def _flush(reply: Reply, *, last: bool = False) -> None:
         }
         reply.flushed = len(text)
         reply.render_behind = reply.kind.progressive
+        if first and not last:
+            # The first token goes out at once; its rendering follows with the next frame (a
+            # worker-thread hop and a Markdown pass are not worth delaying the first token).
+            await reply.kind.hub.publish(reply.conversation_id, frame)
+            return
     if reply.render_behind and (last or time.monotonic() >= reply.render_due):
         html = await _render(reply, reply.plan.prefix + text)
         reply.render_behind = False
@@ -394,9 +400,14 @@ async def _run(reply: Reply, render) -> None:
         if shared is not None:
             # Retrieved once for several replies (a playground run): each gets the same text.
             request = grounding.with_context(request, await asyncio.shield(shared))
+        # The plan's credential, read and checked as the reply started (the gate checks access
+        # on it again): no refetch — unless retrieval came first, which may take a while.
+        credential = getattr(plan, "credential", None)
+        if credential is None or collection_ids or shared is not None:
+            credential = plan.credential_id
         events = completion_stream(
             user=user,
-            credential_id=plan.credential_id,
+            credential_id=credential,
             request=request,
             feature=kind.feature,
             context=kind.context(plan),
@@ -546,7 +557,8 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
         if plan.prior_cost is not None or usage.get("cost") is not None:
             usage["cost"] = (plan.prior_cost or Decimal(0)) + (usage.get("cost") or Decimal(0))
     error = reply.error
-    replies.reply_finish(
+    saved = replies.reply_finish(
+        question=_question(plan),
         prior_cost=plan.prior_cost if plan.prefix else None,
         message_id=plan.message_id,
         text=reply.text,
@@ -562,8 +574,16 @@ def _save_sync(reply: Reply, finished: Finished | None, render) -> dict:
     )
     frame = {"type": "final", "id": plan.message_id, "status": reply.status}
     if render is not None:
-        frame.update(render(plan.message_id))
+        frame.update(render(plan.message_id, saved=saved))
     return frame
+
+
+def _question(plan) -> str | None:
+    """What the reply answers: the last user turn sent (its parent's text), for the title."""
+    for turn in reversed(plan.request.messages):
+        if turn.role == "user":
+            return turn.content
+    return None
 
 
 async def shutdown(*, deadline: float = 8.0) -> int:

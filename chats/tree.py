@@ -84,7 +84,11 @@ def siblings(nodes: dict[int, Node], message_id: int) -> list[int]:
 
 
 def position(nodes: dict[int, Node], message_id: int) -> Position:
-    group = siblings(nodes, message_id)
+    return position_among(siblings(nodes, message_id), message_id)
+
+
+def position_among(group: list[int], message_id: int) -> Position:
+    """Where `message_id` is among its siblings `group` (oldest first)."""
     index = group.index(message_id)
     return Position(
         index=index + 1,

@@ -36,7 +36,8 @@ logger = logging.getLogger(__name__)
 SLOT_TTL = 120.0  # seconds a slot stays taken without renewal
 RENEW_EVERY = 45.0  # seconds between renewals while the call runs
 
-_TAKE = """
+# Also a piece of the gate's one-statement admission (providers.admission).
+TAKE_SQL = """
 UPDATE providers_callslot
 SET taken_until = now() + make_interval(secs => %(ttl)s), holder = %(holder)s, started_at = now()
 WHERE id = (
@@ -48,7 +49,7 @@ WHERE id = (
 )
 RETURNING id
 """
-_CREATE = """
+CREATE_SQL = """
 INSERT INTO providers_callslot (user_id, n, holder)
 SELECT %(user)s, n, '' FROM generate_series(0, %(limit)s - 1) AS n
 ON CONFLICT ON CONSTRAINT providers_callslot_unique DO NOTHING
@@ -81,13 +82,13 @@ def call_slot_acquire(*, user_id: int) -> Slot:
     holder = secrets.token_hex(16)
     params = {"user": user_id, "limit": limit, "ttl": SLOT_TTL, "holder": holder}
     with connection.cursor() as cursor:
-        cursor.execute(_TAKE, params)
+        cursor.execute(TAKE_SQL, params)
         row = cursor.fetchone()
         if row is None:  # all taken, or this user's rows don't exist yet (or the cap grew)
-            cursor.execute(_CREATE, params)
+            cursor.execute(CREATE_SQL, params)
             # Take again even when this INSERT added nothing: a concurrent first call of the
             # same user may have created the rows between our two statements.
-            cursor.execute(_TAKE, params)
+            cursor.execute(TAKE_SQL, params)
             row = cursor.fetchone()
     if row is None:
         raise TooManyCalls(limit)
@@ -110,6 +111,16 @@ def call_slot_renew(*, slot: Slot) -> None:
 def call_slot_release(*, slot: Slot | None) -> None:
     if slot is not None:
         CallSlot.objects.filter(pk=slot.id, holder=slot.holder).update(taken_until=None, holder="")
+
+
+def call_slot_release_statement(*, slot: Slot) -> tuple[str, dict]:
+    """`call_slot_release` as a piece of another statement (the gate's settle: one round trip
+    frees the slot, settles the usage row and rolls it up)."""
+    return (
+        "UPDATE providers_callslot SET taken_until = NULL, holder = '' "
+        "WHERE id = %(slot_id)s AND holder = %(slot_holder)s",
+        {"slot_id": slot.id, "slot_holder": slot.holder},
+    )
 
 
 async def call_slot_keep(slot: Slot) -> None:

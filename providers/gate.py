@@ -39,7 +39,7 @@ from billing import budgets
 from billing.models import CallStatus, UsageRecord
 from billing.pricing import Tokens
 from billing.services import usage_checkpoint, usage_open, usage_record, usage_settle
-from providers import concurrency, tokens
+from providers import admission, concurrency, tokens
 from providers.adapters import adapter_for
 from providers.adapters.base import (
     AdapterConfig,
@@ -230,6 +230,11 @@ def _prepare(
         credential, model = credential_id()
         access.require(user, credential, Action.USE)
         request = replace(request, model=model)
+    elif isinstance(credential_id, ProviderCredential):
+        # Read and checked by the caller as its request started (a chat reply's plan, moments
+        # ago): the rules again on that object, the role read anew — no refetch.
+        credential = credential_id
+        access.require_now(user, credential, Action.USE)
     else:
         credential = access.get_for(
             user, ProviderCredential.objects.all(), credential_id, Action.USE
@@ -259,45 +264,65 @@ def _prepare(
         )
         # Instant (no tokenizer): for the reservation and what a crash leaves on the row.
         prepared.input_estimate = tokens.estimate_messages(prepared.request.all_messages())
-        # The slot, the reservation and the opened row: one transaction, one commit (a commit
-        # is most of what a write costs before the first token). A refusal rolls all back.
-        with transaction.atomic():
+        preset = credential.preset_row
+        usage = dict(
+            local=credential.is_local,
+            input_estimate=prepared.input_estimate,
+            user=user,
+            team_id=team_id,
+            credential=credential,
+            credential_name=credential.name,
+            preset=preset.key,
+            provider_id=preset.price_provider or "",
+            model=prepared.request.model,
+            operation=operation,
+            feature=feature,
+            context=context or {},
+        )
+        # The slot, the budgets and the opened row in one statement (providers.admission):
+        # without a matching budget that is all before the provider is called.
+        try:
+            admitted = admission.call_admit(
+                user_id=user.pk,
+                team_id=team_id,
+                credential_id=credential.pk,
+                preset=credential.preset,
+                model=prepared.request.model,
+                local=credential.is_local,
+                usage=usage,
+            )
+        except concurrency.TooManyCalls as exc:
+            raise ProviderError("too_many_calls", str(exc)) from None
+        prepared.slot, prepared.record = admitted.slot, admitted.record
+        if not admitted.budgeted:
+            prepared.reservation = budgets.Reservation(max_tokens=prepared.request.max_tokens)
+        else:
+            # The reservation and the opened row: one transaction (a refusal rolls both back;
+            # the slot taken above is freed below).
             try:
-                prepared.slot = concurrency.call_slot_acquire(user_id=user.pk)
-            except concurrency.TooManyCalls as exc:
-                raise ProviderError("too_many_calls", str(exc)) from None
-            try:
-                prepared.reservation = budgets.budget_reserve(
-                    user=user,
-                    team=team_id,
-                    credential_id=credential.pk,
-                    provider_id=credential.preset_row.price_provider or "",
-                    model=prepared.request.model,
-                    max_tokens=prepared.request.max_tokens,
-                    input_tokens=prepared.input_estimate,
-                    preset=credential.preset,
-                    local=credential.is_local,
-                )
+                with transaction.atomic():
+                    prepared.reservation = budgets.budget_reserve(
+                        user=user,
+                        team=team_id,
+                        credential_id=credential.pk,
+                        provider_id=preset.price_provider or "",
+                        model=prepared.request.model,
+                        max_tokens=prepared.request.max_tokens,
+                        input_tokens=prepared.input_estimate,
+                        preset=credential.preset,
+                        local=credential.is_local,
+                    )
+                    prepared.record = usage_open(**usage)
             except budgets.BudgetExceeded as exc:
+                concurrency.call_slot_release(slot=prepared.slot)
                 refusal = ProviderError("budget_exceeded", exc.message)
                 refusal.budget = exc.details  # the REST body names the budget
                 refusal.budget_alert = exc.deliver_alert  # after the rollback, below
                 raise refusal from None
-            preset = credential.preset_row
-            prepared.record = usage_open(
-                local=credential.is_local,
-                input_estimate=prepared.input_estimate,
-                user=user,
-                team_id=team_id,
-                credential=credential,
-                credential_name=credential.name,
-                preset=preset.key,
-                provider_id=preset.price_provider or "",
-                model=prepared.request.model,
-                operation=operation,
-                feature=feature,
-                context=context or {},
-            )
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    concurrency.call_slot_release(slot=prepared.slot)
+                raise
     except ProviderError as exc:
         prepared.error, prepared.slot, prepared.record = exc, None, None  # rolled back
         if alert := getattr(exc, "budget_alert", None):
@@ -328,12 +353,11 @@ def _finish(
     counted: Tokens,
     operation: str = "chat",
 ):
-    concurrency.call_slot_release(slot=prepared.slot)
     credential = prepared.credential
     preset = credential.preset_row
     ended = time.perf_counter()
     try:
-        if prepared.record is None:
+        if prepared.record is None:  # (and no slot: a refusal takes none, or frees it)
             # Refused by our own checks: nothing reached a provider, nothing to charge.
             record = usage_record(
                 user=user,
@@ -378,9 +402,16 @@ def _finish(
                 duration_ms=(ended - call.started) * 1000,
                 overhead_ms=((call.adapter_started or ended) - call.started) * 1000,
                 tokens_per_second=tps,
+                # The slot is freed in the same statement (one round trip after the call).
+                also=concurrency.call_slot_release_statement(slot=prepared.slot)
+                if prepared.slot is not None
+                else None,
             )
     except BaseException:
-        # The ledger write failed: the hold must not outlive the call (nothing known to charge).
+        # The ledger write failed: neither the slot nor the hold may outlive the call (nothing
+        # known to charge).
+        with contextlib.suppress(Exception):
+            concurrency.call_slot_release(slot=prepared.slot)
         if prepared.reservation is not None:
             budgets.budget_settle(prepared.reservation, cost=None)
         raise
@@ -521,6 +552,8 @@ async def completion_stream(
     `team`: the team to bill a personal credential's call to, when the caller chose one.
     `credential_id` may instead be a callable returning (credential, model id), run in the
     prepare hop (the gateway resolves model names so); it must fetch through the access rules.
+    Or the credential itself, fetched through the access rules by the caller in the same
+    request (chat's plan): access is checked again on it.
     `egress` is for tests: {"allow": [...], "resolver": fn}.
     """
     call = _Call()

@@ -15,7 +15,7 @@ from django.http import Http404
 from PIL import Image
 
 from chats import attachments, services
-from chats.models import Attachment, Message
+from chats.models import Attachment, Conversation, Message
 from providers import services as provider_services
 from rag.models import Collection, DocStatus
 from rag.tests.documents import docx_bomb, pdf, png
@@ -122,6 +122,30 @@ def test_an_image_for_a_model_without_vision_is_refused_and_nothing_is_sent(
     attachment.refresh_from_db()
     assert attachment.message_id is None  # still waiting: pick a vision model and send again
     assert fake_provider.requests == []
+
+
+def test_images_in_the_history_refuse_a_send_to_a_model_without_vision_and_nothing_is_created(
+    alice, api_for, make_credential, fake_provider
+):
+    """The send's one write goes in a transaction when the history has images: the vision
+    check after it must roll it back."""
+    credential = make_credential(alice, "openai_compatible")
+    conversation = services.conversation_start(actor=alice, credential=credential, model="llava:7b")
+    attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="a.png", data=photo(fmt="PNG")
+    )
+    assert post(api_for(alice), conversation, "Describe it").status_code == 201
+    services.conversation_update(actor=alice, conversation=conversation, model="text-only")
+    before = list(Message.objects.filter(conversation=conversation).values_list("pk", flat=True))
+    count = Conversation.objects.get(pk=conversation.pk).message_count
+
+    response = post(api_for(alice), conversation, "And now?")
+
+    assert response.status_code == 400
+    assert "can't see images" in response.content.decode()
+    after = list(Message.objects.filter(conversation=conversation).values_list("pk", flat=True))
+    assert after == before
+    assert Conversation.objects.get(pk=conversation.pk).message_count == count
 
 
 @pytest.mark.parametrize(

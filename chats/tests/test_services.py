@@ -10,7 +10,9 @@ from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from chats import exports, replies, selectors, services
@@ -220,6 +222,64 @@ def test_answering_a_reply_on_another_branch_makes_that_branch_the_visible_one(a
     )
 
     assert visible_texts(conversation)[:3] == ["First question", "First answer", "Second question"]
+
+
+def test_a_send_reads_twice_and_writes_both_messages_and_the_count_in_one_statement(
+    alice, conversation
+):
+    q1, a1 = exchange(alice, conversation, None, "First question", "First answer")
+    conversation = selectors.conversation_for_reply(user=alice, pk=conversation.pk)
+    before = Conversation.objects.get(pk=conversation.pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        plan = services.message_send(
+            actor=alice, conversation=conversation, parent_id=a1.pk, content="Second"
+        )
+
+    # The tree with the path's texts, then one write; no BEGIN/COMMIT around them.
+    assert len(queries) == 2, [q["sql"][:60] for q in queries]
+    asked, reply = Message.objects.filter(pk__in=plan.created).order_by("created_at", "id")
+    assert (asked.parent_id, asked.role, asked.content) == (a1.pk, "user", "Second")
+    assert "<p>Second</p>" in asked.content_html and asked.author_id == alice.pk
+    assert (reply.parent_id, reply.role, reply.status) == (asked.pk, "assistant", "streaming")
+    assert reply.pk == plan.message_id and reply.heartbeat_at is not None
+    assert reply.credential_name == conversation.credential.name and reply.model == "echo"
+    after = Conversation.objects.get(pk=conversation.pk)
+    assert after.message_count == before.message_count + 2
+    assert after.updated_at > before.updated_at
+    assert list(plan.request.messages) == [
+        Turn("user", "First question"),
+        Turn("assistant", "First answer"),
+        Turn("user", "Second"),
+    ]
+    assert [m.pk for m in plan.messages] == [asked.pk, reply.pk]
+    assert plan.positions[asked.pk].count == 1 and q1.pk not in plan.created
+
+
+def test_the_final_save_returns_the_position_and_the_conversations_totals(alice, conversation):
+    _q1, a1 = exchange(alice, conversation, None, "Q", "A", cost=Decimal("0.01"))
+    other = services.message_regenerate(actor=alice, conversation=conversation, message_id=a1.pk)
+
+    with CaptureQueriesContext(connection) as queries:
+        saved = finish(other, "B", cost=Decimal("0.02"), question="Q")
+
+    assert len(queries) == 1
+    assert (saved.position.index, saved.position.count) == (2, 2)
+    assert saved.position.previous_id == a1.pk and saved.position.next_id is None
+    stored = Conversation.objects.get(pk=conversation.pk)
+    assert saved.conversation.cost_total == stored.cost_total == Decimal("0.03")
+    assert saved.conversation.display_title == stored.title == "Q"
+    assert (saved.content, saved.cost, saved.heartbeat_at) == ("B", Decimal("0.02"), None)
+
+
+def test_the_final_save_of_a_deleted_conversations_reply_says_it_is_gone(alice, conversation):
+    plan = services.message_send(
+        actor=alice, conversation=conversation, parent_id=None, content="Q"
+    )
+    conversation.delete()
+
+    with pytest.raises(Message.DoesNotExist):
+        finish(plan, "A")
 
 
 def test_a_failed_reply_without_text_is_left_out_of_the_history(alice, conversation):

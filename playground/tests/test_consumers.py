@@ -389,20 +389,24 @@ async def test_a_soft_budget_asks_to_confirm_and_runs_once_confirmed(alice, fake
 
 
 async def test_a_hard_budget_refuses_that_slot_only_and_names_the_budget(alice, fakes, monkeypatch):
-    from billing import budgets
+    from decimal import Decimal
+
+    from billing.models import Budget
 
     ok_server, capped_server = fakes(2)
     ok_server.configure(reply="still answers")
     ok_credential = await sync_to_async(credential_on)(alice, ok_server, "Open")
     capped = await sync_to_async(credential_on)(alice, capped_server, "Capped")
-    real_reserve = budgets.budget_reserve
 
-    def reserve(**kwargs):
-        if kwargs["credential_id"] == capped.pk:
-            raise budgets.BudgetExceeded("Budget “Capped monthly” ($1.00 a month) is spent.")
-        return real_reserve(**kwargs)
+    @sync_to_async
+    def spent_budget():  # on the capped credential only: $0.0001 can't afford even a short reply
+        budget = Budget(name="Capped monthly", limit=Decimal("0.0001"), credential=capped)
+        budget.set_owner(alice)
+        budget.save()
 
-    monkeypatch.setattr(budgets, "budget_reserve", reserve)
+    await spent_budget()
+    # The gate refuses the slot as it starts (the run's own estimate would warn first).
+    monkeypatch.setattr(estimates, "budget_notes", lambda **kw: [])
     comparison = await make_comparison(
         alice, [SlotData(ok_credential, "gpt-4o-mini"), SlotData(capped, "gpt-4o")]
     )

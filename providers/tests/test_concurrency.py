@@ -263,7 +263,7 @@ def test_a_first_call_finds_a_slot_when_a_concurrent_first_call_created_the_rows
 
         def execute(self, sql, params):
             self.cursor.execute(sql, params)
-            if sql is concurrency._TAKE and self.takes == 0:
+            if sql is concurrency.TAKE_SQL and self.takes == 0:
                 self.takes += 1
                 CallSlot.objects.bulk_create(
                     CallSlot(user_id=params["user"], n=n, holder="") for n in range(params["limit"])
