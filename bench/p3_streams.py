@@ -46,6 +46,8 @@ def start_daphne(port: int, fake_url: str, frame_ms: int) -> subprocess.Popen:
         "LOG_LEVEL": "WARNING",
         # One bench user runs every stream: lift the per-user cap on concurrent calls (8).
         "WORKBENCH_MAX_CONCURRENT_CALLS": "1000",
+        # The hop thread pool (workbench.connections), as measured in docs/performance.md.
+        "WORKBENCH_DB_HOP_THREADS": os.environ.get("WORKBENCH_DB_HOP_THREADS", "4"),
     }
     log_path = os.environ.get("BENCH_DAPHNE_LOG")
     log = open(log_path, "w") if log_path else subprocess.DEVNULL  # noqa: SIM115 - lives with Daphne

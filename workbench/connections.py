@@ -11,7 +11,8 @@ Which thread a hop runs in (issue 11, P3): under a request (Django's per-request
 sync caller above us: `async_to_sync`) the hop stays thread-sensitive, as `sync_to_async`. With
 neither — websocket consumers and the reply tasks they start, which Channels would otherwise
 run one after another in the single thread it gives all database work in a process — hops run
-in a small pool of threads (`WORKBENCH_DB_HOP_THREADS`, default 4), so one reply's PostgreSQL
+in a small pool of threads (`WORKBENCH_DB_HOP_THREADS`; 0, the default for now, keeps Channels'
+one thread), so one reply's PostgreSQL
 round trips don't queue every other reply's start behind them. Each hop hands its connection
 back when it ends, so the pool of threads never holds more connections than hops in flight.
 
@@ -43,7 +44,7 @@ _executor: ThreadPoolExecutor | None = None
 def _hop_executor() -> ThreadPoolExecutor:
     global _executor
     if _executor is None:
-        threads = int(getattr(settings, "WORKBENCH_DB_HOP_THREADS", 4))
+        threads = int(getattr(settings, "WORKBENCH_DB_HOP_THREADS", 0))
         _executor = ThreadPoolExecutor(max_workers=max(1, threads), thread_name_prefix="db-hop")
     return _executor
 
@@ -74,7 +75,7 @@ def hop(fn: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(fn)
     async def call(*args, **kwargs):
         nonlocal pooled
-        if _under_a_request() or getattr(settings, "WORKBENCH_DB_HOP_THREADS", 4) <= 0:
+        if _under_a_request() or getattr(settings, "WORKBENCH_DB_HOP_THREADS", 0) <= 0:
             return await sensitive(*args, **kwargs)
         if pooled is None:
             pooled = sync_to_async(run, thread_sensitive=False, executor=_hop_executor())

@@ -284,8 +284,10 @@ WORKBENCH_PROVIDER_MAX_ATTEMPTS = int(os.environ.get("WORKBENCH_PROVIDER_MAX_ATT
 # Model calls one user may have running at once (any process); more get 429 `too_many_calls`.
 WORKBENCH_MAX_CONCURRENT_CALLS = int(os.environ.get("WORKBENCH_MAX_CONCURRENT_CALLS", "8"))
 # Threads for the database hops of websocket consumers and reply tasks (workbench.connections);
-# each holds a pooled connection only while a hop runs. 0: Channels' one thread, as before.
-WORKBENCH_DB_HOP_THREADS = int(os.environ.get("WORKBENCH_DB_HOP_THREADS", "4"))
+# each holds a pooled connection only while a hop runs. 0 (the default for now): Channels' one
+# thread, as before — the P3 figures with 4 are in docs/performance.md; code that checks and then
+# acts across two reply tasks' hops has not all been reviewed for running in parallel.
+WORKBENCH_DB_HOP_THREADS = int(os.environ.get("WORKBENCH_DB_HOP_THREADS", "0"))
 # Seconds a process trusts a token it checked (accounts.services.token_cached); 0 = every time.
 WORKBENCH_TOKEN_CACHE_SECONDS = float(os.environ.get("WORKBENCH_TOKEN_CACHE_SECONDS", "5"))
 # Budgets (billing.budgets): the output allowance reserved (and sent as max_tokens under a hard
