@@ -4,12 +4,14 @@ Admission (`budget_reserve`), for a call that may cost money:
 1. the budgets whose scope matches the call (one indexed query; none → done);
 2. in one transaction, each matching budget's current window is created or locked — one
    INSERT … ON CONFLICT DO UPDATE over all of them, in budget order, so concurrent calls lock
-   in the same order and never deadlock; then (a new statement, so it sees every hold committed
-   by whoever held those locks before us) the live holds are summed;
-3. the estimate — prompt tokens + `max_tokens` (or the default output allowance) at the model's
-   price — is held in every hard budget, all or nothing. When the tightest budget can't afford
-   it, `max_tokens` is clamped to what it can; when not even a short reply fits, nothing is held
-   and `BudgetExceeded` names that budget.
+   in the same order and never deadlock;
+3. one more statement (a new one, so it sees every hold committed by whoever held those locks
+   before us) sums the live holds and holds the estimate — prompt tokens + `max_tokens` (or the
+   default output allowance) at the model's price — in every hard budget when it fits them all.
+   When the tightest budget can't afford it, `max_tokens` is clamped to what it can (one more
+   INSERT, still under the locks); when not even a short reply fits, nothing is held and
+   `BudgetExceeded` names that budget. Three statements in the common case, inside the gate's
+   transaction (no savepoint of our own).
 
 Settlement (`budget_settle`) deletes the call's holds and adds its real cost to each window (one
 transaction, same lock order), then raises the alerts of any threshold it crossed.
@@ -199,12 +201,6 @@ ON CONFLICT ON CONSTRAINT billing_budgetwindow_unique DO UPDATE SET budget_id = 
 RETURNING id, budget_id, spent, (xmax = 0) AS created
 """
 
-_HELD_SQL = """
-SELECT window_id, COALESCE(SUM(amount), 0) FROM billing_budgethold
-WHERE window_id = ANY(%s) AND expires_at > %s
-GROUP BY window_id
-"""
-
 
 @dataclass
 class _Open:
@@ -290,16 +286,24 @@ def budget_reserve(
     output_tokens = max_tokens or default_output_tokens()
     estimate = _estimate(price, input_tokens) if price else None
     amount, key, refusal = Decimal(0), None, None
-    with transaction.atomic():
+    # No savepoint: the gate reserves inside its own transaction, which a refusal or an error
+    # rolls back whole — a savepoint would only add two round trips to every call.
+    with transaction.atomic(savepoint=False):
         opened = _lock_windows(budgets, now)
         holding = [o for o in opened if o.budget.hard]
         if holding and estimate is not None:
-            _sum_holds(holding, now)
-            output_tokens, refusal = _fit(holding, estimate, output_tokens)
-            if refusal is None:
-                amount = estimate.cost(output_tokens).quantize(pricing.QUANTUM)
-                key = uuid.uuid4()
-                _hold(holding, key, amount, now)
+            key = uuid.uuid4()
+            amount = estimate.cost(output_tokens).quantize(pricing.QUANTUM)
+            # The common case in one statement: the live holds summed and, when the whole
+            # estimate fits every hard budget, held. Otherwise clamp (or refuse) from the sums,
+            # still under the windows' locks, so no one else's hold can slip in meanwhile.
+            if not _sum_and_hold(holding, key, amount, now):
+                output_tokens, refusal = _fit(holding, estimate, output_tokens)
+                if refusal is None:
+                    amount = estimate.cost(output_tokens).quantize(pricing.QUANTUM)
+                    _hold(holding, key, amount, now)
+                else:
+                    amount, key = Decimal(0), None
     if refusal is not None:
         from billing.alerts import alert_refused
 
@@ -340,12 +344,44 @@ def _fit(holding: list[_Open], estimate: _Estimate, output_tokens: int) -> tuple
     return affordable, None
 
 
-def _sum_holds(holding: list[_Open], now: datetime) -> None:
+_SUM_AND_HOLD_SQL = """
+WITH held AS (
+    SELECT w.id AS window_id, w.room, COALESCE(SUM(h.amount), 0) AS held
+    FROM unnest(%(windows)s::bigint[], %(rooms)s::numeric[]) AS w(id, room)
+    LEFT JOIN billing_budgethold AS h ON h.window_id = w.id AND h.expires_at > %(now)s
+    GROUP BY w.id, w.room
+), fits AS (
+    SELECT bool_and(room - held >= %(amount)s) AS ok FROM held
+), hold AS (
+    INSERT INTO billing_budgethold (window_id, reservation, amount, created_at, expires_at)
+    SELECT window_id, %(key)s, %(amount)s, %(now)s, %(expires)s FROM held, fits WHERE fits.ok
+    RETURNING window_id
+)
+SELECT held.window_id, held.held, fits.ok FROM held, fits
+"""
+
+
+def _sum_and_hold(holding: list[_Open], key: uuid.UUID, amount: Decimal, now: datetime) -> bool:
+    """Sum each window's live holds (into `held`) and, if `amount` fits all of them, hold it in
+    each — one statement, run after the windows are locked (a new statement, so it sees every
+    hold committed by whoever held those locks before us). True when held."""
     with connection.cursor() as cursor:
-        cursor.execute(_HELD_SQL, [[o.window_id for o in holding], now])
-        held = dict(cursor.fetchall())
+        cursor.execute(
+            _SUM_AND_HOLD_SQL,
+            {
+                "windows": [o.window_id for o in holding],
+                "rooms": [o.budget.limit - o.spent for o in holding],
+                "now": now,
+                "amount": amount,
+                "key": key,
+                "expires": now + timedelta(seconds=hold_seconds()),
+            },
+        )
+        rows = cursor.fetchall()
+    held = {window_id: value for window_id, value, _ in rows}
     for o in holding:
         o.held = held.get(o.window_id, Decimal(0))
+    return bool(rows and rows[0][2])
 
 
 def _hold(holding: list[_Open], key: uuid.UUID, amount: Decimal, now: datetime) -> None:

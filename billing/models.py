@@ -191,35 +191,143 @@ class DailyUsage(models.Model):
 
 
 class PriceOverride(models.Model):
-    """An admin's price for a model, used instead of genai-prices (or where it has none)."""
+    """One version of an admin's price for a model, used instead of genai-prices (or where it
+    has none) from `effective_from` until the model's next version starts.
+
+    A history, never edited in place: a version that is in effect (or was) never changes — a new
+    price is a new version, and ending an override is a version with `ends` set (genai-prices
+    again from then on). Only a version scheduled for later may be edited or deleted. A call is
+    priced by the version in effect when it started, and every usage row keeps a snapshot of the
+    price it was charged, so old rows never change."""
 
     provider_id = models.CharField(
         max_length=40, help_text="genai-prices provider id, or a preset key for unpriced hosts"
     )
     model = models.CharField(max_length=200)
-    input_per_mtok = models.DecimalField("Input $ / 1M tokens", max_digits=12, decimal_places=6)
-    output_per_mtok = models.DecimalField("Output $ / 1M tokens", max_digits=12, decimal_places=6)
+    effective_from = models.DateTimeField(
+        default=timezone.now,
+        help_text="When this price starts to apply (to calls started from then on).",
+    )
+    ends = models.BooleanField(
+        "ends the override",
+        default=False,
+        help_text="From this time on the model is priced by genai-prices again (no prices).",
+    )
+    input_per_mtok = models.DecimalField(
+        "Input $ / 1M tokens", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    output_per_mtok = models.DecimalField(
+        "Output $ / 1M tokens", max_digits=12, decimal_places=6, null=True, blank=True
+    )
+    # Prompt-cache prices; empty: cached prompt tokens cost the input price.
+    cached_input_per_mtok = models.DecimalField(
+        "Cached input $ / 1M tokens",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Prompt tokens read from the provider's cache. Empty: the input price.",
+    )
+    cache_write_per_mtok = models.DecimalField(
+        "Cache write $ / 1M tokens",
+        max_digits=12,
+        decimal_places=6,
+        null=True,
+        blank=True,
+        help_text="Prompt tokens written to the cache (Anthropic). Empty: the input price.",
+    )
     note = models.CharField(max_length=200, blank=True)
-    updated_at = models.DateTimeField(auto_now=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    PRICE_FIELDS = (
+        "input_per_mtok",
+        "output_per_mtok",
+        "cached_input_per_mtok",
+        "cache_write_per_mtok",
+    )
 
     class Meta:
+        ordering = ["provider_id", "model", "-effective_from"]
         constraints = [
             models.UniqueConstraint(
-                fields=["provider_id", "model"], name="billing_priceoverride_unique"
-            )
+                fields=["provider_id", "model", "effective_from"],
+                name="billing_priceoverride_version",
+            ),
+            models.CheckConstraint(
+                condition=(
+                    models.Q(ends=True)
+                    & models.Q(input_per_mtok__isnull=True)
+                    & models.Q(output_per_mtok__isnull=True)
+                    & models.Q(cached_input_per_mtok__isnull=True)
+                    & models.Q(cache_write_per_mtok__isnull=True)
+                )
+                | (
+                    # (NULL >= 0 is NULL, which a CHECK lets through: say "not null".)
+                    models.Q(ends=False)
+                    & models.Q(input_per_mtok__isnull=False, input_per_mtok__gte=0)
+                    & models.Q(output_per_mtok__isnull=False, output_per_mtok__gte=0)
+                    & (
+                        models.Q(cached_input_per_mtok__isnull=True)
+                        | models.Q(cached_input_per_mtok__gte=0)
+                    )
+                    & (
+                        models.Q(cache_write_per_mtok__isnull=True)
+                        | models.Q(cache_write_per_mtok__gte=0)
+                    )
+                ),
+                name="billing_priceoverride_prices",
+                violation_error_message="A price needs input and output prices, none negative; "
+                "an end of an override has no prices.",
+            ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.provider_id}/{self.model}: ${self.input_per_mtok}/${self.output_per_mtok} per 1M"
+        when = f"{self.effective_from:%Y-%m-%d %H:%M} UTC" if self.effective_from else "now"
+        if self.ends:
+            return f"{self.provider_id}/{self.model}: genai-prices again from {when}"
+        return (
+            f"{self.provider_id}/{self.model}: ${self.input_per_mtok}/${self.output_per_mtok} "
+            f"per 1M from {when}"
+        )
 
     def save(self, *args, **kwargs):
+        if self.pk is not None:
+            stored = PriceOverride.objects.filter(pk=self.pk).values_list(
+                "effective_from", flat=True
+            )
+            if stored and stored[0] <= timezone.now():
+                raise PriceOverrideLocked(
+                    "This price is in effect: calls were (or may have been) priced by it, so it "
+                    "never changes. Add a new version instead."
+                )
         super().save(*args, **kwargs)
         _forget_overrides()
 
     def delete(self, *args, **kwargs):
+        if (
+            self.pk is not None
+            and PriceOverride.objects.filter(
+                pk=self.pk, effective_from__lte=timezone.now()
+            ).exists()
+        ):
+            raise PriceOverrideLocked(
+                "This price is in effect and stays in the history; end the override instead "
+                "(a version that returns the model to genai-prices)."
+            )
         result = super().delete(*args, **kwargs)
         _forget_overrides()
         return result
+
+    def in_effect_since(self, now=None) -> bool:
+        """True once the version has started: from then on it never changes."""
+        return self.effective_from <= (now or timezone.now())
+
+
+class PriceOverrideLocked(Exception):
+    """An edit or deletion of a price version that is already in effect."""
 
 
 def _forget_overrides() -> None:

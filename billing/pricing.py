@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from datetime import datetime
 from decimal import Decimal
 from functools import lru_cache
+
+from django.utils import timezone
 
 from billing.models import CostSource, PriceOverride
 
@@ -105,17 +108,28 @@ def _genai_price(provider_id: str, model: str) -> Price | None:
     )
 
 
-OVERRIDES_TTL = 30.0  # seconds another process may keep using an old override
-_overrides_cache: tuple[float, dict[tuple[str, str], PriceOverride]] | None = None
+OVERRIDES_TTL = 30.0  # seconds another process may keep using its copy of the overrides
+
+# Every version of every override, newest first per (key, model), with when it was read.
+_overrides_cache: tuple[float, dict[tuple[str, str], list[PriceOverride]]] | None = None
 
 
-def _overrides() -> dict[tuple[str, str], PriceOverride]:
-    """Every override, read at most every OVERRIDES_TTL seconds: there are few, they change
-    rarely, and every model call looks them up."""
+def _clock() -> float:
+    return time.monotonic()
+
+
+def _overrides() -> dict[tuple[str, str], list[PriceOverride]]:
+    """Every override version, read at most every OVERRIDES_TTL seconds: there are few, they
+    change rarely, and every model call looks them up. Versions scheduled for later are in the
+    copy too, so a change scheduled ahead applies at its exact time in every process; a change
+    made "now" reaches other processes within the TTL (this one at once: `overrides_changed`)."""
     global _overrides_cache
-    now = time.monotonic()
+    now = _clock()
     if _overrides_cache is None or now - _overrides_cache[0] > OVERRIDES_TTL:
-        _overrides_cache = (now, {(o.provider_id, o.model): o for o in PriceOverride.objects.all()})
+        versions: dict[tuple[str, str], list[PriceOverride]] = {}
+        for version in PriceOverride.objects.order_by("-effective_from"):
+            versions.setdefault((version.provider_id, version.model), []).append(version)
+        _overrides_cache = (now, versions)
     return _overrides_cache[1]
 
 
@@ -125,19 +139,43 @@ def overrides_changed() -> None:
     _overrides_cache = None
 
 
-def _override(provider_id: str | None, preset: str, model: str) -> PriceOverride | None:
+def _override(
+    provider_id: str | None, preset: str, model: str, at: datetime | None = None
+) -> PriceOverride | None:
+    """The override version in effect at `at` (default now) — by price provider first, then by
+    preset — or None (genai-prices decides) when none is, or the one in effect ended it."""
     overrides = _overrides()
+    at = at or timezone.now()
     for key in (provider_id, preset):
-        if key and (key, model) in overrides:
-            return overrides[(key, model)]
+        if not key:
+            continue
+        for version in overrides.get((key, model), ()):
+            if version.effective_from <= at:
+                if not version.ends:
+                    return version
+                break
     return None
 
 
-def price_for(provider_id: str | None, model: str, *, preset: str = "") -> Price | None:
-    """The price per million tokens for a model, or None when unknown (unpriced)."""
-    override = _override(provider_id, preset, model)
+def _override_price(override: PriceOverride, model: str) -> Price:
+    return Price(
+        override.input_per_mtok,
+        override.output_per_mtok,
+        "override",
+        model_ref=model,
+        cache_read_per_mtok=override.cached_input_per_mtok,
+        cache_write_per_mtok=override.cache_write_per_mtok,
+    )
+
+
+def price_for(
+    provider_id: str | None, model: str, *, preset: str = "", at: datetime | None = None
+) -> Price | None:
+    """The price per million tokens for a model at `at` (default now), or None when unknown
+    (unpriced)."""
+    override = _override(provider_id, preset, model, at)
     if override:
-        return Price(override.input_per_mtok, override.output_per_mtok, "override", model_ref=model)
+        return _override_price(override, model)
     if not provider_id:
         return None
     return _genai_price(provider_id, model)
@@ -150,24 +188,46 @@ class Cost:
     snapshot: dict
 
 
+def _override_amount(override: PriceOverride, tokens: Tokens) -> Decimal:
+    """Linear: uncached prompt tokens at the input price, cache reads and writes at theirs
+    (the input price when the override sets none), output (reasoning included) at the output
+    price."""
+    cache_read_price = override.cached_input_per_mtok
+    cache_write_price = override.cache_write_per_mtok
+    if cache_read_price is None:
+        cache_read_price = override.input_per_mtok
+    if cache_write_price is None:
+        cache_write_price = override.input_per_mtok
+    uncached = max(0, tokens.input - tokens.cache_read - tokens.cache_write)
+    return (
+        override.input_per_mtok * uncached
+        + cache_read_price * tokens.cache_read
+        + cache_write_price * tokens.cache_write
+        + override.output_per_mtok * tokens.output
+    ) / MTOK
+
+
 def cost_for(
-    *, provider_id: str | None, preset: str, model: str, local: bool, tokens: Tokens
+    *,
+    provider_id: str | None,
+    preset: str,
+    model: str,
+    local: bool,
+    tokens: Tokens,
+    at: datetime | None = None,
 ) -> Cost:
-    """The cost of a call with these tokens. genai-prices prices cache reads and writes and
-    reasoning by their own rates where the model has them; an admin override is linear on
-    input (cache included) and output."""
+    """The cost of a call with these tokens, at the prices in effect at `at` — the call's start
+    (default now). genai-prices prices cache reads and writes and reasoning by their own rates
+    where the model has them; an admin override by its cache prices when it sets them."""
     if local:
         return Cost(Decimal(0), CostSource.LOCAL, {"source": "local"})
     source = CostSource.ESTIMATED if tokens.estimated else CostSource.PROVIDER
-    override = _override(provider_id, preset, model)
+    override = _override(provider_id, preset, model, at)
     if override:
-        amount = (
-            override.input_per_mtok * tokens.input + override.output_per_mtok * tokens.output
-        ) / MTOK
-        price = Price(
-            override.input_per_mtok, override.output_per_mtok, "override", model_ref=model
-        )
-        return Cost(amount.quantize(QUANTUM), source, price.snapshot())
+        snapshot = _override_price(override, model).snapshot()
+        snapshot["override_id"] = override.pk
+        snapshot["effective_from"] = override.effective_from.isoformat()
+        return Cost(_override_amount(override, tokens).quantize(QUANTUM), source, snapshot)
     price = _genai_price(provider_id, model) if provider_id else None
     if price is None:
         return Cost(None, CostSource.UNPRICED, {"source": "unpriced"})
@@ -175,6 +235,30 @@ def cost_for(
         return Cost(Decimal(0), source, price.snapshot())  # nothing reached the model
     amount = _calc(provider_id, model, tokens).total_price
     return Cost(Decimal(amount).quantize(QUANTUM), source, price.snapshot())
+
+
+# --- Admin's writes -------------------------------------------------------------------------------
+
+
+def price_override_end(*, provider_id: str, model: str, actor=None, at: datetime | None = None):
+    """End the override of a model from `at` (default now): a version with no prices, so the
+    history keeps what was charged before. None when no price override is in effect then."""
+    at = at or timezone.now()
+    current = (
+        PriceOverride.objects.filter(provider_id=provider_id, model=model, effective_from__lte=at)
+        .order_by("-effective_from")
+        .first()
+    )
+    if current is None or current.ends:
+        return None
+    return PriceOverride.objects.create(
+        provider_id=provider_id,
+        model=model,
+        effective_from=at,
+        ends=True,
+        note="Ended",
+        created_by=actor,
+    )
 
 
 def context_window_for(provider_id: str | None, model: str) -> int | None:

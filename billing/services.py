@@ -157,6 +157,7 @@ def usage_settle(
         model=record.model,
         local=local,
         tokens=tokens,
+        at=record.created_at,  # the prices in effect when the call started
     )
     values = {
         "status": status,
