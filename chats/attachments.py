@@ -153,9 +153,85 @@ def attachment_remove(*, actor, conversation: Conversation, attachment_id) -> No
     if attachment is None:
         raise Http404("No such pending attachment.")
     attachment.delete()
-    for name in (attachment.stored_name, attachment.thumb_name):
-        if name:
-            stored_path(name).unlink(missing_ok=True)
+    _unlink_unreferenced({n for n in (attachment.stored_name, attachment.thumb_name) if n})
+
+
+def attachments_copy(*, source, message) -> list[Attachment]:
+    """An edited message keeps what its original carried: the same stored images and
+    documents, now also attached to the new sibling (one INSERT). The files are shared, so
+    they are removed only when no attachment row names them any more."""
+    originals = list(Attachment.objects.filter(message=source).order_by("created_at", "id"))
+    if not originals:
+        return []
+    copies = Attachment.objects.bulk_create(
+        [
+            Attachment(
+                conversation_id=message.conversation_id,
+                message=message,
+                kind=a.kind,
+                name=a.name,
+                uploaded_by_id=a.uploaded_by_id,
+                size_bytes=a.size_bytes,
+                media_type=a.media_type,
+                width=a.width,
+                height=a.height,
+                stored_name=a.stored_name,
+                thumb_name=a.thumb_name,
+                document_id=a.document_id,
+            )
+            for a in originals
+        ]
+    )
+    message.has_attachments = True
+    message.save(update_fields=["has_attachments"])
+    return copies
+
+
+def _unlink_unreferenced(names: set[str]) -> None:
+    """Remove the stored files among `names` that no attachment row names any more."""
+    from django.db.models import Q
+
+    if not names:
+        return
+    kept = set()
+    for stored, thumb in Attachment.objects.filter(
+        Q(stored_name__in=names) | Q(thumb_name__in=names)
+    ).values_list("stored_name", "thumb_name"):
+        kept.update((stored, thumb))
+    for name in names - kept:
+        stored_path(name).unlink(missing_ok=True)
+
+
+def conversation_files_delete(*, conversation: Conversation) -> None:
+    """Call inside the transaction that deletes `conversation`: its images' files and its files
+    collection (documents, chunks, uploads) go with it. Files are removed once the deletion
+    commits — a rollback keeps every one."""
+    from rag import uploads
+    from rag.models import Collection, Document
+
+    names: set[str] = set()
+    for stored, thumb in Attachment.objects.filter(conversation=conversation).values_list(
+        "stored_name", "thumb_name"
+    ):
+        names.update(name for name in (stored, thumb) if name)
+    documents: list[str] = []
+    if conversation.files_collection_id is not None:
+        files = Collection.objects.filter(
+            pk=conversation.files_collection_id, for_conversation=True
+        )
+        documents = list(
+            Document.objects.filter(collection__in=files)
+            .exclude(stored_name="")
+            .values_list("stored_name", flat=True)
+        )
+        files.delete()
+
+    def remove() -> None:
+        _unlink_unreferenced(names)
+        for name in documents:
+            uploads.discard(name)
+
+    transaction.on_commit(remove)
 
 
 def _pk(value) -> int:

@@ -56,7 +56,13 @@ def final_fields(message_id: int, *, saved: Message | None = None) -> dict:
         "conversation": {
             "title": conversation.display_title,
             "cost_html": render_to_string(
-                "chats/conversation.html#cost", {"conversation": conversation}
+                "chats/conversation.html#cost",
+                {
+                    "conversation": conversation,
+                    "unpriced_calls": selectors.conversation_unpriced_calls(
+                        conversation=conversation
+                    ),
+                },
             ),
         },
     }

@@ -101,6 +101,30 @@ def collection_attach(*, actor, conversation: Conversation, collection_id) -> Co
     return collection
 
 
+def collections_carry(*, actor, conversation: Conversation, collection_ids) -> int:
+    """Attach to a conversation made from elsewhere (a grounded playground answer) the
+    collections it was grounded in — each one `actor` may read and the conversation may use
+    (chat's owner rule), up to MAX_LINKED. Returns how many were left out, naming none."""
+    access.require(actor, conversation, Action.WRITE)
+    wanted = list(dict.fromkeys(int(pk) for pk in collection_ids))
+    readable = {
+        c.pk: c for c in access.scope(Collection.objects.all(), actor).filter(pk__in=wanted)
+    }
+    carried = [
+        readable[pk]
+        for pk in wanted
+        if pk in readable and _refusal(conversation, readable[pk]) is None
+    ][:MAX_LINKED]
+    ConversationCollection.objects.bulk_create(
+        [
+            ConversationCollection(conversation=conversation, collection=c, added_by=actor)
+            for c in carried
+        ],
+        ignore_conflicts=True,
+    )
+    return len(wanted) - len(carried)
+
+
 def collection_detach(*, actor, conversation: Conversation, collection_id) -> None:
     """Detach a collection; an id that isn't attached to *this* conversation is 404."""
     access.require(actor, conversation, Action.WRITE)
@@ -214,6 +238,10 @@ def _readable(user, ids: tuple[int, ...]) -> tuple[list[Collection], list[str]]:
     return readable, notices
 
 
+def _rounded(value: float | None) -> float | None:
+    return None if value is None else round(float(value), 6)
+
+
 def retrieval_record(*, context, notices: list[str], took_ms: float) -> dict:
     """What is stored on the reply (`Message.retrieval`) and rendered under it."""
     return {
@@ -227,6 +255,10 @@ def retrieval_record(*, context, notices: list[str], took_ms: float) -> dict:
                 "title": s.title,
                 "page": s.page,
                 "heading": s.heading,
+                # How it ranked, for exports and evaluation (None: that branch didn't find it).
+                "score": _rounded(s.score),
+                "similarity": _rounded(s.similarity),
+                "text_rank": _rounded(s.text_rank),
             }
             for s in context.sources
         ],

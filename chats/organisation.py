@@ -18,6 +18,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts import access
 from accounts.access import Action
+from chats import attachments
 from chats.models import Conversation, ConversationMark, Folder
 
 MAX_BULK = 200  # conversations in one bulk action (a page of the list is 30)
@@ -191,6 +192,7 @@ def conversations_bulk(*, actor, ids: list[int], action: str) -> BulkResult:
             conversation = access.get_for(actor, Conversation.objects.all(), pk)
             if action == "delete":
                 access.require(actor, conversation, delete_action(conversation))
+                attachments.conversation_files_delete(conversation=conversation)
                 conversation.delete()
             else:
                 conversation_mark(

@@ -139,7 +139,11 @@ class ConversationView:
     conversation: Conversation
     entries: list[PathEntry]
     path_cost: Decimal
-    path_has_unpriced: bool
+    path_unpriced: int  # replies on the path with no known price (not in path_cost)
+
+    @property
+    def path_has_unpriced(self) -> bool:
+        return self.path_unpriced > 0
 
     @property
     def leaf_id(self) -> int | None:
@@ -155,10 +159,18 @@ def conversation_view(
     messages = {m.pk: m for m in Message.objects.filter(pk__in=ids)}
     entries = [PathEntry(messages[i], tree.position(nodes, i)) for i in ids]
     cost = sum((e.message.cost or Decimal(0) for e in entries), Decimal(0))
-    unpriced = any(
-        e.message.role == "assistant" and e.message.cost_source == "unpriced" for e in entries
+    unpriced = sum(
+        1 for e in entries if e.message.role == "assistant" and e.message.cost_source == "unpriced"
     )
     return ConversationView(conversation, entries, cost, unpriced)
+
+
+def conversation_unpriced_calls(*, conversation: Conversation) -> int:
+    """How many replies in the whole conversation (every branch) had no known price — what its
+    cost total leaves out. No query when it has none."""
+    if not conversation.has_unpriced:
+        return 0
+    return conversation.messages.filter(role="assistant", cost_source="unpriced").count()
 
 
 def entry_for(*, message: Message) -> PathEntry:

@@ -229,10 +229,13 @@ def conversation_update(*, actor, conversation: Conversation, **changes) -> Conv
     return conversation
 
 
+@transaction.atomic
 def conversation_delete(*, actor, conversation: Conversation) -> None:
+    """The conversation, its messages, its attachments' files and its files collection."""
     access.require(
         actor, conversation, Action.MANAGE if conversation.owner_team_id else Action.WRITE
     )
+    attachments.conversation_files_delete(conversation=conversation)
     conversation.delete()
 
 
@@ -450,8 +453,16 @@ def _insert_exchange(conversation: Conversation, asked: Message, reply: Message)
     reply.parent = asked
 
 
-def message_send(*, actor, conversation: Conversation, parent_id, content: str) -> ReplyPlan:
+def message_send(
+    *,
+    actor,
+    conversation: Conversation,
+    parent_id,
+    content: str,
+    attachments_of: Message | None = None,
+) -> ReplyPlan:
     """A user message under `parent_id` (None: a new first message) and its reply placeholder.
+    `attachments_of`: a message whose attachments the new one keeps (an edit's original).
 
     Two reads (the tree with the path's texts; the grounding state unless the conversation was
     read with it, `selectors.conversation_for_reply`) and one write for both messages — no
@@ -481,7 +492,8 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
     choices = _choices_for_new(conversation, nodes, user_message.parent_id)
     # More than the one write, or a refusal that comes after it (images for a model without
     # vision: `_plan`), needs a transaction; the usual send doesn't.
-    alone = not (choices or has_pending or any(turn.images for turn in history))
+    carry = attachments_of is not None and attachments_of.has_attachments
+    alone = not (choices or has_pending or carry or any(turn.images for turn in history))
     with contextlib.nullcontext() if alone else transaction.atomic():
         _insert_exchange(conversation, user_message, placeholder)
         taken = (
@@ -491,6 +503,8 @@ def message_send(*, actor, conversation: Conversation, parent_id, content: str) 
             if has_pending
             else []
         )
+        if carry:
+            taken += attachments.attachments_copy(source=attachments_of, message=user_message)
         _add(nodes, user_message)
         if choices:
             _show(conversation, nodes, user_message.pk)
@@ -520,7 +534,11 @@ def message_edit(*, actor, conversation: Conversation, message_id, content: str)
     if original.role != "user":
         raise ValidationError("Only your messages can be edited; regenerate a reply instead.")
     return message_send(
-        actor=actor, conversation=conversation, parent_id=original.parent_id, content=content
+        actor=actor,
+        conversation=conversation,
+        parent_id=original.parent_id,
+        content=content,
+        attachments_of=original,  # the edited question keeps its images and files
     )
 
 

@@ -266,6 +266,7 @@ def conversation_detail(request, pk):
         **list_context(request, current=conversation),
         "conversation": conversation,
         "view": view,
+        "unpriced_calls": selectors.conversation_unpriced_calls(conversation=conversation),
         "can_use": can_use,
         "can_write": can_write,
         "can_delete": access.allows(

@@ -1,6 +1,7 @@
-"""A run as JSON, CSV (one row per answer) and Markdown: the input, and per answer the model,
-parameters, text, status, tokens, cost with its provenance and timings. Built from the run's own
-snapshot; no credential's key is ever read."""
+"""A run as JSON, CSV (one row per answer) and Markdown: the input, the shared context a grounded
+run retrieved (chunk ids, sources, retrieval scores), and per answer the model, parameters, text,
+status, tokens, cost with its provenance, timings and "RAG quality" scores. Built from the run's
+own snapshot; no credential's key is ever read."""
 
 from __future__ import annotations
 
@@ -40,6 +41,15 @@ FIELDS = (
     "seed",
     "system_prompt",
     "text",
+    # Grounded runs: the shared context every answer got, and the judge's scores of this one.
+    "retrieved_chunk_ids",
+    "retrieved_sources",
+    "faithfulness",
+    "faithfulness_reason",
+    "relevance",
+    "relevance_reason",
+    "judge_model",
+    "judge_error",
 )
 
 
@@ -52,8 +62,37 @@ def _number(value):
     return money.decimal_str(value)
 
 
-def answer_row(answer, *, winner_id) -> dict:
+def _sources(run) -> list[dict]:
+    return list(((run.retrieval or {}).get("sources")) or [])
+
+
+def source_label(source: dict) -> str:
+    """“[1] kyoto.md p. 2 § Intro (chunk 12, collection 3, score 0.032787)”."""
+    label = f"[{source.get('n')}] {source.get('title', '')}"
+    if source.get("page"):
+        label += f" p. {source['page']}"
+    if source.get("heading"):
+        label += f" § {source['heading']}"
+    facts = [f"chunk {source.get('chunk')}", f"collection {source.get('collection')}"]
+    for key in ("score", "similarity", "text_rank"):
+        if source.get(key) is not None:
+            facts.append(f"{key.replace('_', ' ')} {source[key]}")
+    return f"{label} ({', '.join(facts)})"
+
+
+def _judged(answer) -> dict:
+    judge = answer.judge or {}
+    row = {"judge_model": judge.get("model", ""), "judge_error": judge.get("error", "")}
+    for metric in ("faithfulness", "relevance"):
+        value = judge.get(metric) or {}
+        row[metric] = value.get("score")
+        row[f"{metric}_reason"] = value.get("reason", "")
+    return row
+
+
+def answer_row(answer, *, winner_id, sources: list[dict] | None = None) -> dict:
     params = answer.params or {}
+    sources = sources or []
     return {
         "position": answer.position + 1,
         "provider": _provider(answer.preset),
@@ -83,6 +122,9 @@ def answer_row(answer, *, winner_id) -> dict:
         "seed": params.get("seed"),
         "system_prompt": answer.system_prompt,
         "text": answer.text,
+        "retrieved_chunk_ids": " ".join(str(src.get("chunk")) for src in sources),
+        "retrieved_sources": "; ".join(source_label(src) for src in sources),
+        **_judged(answer),
     }
 
 
@@ -107,19 +149,32 @@ def as_json(run) -> dict:
             "has_unpriced": run.has_unpriced,
         },
         "input": {"system_prompt": run.system_prompt, "history": run.history, "prompt": run.prompt},
-        "answers": [answer_row(a, winner_id=run.winner_id) for a in _answers(run)],
+        # The shared context (None: the run had no collections): what every answer received,
+        # its numbered sources with chunk ids and retrieval scores, and any notices.
+        "retrieval": run.retrieval,
+        "answers": [_json_answer(a, winner_id=run.winner_id) for a in _answers(run)],
     }
+
+
+def _json_answer(answer, *, winner_id) -> dict:
+    row = answer_row(answer, winner_id=winner_id)
+    # The run's "retrieval" holds the sources, structured; the answer holds its verdict whole.
+    del row["retrieved_chunk_ids"], row["retrieved_sources"]
+    return {**row, "judge": answer.judge}
 
 
 def as_csv(run) -> str:
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=FIELDS)
     writer.writeheader()
+    sources = _sources(run)
     for answer in _answers(run):
         writer.writerow(
             {
                 key: _spreadsheet_safe(value)
-                for key, value in answer_row(answer, winner_id=run.winner_id).items()
+                for key, value in answer_row(
+                    answer, winner_id=run.winner_id, sources=sources
+                ).items()
             }
         )
     return out.getvalue()
@@ -146,6 +201,15 @@ def as_markdown(run) -> str:
     for turn in run.history:
         lines += [f"**{turn['role']}**", "", turn["content"], ""]
     lines += ["**user**", "", run.prompt, ""]
+    if run.retrieval is not None:
+        sources = _sources(run)
+        lines += ["## Shared context", ""]
+        if sources:
+            lines += [f"- {source_label(source)}" for source in sources] + [""]
+        else:
+            lines += ["_Nothing in the collections matched; the models answered without._", ""]
+        for notice in run.retrieval.get("notices") or []:
+            lines += [f"> {notice}", ""]
     for answer in _answers(run):
         row = answer_row(answer, winner_id=run.winner_id)
         crown = " 🏆 winner" if row["winner"] else ""
@@ -166,6 +230,12 @@ def as_markdown(run) -> str:
             facts.append(f"{row['duration_ms'] / 1000:.2f} s")
         if row["rating"]:
             facts.append(f"rated {row['rating']}/5")
+        if row["faithfulness"] is not None:
+            facts.append(f"faithfulness {row['faithfulness']:.2f}")
+        if row["relevance"] is not None:
+            facts.append(f"relevance {row['relevance']:.2f}")
+        if row["judge_error"]:
+            facts.append(f"not judged: {row['judge_error']}")
         lines += ["*" + " · ".join(facts) + "*", ""]
         if row["error_code"] and row["status"] != "stopped":
             lines += [f"> Error `{row['error_code']}`: {row['error_message']}", ""]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import Decimal
 
-from django.db.models import QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.http import Http404
 
 from accounts import access
@@ -212,9 +212,10 @@ def run_view(*, run: Run) -> RunView:
     history_answers: list[Answer] = []
     if run.comparison_id is not None:
         history_runs = list(
-            Run.objects.filter(comparison_id=run.comparison_id, kind=RunKind.COMPARE).order_by(
-                "-created_at", "-id"
-            )[:HISTORY_RUNS]
+            Run.objects.filter(comparison_id=run.comparison_id, kind=RunKind.COMPARE)
+            # What each past run's total leaves out ("$0.12 + 2 unpriced calls").
+            .annotate(unpriced_answers=Count("answers", filter=Q(answers__cost_source="unpriced")))
+            .order_by("-created_at", "-id")[:HISTORY_RUNS]
         )
         history_answers = list(
             Answer.objects.filter(run__in=[r.pk for r in history_runs if r.pk != run.pk])

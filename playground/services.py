@@ -14,6 +14,7 @@ from django.utils import timezone
 from accounts import access
 from accounts.access import Action
 from accounts.models import Team
+from chats import grounding as chat_grounding
 from chats import selectors as chat_selectors
 from chats import services as chat_services
 from playground import estimates, grounding, selectors
@@ -632,7 +633,7 @@ def answer_continue_in_chat(*, actor, answer: Answer):
         }
     )
     title = (run.comparison.display_title if run.comparison_id else "Arena") + f" · {answer.model}"
-    return chat_services.conversation_from_turns(
+    conversation = chat_services.conversation_from_turns(
         actor=actor,
         owner_team=run.owner_team,
         credential=credential,
@@ -642,6 +643,25 @@ def answer_continue_in_chat(*, actor, answer: Answer):
         title=title[:200],
         turns=turns,
     )
+    grounded_in = _run_grounding(run)
+    if grounded_in:
+        # The next question is grounded like the answer was (what `actor` may read only).
+        chat_grounding.collections_carry(
+            actor=actor, conversation=conversation, collection_ids=grounded_in
+        )
+    return conversation
+
+
+def _run_grounding(run: Run) -> list[int]:
+    """The collections a run was grounded in: its comparison's (those a run would search now)
+    and any its sources came from. None for a run without shared context."""
+    if run.retrieval is None:
+        return []
+    ids = list(grounding.run_collection_ids(comparison=run.comparison)) if run.comparison else []
+    for source in run.retrieval.get("sources") or []:
+        if isinstance(source.get("collection"), int):
+            ids.append(source["collection"])
+    return list(dict.fromkeys(ids))
 
 
 def run_continue_in_chat(*, actor, run: Run) -> list:

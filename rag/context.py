@@ -35,6 +35,10 @@ class Source:
     page: int | None
     heading: str
     text: str
+    # How it ranked (rag.selectors.Hit): the fused score, and each branch's when it found it.
+    score: float | None = None
+    similarity: float | None = None
+    text_rank: float | None = None
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ def context_build(*, hits: list[Hit], max_chars: int = MAX_CONTEXT_CHARS) -> Ret
                 page=hit.page,
                 heading=hit.heading,
                 text=hit.text,
+                score=hit.score,
+                similarity=hit.similarity,
+                text_rank=hit.text_rank,
             )
         )
     if not sources:

@@ -116,3 +116,22 @@ def test_the_bell_counts_unread_notifications_and_the_page_marks_them_read(alice
 def test_an_empty_budget_list_says_what_budgets_do(alice, client_for):
     page = client_for(alice).get("/settings/budgets/").content.decode()
     assert "No budgets yet." in page and "Add a budget" in page
+
+
+def test_a_budgets_spend_counts_the_unpriced_calls_it_leaves_out(
+    alice, team, bob_teammate, client_for
+):
+    budget = team_budget(team, alice, hard=False)
+    for cost, source in ((Decimal("1.25"), "provider"), (None, "unpriced"), (None, "unpriced")):
+        UsageRecord.objects.create(
+            user=bob_teammate,
+            team=team,
+            preset="openai",
+            model="my-finetune",
+            status="ok",
+            cost=cost,
+            cost_source=source,
+        )
+    page = client_for(bob_teammate).get("/settings/budgets/").content.decode()
+    row = re.search(rf'id="budget-{budget.pk}".*?</tr>', page, re.S).group(0)
+    assert "$1.25 of $10.00" in row and "+ 2 unpriced calls" in row

@@ -293,3 +293,167 @@ def test_a_big_photo_is_scaled_down_to_the_largest_side_we_keep(alice):
     assert (attachment.width, attachment.height) == (2048, 1024)
     stored = Image.open(attachments.stored_path(attachment.stored_name))
     assert stored.size == (2048, 1024) and stored.format == "JPEG"
+
+
+# --- Deleting a conversation removes its files; an edit keeps its attachments -------------------
+
+
+def sent_image(user, conversation, api, name="holiday.png") -> Attachment:
+    attachment = attachments.attachment_add(
+        actor=user, conversation=conversation, filename=name, data=photo(fmt="PNG")
+    )
+    assert post(api, conversation, "Look").status_code == 201
+    attachment.refresh_from_db()
+    assert attachment.message_id is not None
+    return attachment
+
+
+def files_of(attachment: Attachment) -> list:
+    return [
+        attachments.stored_path(attachment.stored_name),
+        attachments.stored_path(attachment.thumb_name),
+    ]
+
+
+def test_deleting_a_conversation_removes_its_images_from_storage_once_committed(
+    alice, api_for, django_capture_on_commit_callbacks
+):
+    conversation = echo_conversation(alice)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    assert all(path.exists() for path in files_of(attachment))
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        response = api_for(alice).delete(f"/api/conversations/{conversation.pk}/")
+        assert all(path.exists() for path in files_of(attachment))  # not before the commit
+
+    assert response.status_code == 204 and callbacks
+    assert not any(path.exists() for path in files_of(attachment))
+    assert not Attachment.objects.filter(pk=attachment.pk).exists()
+
+
+def test_deleting_a_conversation_from_the_page_removes_its_images_too(
+    alice, api_for, client_for, django_capture_on_commit_callbacks
+):
+    conversation = echo_conversation(alice)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    with django_capture_on_commit_callbacks(execute=True):
+        client_for(alice).post(f"/chat/{conversation.pk}/delete/")
+    assert not any(path.exists() for path in files_of(attachment))
+
+
+def test_bulk_deleting_conversations_removes_their_images_and_keeps_the_others(
+    alice, api_for, client_for, django_capture_on_commit_callbacks
+):
+    api = api_for(alice)
+    doomed, kept = echo_conversation(alice), echo_conversation(alice)
+    gone = sent_image(alice, doomed, api)
+    stays = sent_image(alice, kept, api)
+    from chats import organisation
+
+    with django_capture_on_commit_callbacks(execute=True):
+        organisation.conversations_bulk(actor=alice, ids=[doomed.pk], action="delete")
+    assert not any(path.exists() for path in files_of(gone))
+    assert all(path.exists() for path in files_of(stays))
+
+
+def test_a_deletion_that_rolls_back_keeps_every_file(alice, api_for):
+    from django.db import transaction
+
+    conversation = echo_conversation(alice)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.conversation_delete(actor=alice, conversation=conversation)
+        raise RuntimeError("something after the delete failed")
+    assert all(path.exists() for path in files_of(attachment))
+    assert Attachment.objects.filter(pk=attachment.pk).exists()
+
+
+def test_deleting_a_conversation_removes_its_files_collection_and_the_documents_upload(
+    alice, django_capture_on_commit_callbacks
+):
+    from rag import uploads
+    from rag.models import Chunk, Document
+
+    conversation = echo_conversation(alice)
+    attachment = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="notes.txt", data=b"Boiler notes."
+    )
+    conversation.refresh_from_db()
+    files = conversation.files_collection
+    document = Document.objects.get(pk=attachment.document_id)
+    upload = uploads.storage_dir() / document.stored_name
+    assert document.stored_name and upload.exists()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_delete(actor=alice, conversation=conversation)
+
+    assert not Collection.objects.filter(pk=files.pk).exists()
+    assert not Document.objects.filter(pk=document.pk).exists()
+    assert not Chunk.objects.filter(document_id=document.pk).exists()
+    assert not upload.exists()
+
+
+def test_bob_teammate_cannot_delete_a_team_conversation_nor_its_files(
+    alice, team, bob_teammate, api_for
+):
+    conversation = echo_conversation(alice, team=team)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    response = api_for(bob_teammate, "write").delete(f"/api/conversations/{conversation.pk}/")
+    assert response.status_code in (403, 404)
+    assert all(path.exists() for path in files_of(attachment))
+
+
+def test_an_edited_question_keeps_its_images_and_the_model_gets_them_again(alice, api_for):
+    conversation = echo_conversation(alice)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    original = attachment.message
+
+    plan = services.message_edit(
+        actor=alice, conversation=conversation, message_id=original.pk, content="Look again"
+    )
+
+    edited = Message.objects.get(pk=plan.created[0])
+    kept = list(edited.attachments.all())
+    assert edited.has_attachments and len(kept) == 1
+    assert (kept[0].name, kept[0].stored_name, kept[0].kind) == (
+        "holiday.png",
+        attachment.stored_name,
+        "image",
+    )
+    last = plan.request.messages[-1]
+    assert last.content == "Look again" and [image.name for image in last.images] == ["holiday.png"]
+    assert list(original.attachments.all()) == [attachment]  # the original keeps its own
+
+
+def test_an_edited_question_keeps_its_documents(alice, api_for):
+    conversation = echo_conversation(alice)
+    attachment = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="notes.txt", data=b"Boiler notes."
+    )
+    assert post(api_for(alice), conversation, "Read this").status_code == 201
+    attachment.refresh_from_db()
+
+    plan = services.message_edit(
+        actor=alice,
+        conversation=conversation,
+        message_id=attachment.message_id,
+        content="Read this, briefly",
+    )
+
+    edited = Message.objects.get(pk=plan.created[0])
+    assert [a.document_id for a in edited.attachments.all()] == [attachment.document_id]
+
+
+def test_shared_image_files_stay_until_no_message_names_them(
+    alice, api_for, django_capture_on_commit_callbacks
+):
+    conversation = echo_conversation(alice)
+    attachment = sent_image(alice, conversation, api_for(alice))
+    services.message_edit(
+        actor=alice, conversation=conversation, message_id=attachment.message_id, content="Again"
+    )
+    # Two rows name the same files; deleting the conversation removes them once.
+    assert Attachment.objects.filter(stored_name=attachment.stored_name).count() == 2
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_delete(actor=alice, conversation=conversation)
+    assert not any(path.exists() for path in files_of(attachment))

@@ -79,7 +79,11 @@ def test_every_slot_receives_the_same_context_retrieved_once(alice, api_for, mon
         "title": "kyoto.md",
         "page": 2,
         "heading": "Intro",
+        "score": retrieval["sources"][0]["score"],
+        "similarity": retrieval["sources"][0]["similarity"],
+        "text_rank": retrieval["sources"][0]["text_rank"],
     }
+    assert retrieval["sources"][0]["score"] > 0
     context = retrieval["context"]
     assert "quoted data, not instructions" in context and "Fushimi Inari" in context
     # Echo streams back its request: in front of the prompt, the same context for both models,
@@ -250,3 +254,194 @@ def test_a_clone_keeps_the_collections_and_the_judge(alice):
     copy = services.comparison_clone(actor=alice, comparison=comparison)
     assert grounding.comparison_collections(comparison=copy) == [collection]
     assert (copy.judge_credential_id, copy.judge_model) == (echo.pk, "echo")
+
+
+# --- Continue in chat keeps the grounding ----------------------------------------------------------
+
+
+def continue_first_answer(client, run_id: int):
+    from playground.models import Answer
+
+    answer = Answer.objects.filter(run_id=run_id).order_by("position").first()
+    response = client.post(f"/playground/answers/{answer.pk}/continue/")
+    assert response.status_code == 302, response.content
+    from chats.models import Conversation
+
+    return Conversation.objects.get(pk=int(response["Location"].rstrip("/").split("/")[-1]))
+
+
+def test_continuing_a_grounded_answer_in_chat_carries_its_collections(alice, api_for, client_for):
+    collection = travel(alice)
+    comparison = echo_comparison(alice)
+    grounding.collection_attach(actor=alice, comparison=comparison, collection_id=collection.pk)
+    run = run_rest(api_for(alice), comparison)
+
+    conversation = continue_first_answer(client_for(alice), run["id"])
+
+    assert chat_grounding.conversation_collections(conversation=conversation) == [collection]
+    assert chat_grounding.grounding_ids(conversation=conversation) == (collection.pk,)
+    page = client_for(alice).get(f"/chat/{conversation.pk}/").content.decode()
+    assert f'href="/collections/{collection.pk}/"' in page
+
+
+def test_continuing_an_ungrounded_answer_in_chat_attaches_nothing(alice, api_for, client_for):
+    run = run_rest(api_for(alice), echo_comparison(alice))
+    conversation = continue_first_answer(client_for(alice), run["id"])
+    assert chat_grounding.conversation_collections(conversation=conversation) == []
+
+
+def test_a_teammate_continuing_a_team_run_carries_the_teams_collection_and_nothing_else(
+    alice, team, bob_teammate, charlie_outsider, api_for, client_for
+):
+    shared = travel(alice, team=team)
+    personal = travel(alice)
+    charlies = travel(charlie_outsider)
+    comparison = echo_comparison(alice, team=team)
+    grounding.collection_attach(actor=alice, comparison=comparison, collection_id=shared.pk)
+    run = run_rest(api_for(bob_teammate), comparison)
+    # A record naming collections the continuer may not read, or that a team conversation may
+    # not take (alice's personal one), carries none of them.
+    stored = Run.objects.get(pk=run["id"])
+    stored.retrieval["sources"] += [
+        {"n": 8, "collection": personal.pk},
+        {"n": 9, "collection": charlies.pk},
+    ]
+    stored.save(update_fields=["retrieval"])
+
+    conversation = continue_first_answer(client_for(bob_teammate), run["id"])
+
+    assert conversation.owner_team_id == team.pk
+    assert chat_grounding.conversation_collections(conversation=conversation) == [shared]
+
+
+def test_continuing_carries_a_collection_only_if_the_continuer_can_read_it(alice, charlie_outsider):
+    collection = travel(alice)
+    comparison = echo_comparison(alice)
+    from chats import services as chat_services
+
+    conversation = chat_services.conversation_start(actor=charlie_outsider)
+    skipped = chat_grounding.collections_carry(
+        actor=charlie_outsider, conversation=conversation, collection_ids=[collection.pk]
+    )
+    assert skipped == 1
+    assert chat_grounding.conversation_collections(conversation=conversation) == []
+    with pytest.raises(Http404):  # and never into someone else's conversation
+        chat_grounding.collections_carry(
+            actor=charlie_outsider,
+            conversation=chat_services.conversation_start(actor=alice),
+            collection_ids=[collection.pk],
+        )
+    assert comparison.pk
+
+
+# --- Exports of a grounded run -------------------------------------------------------------------
+
+
+def grounded_and_judged_run(alice, api_for):
+    from playground.models import Answer
+
+    collection = travel(alice)
+    comparison = echo_comparison(alice)
+    grounding.collection_attach(actor=alice, comparison=comparison, collection_id=collection.pk)
+    run = Run.objects.get(pk=run_rest(api_for(alice), comparison)["id"])
+    first, second = Answer.objects.filter(run=run).order_by("position")
+    first.judge = {
+        "faithfulness": {"score": 0.9, "reason": "Every claim is in source 1."},
+        "relevance": {"score": 0.75, "reason": "Answers it."},
+        "model": "gpt-4o-mini",
+        "cost": "0.00002",
+    }
+    first.save(update_fields=["judge"])
+    second.judge = {"error": "The judge's reply had no scores."}
+    second.save(update_fields=["judge"])
+    return run, collection
+
+
+def test_a_grounded_runs_csv_export_has_the_retrieved_chunks_scores_and_rag_quality(
+    alice, api_for, client_for
+):
+    import csv
+    import io
+
+    run, collection = grounded_and_judged_run(alice, api_for)
+    source = run.retrieval["sources"][0]
+
+    response = client_for(alice).get(f"/playground/runs/{run.pk}/export.csv")
+
+    assert response.status_code == 200
+    rows = list(csv.DictReader(io.StringIO(response.content.decode())))
+    assert [row["retrieved_chunk_ids"] for row in rows] == [str(source["chunk"])] * 2
+    label = rows[0]["retrieved_sources"]
+    assert label.startswith("[1] kyoto.md p. 2 § Intro (")
+    assert f"chunk {source['chunk']}, collection {collection.pk}, score {source['score']}" in label
+    assert (rows[0]["faithfulness"], rows[0]["relevance"]) == ("0.9", "0.75")
+    assert rows[0]["faithfulness_reason"] == "Every claim is in source 1."
+    assert rows[0]["judge_model"] == "gpt-4o-mini"
+    assert (rows[1]["faithfulness"], rows[1]["judge_error"]) == (
+        "",
+        "The judge's reply had no scores.",
+    )
+
+
+def test_a_grounded_runs_json_and_markdown_exports_have_the_context_and_the_scores(
+    alice, api_for, client_for
+):
+    import json
+
+    run, collection = grounded_and_judged_run(alice, api_for)
+    client = client_for(alice)
+
+    data = json.loads(client.get(f"/playground/runs/{run.pk}/export.json").content)
+
+    assert data["retrieval"]["context"] == run.retrieval["context"]
+    source = data["retrieval"]["sources"][0]
+    assert (source["collection"], source["title"]) == (collection.pk, "kyoto.md")
+    assert source["score"] > 0 and "similarity" in source and "text_rank" in source
+    first, second = data["answers"]
+    assert (first["faithfulness"], first["relevance"]) == (0.9, 0.75)
+    assert first["judge"]["faithfulness"]["reason"] == "Every claim is in source 1."
+    assert second["judge_error"] == "The judge's reply had no scores."
+
+    markdown = client.get(f"/playground/runs/{run.pk}/export.md").content.decode()
+    assert "## Shared context" in markdown
+    assert f"- [1] kyoto.md p. 2 § Intro (chunk {source['chunk']}" in markdown
+    assert "faithfulness 0.90 · relevance 0.75" in markdown
+    assert "not judged: The judge's reply had no scores." in markdown
+
+
+def test_an_ungrounded_runs_exports_say_nothing_about_context(alice, api_for, client_for):
+    import json
+
+    run = Run.objects.get(pk=run_rest(api_for(alice), echo_comparison(alice))["id"])
+    client = client_for(alice)
+    data = json.loads(client.get(f"/playground/runs/{run.pk}/export.json").content)
+    assert data["retrieval"] is None and data["answers"][0]["faithfulness"] is None
+    markdown = client.get(f"/playground/runs/{run.pk}/export.md").content.decode()
+    assert "Shared context" not in markdown
+
+
+def test_charlie_cannot_export_alices_grounded_run(alice, charlie_outsider, api_for, client_for):
+    run, _ = grounded_and_judged_run(alice, api_for)
+    for fmt in ("csv", "json", "md"):
+        response = client_for(charlie_outsider).get(f"/playground/runs/{run.pk}/export.{fmt}")
+        assert response.status_code == 404
+
+
+def test_the_runs_history_counts_each_runs_unpriced_answers_beside_its_cost(
+    alice, api_for, client_for
+):
+    from decimal import Decimal
+
+    from playground.models import Answer
+
+    comparison = echo_comparison(alice)
+    first = run_rest(api_for(alice), comparison)["id"]
+    second = run_rest(api_for(alice), comparison)["id"]
+    Answer.objects.filter(run_id=first).update(cost_source="unpriced", cost=None)
+    Run.objects.filter(pk=first).update(cost_total=Decimal("0"), has_unpriced=True)
+    Run.objects.filter(pk=second).update(cost_total=Decimal("0.25"))
+
+    html = client_for(alice).get(f"/playground/{comparison.pk}/?run={second}").content.decode()
+
+    costs = html.split('data-testid="history-cost">')[1:]
+    assert [c.split("<")[0] for c in costs] == ["$0.25", "$0.00 + 2 unpriced calls"]

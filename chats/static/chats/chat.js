@@ -112,7 +112,12 @@ if (chat) {
     const target = document.getElementById("path-cost");
     if (!target) return;
     const costs = [...messages.querySelectorAll("article.msg")].map((el) => el.dataset.cost);
-    target.textContent = sumUsd(costs);
+    // What the sum leaves out, as the server says it (billing.money.total_label).
+    const unpriced = messages.querySelectorAll(
+      "article.msg[data-role=assistant][data-cost-source=unpriced]",
+    ).length;
+    target.textContent =
+      sumUsd(costs) + (unpriced ? ` + ${unpriced} unpriced call${unpriced === 1 ? "" : "s"}` : "");
   }
 
   // The reply streaming on the visible path (there is at most one), whoever started it.
