@@ -11,7 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
-from billing import pricing
+from billing import money, pricing
 from billing.models import (
     Budget,
     BudgetAlert,
@@ -101,7 +101,7 @@ class PriceOverrideAdmin(admin.ModelAdmin):
     list_display = [
         "provider_id",
         "model",
-        "effective_from",
+        "starts",
         "state",
         "prices",
         "note",
@@ -112,6 +112,10 @@ class PriceOverrideAdmin(admin.ModelAdmin):
     ordering = ["provider_id", "model", "-effective_from"]
     date_hierarchy = "effective_from"
     actions = ["end_now"]
+
+    @admin.display(description=f"Effective from ({settings.TIME_ZONE})", ordering="effective_from")
+    def starts(self, obj: PriceOverride) -> str:
+        return f"{timezone.localtime(obj.effective_from):%Y-%m-%d %H:%M:%S}"
 
     @admin.display(description="State")
     def state(self, obj: PriceOverride) -> str:
@@ -130,9 +134,13 @@ class PriceOverrideAdmin(admin.ModelAdmin):
         if obj.ends:
             return "— (genai-prices)"
         cached = obj.cached_input_per_mtok
-        return (
-            f"{obj.input_per_mtok} · {cached if cached is not None else obj.input_per_mtok} · "
-            f"{obj.output_per_mtok}"
+        return " · ".join(
+            money.decimal_str(value)
+            for value in (
+                obj.input_per_mtok,
+                cached if cached is not None else obj.input_per_mtok,
+                obj.output_per_mtok,
+            )
         )
 
     @admin.display(description="History of this model")
