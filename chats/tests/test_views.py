@@ -345,7 +345,7 @@ def test_each_reply_shows_tokens_cost_provenance_ttft_and_speed(
     assert f"TTFT {ms(priced['ttft_ms'])}" in priced_stats
     assert priced["tokens_per_second"]
     assert f"{tps(priced['tokens_per_second'])} tok/s" in priced_stats
-    assert "+ unpriced" in html  # the conversation used a model with no price
+    assert "+ 1 unpriced call" in html  # the conversation used a model with no price
 
 
 def test_the_page_shows_what_the_conversation_cost_and_what_this_path_cost(
