@@ -202,36 +202,26 @@ def _unlink_unreferenced(names: set[str]) -> None:
         stored_path(name).unlink(missing_ok=True)
 
 
-def conversation_files_delete(*, conversation: Conversation) -> None:
-    """Call inside the transaction that deletes `conversation`: its images' files and its files
-    collection (documents, chunks, uploads) go with it. Files are removed once the deletion
-    commits — a rollback keeps every one."""
-    from rag import uploads
-    from rag.models import Collection, Document
+def conversation_files_delete(*, actor, conversation: Conversation) -> None:
+    """Call inside the transaction that deletes `conversation` (`actor` may delete it): its
+    images' files and its files collection go with it. Image files are removed once the deletion
+    commits — a rollback keeps every one; the files collection goes through rag's own deletion
+    (documents, chunks, uploads, and its own HNSW graph if it grew one)."""
+    from rag import services as rag_services
+    from rag.models import Collection
 
     names: set[str] = set()
     for stored, thumb in Attachment.objects.filter(conversation=conversation).values_list(
         "stored_name", "thumb_name"
     ):
         names.update(name for name in (stored, thumb) if name)
-    documents: list[str] = []
     if conversation.files_collection_id is not None:
         files = Collection.objects.filter(
             pk=conversation.files_collection_id, for_conversation=True
-        )
-        documents = list(
-            Document.objects.filter(collection__in=files)
-            .exclude(stored_name="")
-            .values_list("stored_name", flat=True)
-        )
-        files.delete()
-
-    def remove() -> None:
-        _unlink_unreferenced(names)
-        for name in documents:
-            uploads.discard(name)
-
-    transaction.on_commit(remove)
+        ).first()
+        if files is not None:
+            rag_services.collection_delete(actor=actor, collection=files)
+    transaction.on_commit(lambda: _unlink_unreferenced(names))
 
 
 def _pk(value) -> int:

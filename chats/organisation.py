@@ -192,7 +192,7 @@ def conversations_bulk(*, actor, ids: list[int], action: str) -> BulkResult:
             conversation = access.get_for(actor, Conversation.objects.all(), pk)
             if action == "delete":
                 access.require(actor, conversation, delete_action(conversation))
-                attachments.conversation_files_delete(conversation=conversation)
+                attachments.conversation_files_delete(actor=actor, conversation=conversation)
                 conversation.delete()
             else:
                 conversation_mark(

@@ -235,7 +235,7 @@ def conversation_delete(*, actor, conversation: Conversation) -> None:
     access.require(
         actor, conversation, Action.MANAGE if conversation.owner_team_id else Action.WRITE
     )
-    attachments.conversation_files_delete(conversation=conversation)
+    attachments.conversation_files_delete(actor=actor, conversation=conversation)
     conversation.delete()
 
 
