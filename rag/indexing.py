@@ -18,6 +18,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ HNSW_EF_CONSTRUCTION = 64
 MAX_INDEXED_DIMS = 4000  # pgvector's HNSW limit for halfvec
 # From this many chunks a collection gets its own HNSW graph; `rag.selectors.EXACT_MAX_CHUNKS`
 # (the exact path's limit) follows it, so every single-collection search has a fast path.
-OWN_INDEX_MIN_CHUNKS = 2000
+OWN_INDEX_MIN_CHUNKS = 10_000
 
 COLUMNS = (
     "collection_id",
@@ -131,13 +132,31 @@ def hnsw_exists(dims: int, table: str = "rag_chunk") -> bool:
         return cursor.fetchone() is not None
 
 
-def _drop_invalid(cursor, name: str) -> None:
+# Index upkeep runs under a session advisory lock per (kind, key): two workers finishing
+# documents of one collection at once must not both build its graph, nor one drop the other's
+# build in progress (it is invalid until done) as a leftover.
+_LOCK_SHARED, _LOCK_OWN = 0x52414731, 0x52414732  # any fixed numbers: "RAG1", "RAG2"
+
+
+@contextlib.contextmanager
+def _upkeep_lock(kind: int, key: int):
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_lock(%s, %s)", [kind, int(key) % 2**31])
+        locked = cursor.fetchone()[0]
+        try:
+            yield locked
+        finally:
+            if locked:
+                cursor.execute("SELECT pg_advisory_unlock(%s, %s)", [kind, int(key) % 2**31])
+
+
+def _drop_invalid(cursor, name: str, concurrently: str) -> None:
     """A CONCURRENTLY build that was interrupted leaves an invalid index that IF NOT EXISTS
-    would keep forever."""
+    would keep forever. Called under the upkeep lock, so no build of ours is in progress."""
     cursor.execute("SELECT NOT indisvalid FROM pg_index WHERE indexrelid = to_regclass(%s)", [name])
     row = cursor.fetchone()
     if row and row[0]:
-        cursor.execute(f"DROP INDEX IF EXISTS {name}")
+        cursor.execute(f"DROP INDEX {concurrently} IF EXISTS {name}")
 
 
 def hnsw_ensure(dims: int, *, table: str = "rag_chunk", maintenance_mem: str = "256MB") -> bool:
@@ -148,12 +167,17 @@ def hnsw_ensure(dims: int, *, table: str = "rag_chunk", maintenance_mem: str = "
     dims = int(dims)
     if not 0 < dims <= MAX_INDEXED_DIMS:
         return False
-    with connection.cursor() as cursor:
-        _drop_invalid(cursor, hnsw_index_name(dims, table))
-    if hnsw_exists(dims, table):
-        return False
+    with _upkeep_lock(_LOCK_SHARED, dims) as locked:
+        return locked and _hnsw_build(dims, table, maintenance_mem)
+
+
+def _hnsw_build(dims: int, table: str, maintenance_mem: str) -> bool:
     name = hnsw_index_name(dims, table)
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
+    with connection.cursor() as cursor:
+        _drop_invalid(cursor, name, concurrently)
+    if hnsw_exists(dims, table):
+        return False
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
             # Django's foreign keys are deferred; CREATE INDEX refuses pending trigger events.
@@ -192,12 +216,17 @@ def collection_index_sync(
         if dims and 0 < dims <= MAX_INDEXED_DIMS and chunks >= OWN_INDEX_MIN_CHUNKS
         else None
     )
+    with _upkeep_lock(_LOCK_OWN, collection_id) as locked:
+        return locked and _collection_index_apply(collection_id, dims, wanted, maintenance_mem)
+
+
+def _collection_index_apply(collection_id, dims, wanted, maintenance_mem) -> bool:
     concurrently = "" if connection.in_atomic_block else "CONCURRENTLY"
     with connection.cursor() as cursor:
         if connection.in_atomic_block:
             cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
         if wanted:
-            _drop_invalid(cursor, wanted)
+            _drop_invalid(cursor, wanted, concurrently)
         existing = _collection_indexes(cursor, collection_id)
         for name in existing:
             if name != wanted:

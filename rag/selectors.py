@@ -33,11 +33,10 @@ MAX_QUERY_CHARS = 2000
 MAX_TOP_K = 50
 EF_SEARCH = 100  # hnsw.ef_search; see docs/performance.md (P7) for the recall/latency trade
 MAX_SCAN_TUPLES = 20000
-# Up to this many chunks in the searched collections, the vector branch is an exact scan (the
-# btree on collection + generation, then a sort: recall 1.0, a few ms); above it, an HNSW
-# index: a big collection's own graph when it is searched alone, else the shared graph with an
-# iterative scan. The exact scan costs ~2–3 µs per chunk (wide rows, read across the table),
-# so it stops where collections get their own graph. See docs/performance.md (P7).
+# Up to this many chunks in the searched collections, the vector branch is an exact scan (an
+# index-only scan of the covering btree `rag_chunk_exact`, then a sort: recall 1.0, ~0.5 µs a
+# chunk); above it, an HNSW index: a big collection's own graph when it is searched alone, else
+# the shared graph with an iterative scan. See docs/performance.md (P7).
 EXACT_MAX_CHUNKS = indexing.OWN_INDEX_MIN_CHUNKS
 MARK_START, MARK_END = "\ue000", "\ue001"  # private-use code points: never in escaped text
 

@@ -222,3 +222,38 @@ def test_a_bulk_load_is_searched_the_same_through_every_path(alice, monkeypatch)
     assert len(exact) == 10
     assert search(0, own=True) == exact
     assert search(0, own=False) == exact
+
+
+def test_the_exact_path_reads_vectors_from_the_covering_index(alice):
+    (collection,), data = load_synthetic(alice, collections=1, per_collection=50)
+    plan = selectors._Plan([collection], vector=[float(x) for x in data[0][1][0]])
+    dims, params, exact = selectors._params(plan, "", 10, -1.0, "vector")
+    assert exact
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        cursor.execute("EXPLAIN " + selectors._sql(dims, exact), params)
+        plan_text = "\n".join(row[0] for row in cursor.fetchall())
+    # An index-only scan once autovacuum has marked the pages all-visible; a bitmap scan of
+    # the same index before (as here, inside the test's transaction).
+    assert "rag_chunk_exact" in plan_text
+
+
+def test_a_graph_another_worker_is_building_is_left_to_it(alice, monkeypatch):
+    # Two workers finishing documents of one collection: the second must neither build the
+    # graph again nor drop the first one's build in progress (invalid until done).
+    monkeypatch.setattr(indexing, "OWN_INDEX_MIN_CHUNKS", 100)
+    (collection,), _ = load_synthetic(alice, collections=1, per_collection=150)
+    other = connection.get_new_connection(connection.get_connection_params())
+    try:
+        other.autocommit = True
+        other.execute(
+            "SELECT pg_advisory_lock(%s, %s)", [indexing._LOCK_OWN, collection.pk % 2**31]
+        )
+        assert not indexing.collection_index_sync(collection.pk, dims=DIMS, chunks=150)
+        assert own_indexes(collection.pk) == []
+        other.execute(
+            "SELECT pg_advisory_unlock(%s, %s)", [indexing._LOCK_OWN, collection.pk % 2**31]
+        )
+        assert indexing.collection_index_sync(collection.pk, dims=DIMS, chunks=150)
+    finally:
+        other.close()
