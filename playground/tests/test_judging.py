@@ -6,6 +6,7 @@ error only. Slots run on Echo, the judge on the fake provider over real HTTP."""
 from __future__ import annotations
 
 import json
+from decimal import Decimal
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -170,18 +171,15 @@ def test_a_judge_that_doesnt_answer_json_is_an_error_per_answer(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_budgets_apply_to_the_judge(alice, api_for, judged, monkeypatch, fake_provider):
-    from billing import budgets
+def test_budgets_apply_to_the_judge(alice, api_for, judged, fake_provider):
+    from billing.models import Budget
 
     comparison, judge = judged
-    real_reserve = budgets.budget_reserve
-
-    def reserve(**kwargs):
-        if kwargs["credential_id"] == judge.pk:
-            raise budgets.BudgetExceeded("Budget “Judging” ($1.00 a month) is spent.")
-        return real_reserve(**kwargs)
-
-    monkeypatch.setattr(budgets, "budget_reserve", reserve)
+    # A real hard budget on the judge's key that can't afford even a short verdict (the gate
+    # only consults budgets that match, so a patched budget_reserve would never be reached).
+    budget = Budget(name="Judging", limit=Decimal("0.0001"), credential=judge)
+    budget.set_owner(alice)
+    budget.save()
     run = run_rest(api_for(alice), comparison)
     assert all(a["status"] == "complete" for a in run["answers"])  # the answers themselves ran
     for answer in run["answers"]:
