@@ -1,6 +1,6 @@
 """Writes for providers: credentials, connection tests, the model catalogue — and the gate.
 
-`completion_stream` and `embedding_create` (re-exported from gate.py) are the only ways any
+`completion_stream` and `embedding_create` (re-exported from the gate, providers/gate/) are the only ways any
 feature calls a model."""
 
 from __future__ import annotations

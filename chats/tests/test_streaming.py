@@ -33,7 +33,8 @@ from chats.tests.test_consumers import (  # noqa: F401 - the fixture is used by 
     send_and_finish,
     wait_for_reply,
 )
-from providers import egress_allow, gate
+from providers import egress_allow
+from providers.gate import settlement
 from tests.websocket import connect
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -259,7 +260,7 @@ async def test_deltas_are_coalesced_into_few_frames_that_add_up_to_the_text(
 async def test_the_partial_text_is_checkpointed_while_streaming_as_the_heartbeat(
     alice, local_conversation, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.2)
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 0.2)
     fake_provider.configure(tokens_per_second=20, reply_tokens=30)  # 1.5 s
     async with connect(chat_path(local_conversation), user=alice) as (ws, _):
         await ws.receive_json_from(timeout=TIMEOUT)
@@ -288,7 +289,7 @@ async def test_the_partial_text_is_checkpointed_while_streaming_as_the_heartbeat
 async def test_a_reply_waiting_for_its_first_token_still_heartbeats(
     alice, local_conversation, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.15)
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 0.15)
     fake_provider.configure(ttft=0.8, reply=REPLY)
     async with connect(chat_path(local_conversation), user=alice) as (ws, _):
         await ws.receive_json_from(timeout=TIMEOUT)
@@ -307,7 +308,7 @@ async def test_a_reply_running_here_is_never_marked_stale_but_a_dead_one_is(
 ):
     # Every streaming reply looks stale at once, and nothing checkpoints during this reply.
     monkeypatch.setattr(replies, "STALE_AFTER", timedelta(0))
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 60)
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 60)
     fake_provider.configure(tokens_per_second=40, reply_tokens=20)  # 0.5 s
 
     @sync_to_async
@@ -410,7 +411,7 @@ async def statements_for_one_reply(user, conversation_id, parent_id, counter) ->
 async def test_the_statements_per_reply_are_flat_in_history_and_reply_length(
     alice, make_credential, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 60)  # replies here are < 1 s
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 60)  # replies here are < 1 s
     # The egress allowlist's app entries are read at most every 5 s per process, not per reply.
     monkeypatch.setattr(egress_allow, "CACHE_SECONDS", 3600)
     credential = await sync_to_async(make_credential)(alice, "openai_compatible")
@@ -441,7 +442,7 @@ async def test_the_statements_per_reply_are_flat_in_history_and_reply_length(
 async def test_checkpoints_are_about_one_per_interval_not_one_per_token(
     alice, make_credential, fake_provider, monkeypatch
 ):
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.1)
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 0.1)
     monkeypatch.setattr(egress_allow, "CACHE_SECONDS", 3600)
     credential = await sync_to_async(make_credential)(alice, "openai_compatible")
     counter = StatementCounter(monkeypatch)

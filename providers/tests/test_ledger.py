@@ -23,7 +23,7 @@ from providers.adapters.base import (
     TextDelta,
     Timeouts,
 )
-from providers.gate import completion_stream
+from providers.gate import completion_stream, settlement
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -80,7 +80,7 @@ async def test_the_row_is_opened_running_before_the_provider_answers_then_settle
 async def test_a_streaming_call_checkpoints_its_tokens_so_far_about_once_a_second(
     fake_provider, make_credential, alice, monkeypatch
 ):
-    monkeypatch.setattr(gate, "CHECKPOINT_INTERVAL", 0.1)
+    monkeypatch.setattr(settlement, "CHECKPOINT_INTERVAL", 0.1)
     fake_provider.configure(reply_tokens=40, tokens_per_second=40, usage=False)
     credential = await sync_to_async(make_credential)(alice, "openai")
     seen_running = []
