@@ -6,7 +6,8 @@ tokens, budgets and ledger. Thin translators: the vendor's request → one gate 
 (`completion_stream` / `embedding_create`), our events → the vendor's stream shape.
 
 - names.py — model names (`<credential slug>/<model id>` and aliases) → credential + model
-- openai_wire.py, anthropic_wire.py — parse requests, encode replies and errors
+- openai_wire.py, anthropic_wire.py — parse requests, encode replies and errors (OpenAI's
+  request parsing in openai_requests.py; `WireError`, shared by both, in errors.py)
 - streams.py — the lean streaming path shared with `/api/completions` (coalesced writes)
 - views.py — async views: authenticate (cached), resolve, call the gate, answer
 """

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from providers.adapters.base import CompletionRequest, Finished, Message
-from providers.gateway.openai_wire import WireError
+from providers.gateway.errors import WireError
 
 HANDLED = {
     "model",
