@@ -18,6 +18,7 @@ from playground.models import ComparisonCollection, Run
 from playground.services import SlotData
 from providers import services as provider_services
 from providers.models import ProviderModel
+from rag import grounding as rag_grounding
 from rag import services as rag_services
 
 pytestmark = pytest.mark.django_db
@@ -58,12 +59,14 @@ def test_every_slot_receives_the_same_context_retrieved_once(alice, api_for, mon
     comparison = echo_comparison(alice)
     grounding.collection_attach(actor=alice, comparison=comparison, collection_id=collection.pk)
     searches = []
-    real_ground = chat_grounding.ground
+    real_ground = rag_grounding.ground
 
     async def counted(**kwargs):
         searches.append(kwargs["collection_ids"])
         return await real_ground(**kwargs)
 
+    # Retrieval is rag.grounding's; chat's replies call it through chats.grounding: count both.
+    monkeypatch.setattr(rag_grounding, "ground", counted)
     monkeypatch.setattr(chat_grounding, "ground", counted)
 
     run = run_rest(api_for(alice), comparison)
