@@ -1,6 +1,6 @@
 from django.urls import path
 
-from playground import api
+from playground import api, arena_api, runs_api
 
 urlpatterns = [
     path("comparisons/", api.ComparisonListView.as_view(), name="api-comparison-list"),
@@ -21,15 +21,17 @@ urlpatterns = [
         api.EstimateView.as_view(),
         name="api-comparison-estimate",
     ),
-    path("comparisons/<int:pk>/runs/", api.RunListView.as_view(), name="api-comparison-runs"),
-    path("runs/<int:pk>/", api.RunDetailView.as_view(), name="api-run-detail"),
-    path("runs/<int:pk>/events/", api.RunEventsView.as_view(), name="api-run-events"),
-    path("runs/<int:pk>/stop/", api.RunStopView.as_view(), name="api-run-stop"),
-    path("answers/<int:pk>/", api.AnswerDetailView.as_view(), name="api-answer-detail"),
-    path("answers/<int:pk>/code/", api.AnswerCodeView.as_view(), name="api-answer-code"),
-    path("arena/pool/", api.PoolView.as_view(), name="api-arena-pool"),
-    path("arena/battles/", api.BattleListView.as_view(), name="api-battle-list"),
-    path("arena/battles/<int:pk>/", api.BattleDetailView.as_view(), name="api-battle-detail"),
-    path("arena/battles/<int:pk>/vote/", api.BattleVoteView.as_view(), name="api-battle-vote"),
-    path("arena/leaderboard/", api.LeaderboardView.as_view(), name="api-leaderboard"),
+    path("comparisons/<int:pk>/runs/", runs_api.RunListView.as_view(), name="api-comparison-runs"),
+    path("runs/<int:pk>/", runs_api.RunDetailView.as_view(), name="api-run-detail"),
+    path("runs/<int:pk>/events/", runs_api.RunEventsView.as_view(), name="api-run-events"),
+    path("runs/<int:pk>/stop/", runs_api.RunStopView.as_view(), name="api-run-stop"),
+    path("answers/<int:pk>/", runs_api.AnswerDetailView.as_view(), name="api-answer-detail"),
+    path("answers/<int:pk>/code/", runs_api.AnswerCodeView.as_view(), name="api-answer-code"),
+    path("arena/pool/", arena_api.PoolView.as_view(), name="api-arena-pool"),
+    path("arena/battles/", arena_api.BattleListView.as_view(), name="api-battle-list"),
+    path("arena/battles/<int:pk>/", arena_api.BattleDetailView.as_view(), name="api-battle-detail"),
+    path(
+        "arena/battles/<int:pk>/vote/", arena_api.BattleVoteView.as_view(), name="api-battle-vote"
+    ),
+    path("arena/leaderboard/", arena_api.LeaderboardView.as_view(), name="api-leaderboard"),
 ]
