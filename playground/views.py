@@ -1,19 +1,15 @@
-"""Playground pages: the list, a comparison (editor, runs, results), exports, deciding, and the
-way to chat and back. Runs stream over the websocket (consumers.py); arena pages are in
-arena_views.py."""
+"""Playground pages: the list, a comparison (editor, shared context, slots, runs). A run's
+results and deciding are in run_views.py, filling the input from the prompt library in
+prompt_views.py, arena pages in arena_views.py; runs stream over the websocket (consumers.py)."""
 
 from __future__ import annotations
 
-import json
-
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse, JsonResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import redirect, render
-from django.utils.text import slugify
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_POST
 
@@ -21,18 +17,14 @@ from accounts import access
 from accounts.access import Action
 from chats import selectors as chat_selectors
 from playground import (
-    diffing,
-    exports,
     forms,
     grounding,
     judging,
-    prompting,
     runs,
     selectors,
     services,
-    snippets,
 )
-from playground.models import MAX_SLOTS, Run
+from playground.models import MAX_SLOTS
 from providers import services as provider_services
 
 PAGE_SIZE = 24
@@ -52,7 +44,8 @@ def ensure_echo(request) -> None:
         provider_services.credentials_ensure_echo(user=request.user, team=team)
 
 
-def _errors(exc: ValidationError) -> str:
+def error_message(exc: ValidationError) -> str:
+    """A ValidationError as one line for a message or an inline error."""
     return " ".join(exc.messages)
 
 
@@ -95,7 +88,7 @@ def from_chat(request):
                 actor=request.user, conversation=conversation, message_id=message_id
             )
         except ValidationError as exc:
-            messages.error(request, _errors(exc))
+            messages.error(request, error_message(exc))
             return redirect("chats:detail", pk=conversation.pk)
         return redirect("playground:detail", pk=comparison.pk)
     while turns and turns[-1].role != "user":
@@ -185,7 +178,7 @@ def comparison_context(request, pk):
                     actor=request.user, comparison=comparison, credential=credential, model=model
                 )
         except ValidationError as exc:
-            error = _errors(exc)
+            error = error_message(exc)
     if request.htmx:
         context = _context_panel(request, comparison, can_write=True, error=error)
         context["groups"] = selectors.picker_groups(
@@ -240,7 +233,7 @@ def comparison_save(request, pk):
         try:
             services.comparison_save(actor=request.user, comparison=comparison, **editor.changes())
         except ValidationError as exc:
-            error = _errors(exc)
+            error = error_message(exc)
     else:
         error = " ".join(editor.errors())
     if request.htmx:
@@ -272,14 +265,14 @@ def _structural(request, pk, change) -> HttpResponse:
                     actor=request.user, comparison=comparison, **editor.changes()
                 )
             except ValidationError as exc:
-                error = _errors(exc)
+                error = error_message(exc)
         else:
             error = " ".join(editor.errors())
     if not error:
         try:
             change(comparison)
         except ValidationError as exc:
-            error = _errors(exc)
+            error = error_message(exc)
     if request.htmx:
         context = _detail_context(request, comparison)
         context["editor_error"] = error
@@ -351,263 +344,3 @@ def comparison_delete(request, pk):
         "playground/delete.html",
         {"comparison": comparison, "nav_active": "playground"},
     )
-
-
-# --- A run's results ------------------------------------------------------------------------------
-
-
-@login_required
-def run_export(request, pk, fmt):
-    run = selectors.run_for_user(user=request.user, pk=pk)
-    selectors.require_revealed(run)
-    body, content_type = exports.as_text(run, fmt)
-    title = run.comparison.display_title if run.comparison_id else "arena"
-    name = f"{slugify(title)[:50] or 'comparison'}-run-{run.number}"
-    response = HttpResponse(body, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{name}.{fmt}"'
-    return response
-
-
-@login_required
-def run_diff(request, pk):
-    run = selectors.run_for_user(user=request.user, pk=pk)
-    selectors.require_revealed(run)
-    a = selectors.answer_in(run=run, pk=request.GET.get("a"))
-    b = selectors.answer_in(run=run, pk=request.GET.get("b"))
-    return render(
-        request,
-        "playground/comparison.html#diff",
-        {"diff": diffing.word_diff(a.text, b.text), "a": a, "b": b, "run": run},
-    )
-
-
-@login_required
-@require_POST
-def run_winner(request, pk):
-    run = selectors.run_for_user(user=request.user, pk=pk, action=Action.WRITE)
-    selectors.require_revealed(run)
-    form = forms.WinnerForm(request.POST)
-    answer_id = form.cleaned_data["answer_id"] if form.is_valid() else None
-    services.run_pick_winner(actor=request.user, run=run, answer_id=answer_id)
-    if request.htmx:
-        return render(
-            request,
-            "playground/comparison.html#results",
-            {"run_view": selectors.run_view(run=run), "can_use": True, "can_write": True},
-        )
-    return redirect(_run_url(run))
-
-
-def _run_url(run: Run) -> str:
-    from django.urls import reverse
-
-    if run.comparison_id:
-        return f"{reverse('playground:detail', args=[run.comparison_id])}?run={run.pk}"
-    return reverse("playground:battle", args=[run.battle.pk])
-
-
-@login_required
-@require_POST
-def run_continue(request, pk):
-    """Continue every answer in chat: one conversation each."""
-    run = selectors.run_for_user(user=request.user, pk=pk, action=Action.USE)
-    selectors.require_revealed(run)
-    try:
-        conversations = services.run_continue_in_chat(actor=request.user, run=run)
-    except ValidationError as exc:
-        messages.error(request, _errors(exc))
-        return redirect(_run_url(run))
-    messages.success(
-        request,
-        f"{len(conversations)} conversations made, one per answer — this is the first.",
-    )
-    return redirect("chats:detail", pk=conversations[0].pk)
-
-
-@login_required
-@require_POST
-def answer_rate(request, pk):
-    answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.WRITE)
-    form = forms.RatingForm(request.POST)
-    error = ""
-    if form.is_valid():
-        try:
-            services.answer_rate(
-                actor=request.user,
-                answer=answer,
-                rating=form.cleaned_data["rating"],
-                note=form.cleaned_data["note"],
-            )
-        except ValidationError as exc:
-            error = _errors(exc)
-    else:
-        error = "A rating is 1 to 5; a note at most 1,000 characters."
-    if request.htmx:
-        return render(
-            request,
-            "playground/comparison.html#rating",
-            {"answer": answer, "rating_error": error, "rating_saved": not error, "can_write": True},
-            status=400 if error else 200,
-        )
-    if error:
-        messages.error(request, error)
-    return redirect(_run_url(answer.run))
-
-
-@login_required
-def answer_code(request, pk):
-    answer = selectors.answer_for_user(user=request.user, pk=pk)
-    selectors.require_revealed(answer.run)
-    call = snippets.call_for_answer(answer)
-    target = snippets.target_for_answer(answer)
-    context = {
-        "answer": answer,
-        "snippets": snippets.snippets_for(target, call),
-        "target": target,
-        "gateway": snippets.gateway_export(
-            site_url=settings.WORKBENCH_SITE_URL,
-            user=request.user,
-            credential=answer.credential,
-            model=answer.model,
-            call=call,
-        ),
-        "nav_active": "playground",
-    }
-    template = "playground/code.html#snippets" if request.htmx else "playground/code.html"
-    return render(request, template, context)
-
-
-@login_required
-@require_POST
-def answer_continue(request, pk):
-    answer = selectors.answer_for_user(user=request.user, pk=pk, action=Action.USE)
-    selectors.require_revealed(answer.run)
-    try:
-        conversation = services.answer_continue_in_chat(actor=request.user, answer=answer)
-    except ValidationError as exc:
-        messages.error(request, _errors(exc))
-        return redirect(_run_url(answer.run))
-    messages.success(request, f"Continuing with {answer.model}: ask your next question.")
-    return redirect("chats:detail", pk=conversation.pk)
-
-
-# --- Prompts from the library (playground.prompting) -----------------------------------------------
-
-
-def _json_error(code: str, message: str, status: int = 400, **extra) -> JsonResponse:
-    from workbench.api import error_body
-
-    return JsonResponse(error_body(code, message, **extra), status=status)
-
-
-@login_required
-@require_POST
-def prompt_apply(request, pk):
-    """The prompt picker's Insert in the comparison editor: render the chosen version with the
-    values (the same JSON answer as /api/prompts/<id>/render/) and fill the comparison's prompt
-    — and system prompt, if asked — with it, linked to the version."""
-    from prompts import selectors as prompt_selectors
-    from prompts.rendering import RenderError
-
-    comparison = selectors.comparison_for_user(user=request.user, pk=pk, action=Action.WRITE)
-    try:
-        body = json.loads(request.body or b"{}")
-    except (ValueError, UnicodeDecodeError):
-        return _json_error("bad_request", "The body must be JSON.")
-    if not isinstance(body, dict):
-        return _json_error("bad_request", "The body must be a JSON object.")
-    template = prompt_selectors.template_for_user(user=request.user, pk=body.get("template"))
-    version = prompt_selectors.version_resolve(template=template, ref=body.get("version"))
-    try:
-        rendered = prompting.comparison_apply_prompt(
-            actor=request.user,
-            comparison=comparison,
-            version=version,
-            values=body.get("variables"),
-            use_system=body.get("use_system") is True,
-        )
-    except RenderError as exc:
-        return _json_error(exc.code, str(exc), fields={"variables": exc.problems})
-    except ValidationError as exc:
-        return _json_error("invalid", _errors(exc))
-    return JsonResponse(
-        {
-            "template_id": template.pk,
-            "version_id": version.pk,
-            "version_number": version.number,
-            "system": rendered.system,
-            "user": rendered.user,
-            "notices": list(rendered.notices),
-        }
-    )
-
-
-def _back_to_prompt(request, template, error) -> HttpResponse:
-    if request.htmx:
-        # The prompt page's Try it result box shows the error (htmx swaps 2xx answers only).
-        return render(request, "prompts/prompt_detail.html#try_result", {"error": error})
-    messages.error(request, str(error))
-    return redirect("prompts:detail", pk=template.pk)
-
-
-@login_required
-@require_POST
-def from_prompt(request):
-    """ "Test this prompt across N models" (the prompt page's Try it values, `models` slots) or
-    "Open in playground" from a batch cell (`cell`): a new comparison, opened."""
-    from django.urls import reverse
-    from django_htmx.http import HttpResponseClientRedirect
-
-    from prompts import selectors as prompt_selectors
-    from prompts.forms import values_from
-    from prompts.models import BatchCell
-    from prompts.rendering import RenderError
-    from prompts.variables import Variable
-
-    ensure_echo(request)
-    if request.POST.get("cell"):
-        cell = BatchCell.objects.filter(pk=_int(request.POST["cell"])).first()
-        if cell is None:
-            raise Http404
-        batch = prompt_selectors.batch_for_user(user=request.user, pk=cell.batch_id)
-        template = batch.template
-        try:
-            comparison = prompting.comparison_from_batch_cell(
-                actor=request.user, batch=batch, cell=cell
-            )
-        except (RenderError, ValidationError) as exc:
-            messages.error(request, str(exc) if isinstance(exc, RenderError) else _errors(exc))
-            return redirect("prompts:batch_detail", pk=batch.pk)
-    else:
-        template = prompt_selectors.template_for_user(
-            user=request.user, pk=_int(request.POST.get("template"))
-        )
-        version = prompt_selectors.version_resolve(
-            template=template, ref=request.POST.get("version") or template.latest_number
-        )
-        variables = [Variable.from_dict(v) for v in version.variables]
-        models = _int(request.POST.get("models")) or 3
-        try:
-            comparison = prompting.comparison_from_prompt(
-                actor=request.user,
-                template=template,
-                version=version,
-                values=values_from(request.POST, variables),
-                models=models,
-            )
-        except RenderError as exc:
-            return _back_to_prompt(request, template, exc)
-        except ValidationError as exc:
-            return _back_to_prompt(request, template, _errors(exc))
-    url = reverse("playground:detail", args=[comparison.pk])
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
-
-
-def _int(value) -> int | None:
-    try:
-        number = int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-    return number if 0 < number < 2**63 else None
