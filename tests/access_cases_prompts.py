@@ -7,6 +7,9 @@ batch and a finished one, and a personal prompt of alice's (ids nobody else may 
 from __future__ import annotations
 
 from tests.access_matrix import Case, FieldCase
+from tests.access_matrix import alice_only as _alice_only
+from tests.access_matrix import everyone as _everyone
+from tests.access_matrix import team_rule as _team
 
 PROMPT_WORLD_KEYS = ("prompt", "personal_prompt", "batch", "finished_batch", "personal_batch")
 
@@ -67,24 +70,6 @@ def prompts_world(world: dict) -> dict:
         "finished_batch": finished,
         "personal_batch": personal_batch,
     }
-
-
-def _team(alice, bob, vera, anonymous=302, charlie=404):
-    return {
-        "anonymous": anonymous,
-        "alice": alice,
-        "bob_teammate": bob,
-        "vera_viewer": vera,
-        "charlie_outsider": charlie,
-    }
-
-
-def _everyone(status, anonymous=302):
-    return _team(status, status, status, anonymous=anonymous, charlie=status)
-
-
-def _alice_only(status, anonymous=302):
-    return _team(status, 404, 404, anonymous=anonymous, charlie=404)
 
 
 prompt = lambda w: {"pk": w["prompt"].pk}  # noqa: E731

@@ -6,6 +6,8 @@ alice's with one document and one chunk (ids charlie and alice's teammates must 
 from __future__ import annotations
 
 from tests.access_matrix import Case, FieldCase
+from tests.access_matrix import alice_only as _alice_only
+from tests.access_matrix import team_rule as _team
 
 
 def rag_world(world: dict) -> dict:
@@ -28,26 +30,6 @@ def rag_world(world: dict) -> dict:
         "rag_document": doc,
         "rag_private_document": private_doc,
         "rag_chunk": chunk,
-    }
-
-
-def _team(alice, bob, vera, anonymous=302, charlie=404):
-    return {
-        "anonymous": anonymous,
-        "alice": alice,
-        "bob_teammate": bob,
-        "vera_viewer": vera,
-        "charlie_outsider": charlie,
-    }
-
-
-def _alice_only(status, anonymous=302):
-    return {
-        "anonymous": anonymous,
-        "alice": status,
-        "bob_teammate": 404,
-        "vera_viewer": 404,
-        "charlie_outsider": 404,
     }
 
 

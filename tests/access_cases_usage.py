@@ -8,17 +8,7 @@ the scope shown. Any other id is a 404, never a silently unfiltered page."""
 from __future__ import annotations
 
 from tests.access_matrix import Case, FieldCase
-
-
-def _rule(alice, bob, vera, charlie=404, anonymous=302):
-    return {
-        "anonymous": anonymous,
-        "alice": alice,
-        "bob_teammate": bob,
-        "vera_viewer": vera,
-        "charlie_outsider": charlie,
-    }
-
+from tests.access_matrix import team_rule as _rule
 
 team_q = lambda w: {"team": w["team"].pk}  # noqa: E731
 

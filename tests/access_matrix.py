@@ -13,6 +13,32 @@ from django.urls import URLPattern, URLResolver
 
 PERSONAS = ("anonymous", "alice", "bob_teammate", "vera_viewer", "charlie_outsider")
 
+
+# What a case expects, per persona. One set of builders for every area's cases (each area's module
+# may name them as it likes): alice's side is owner, teammate and viewer of her team's object.
+
+
+def team_rule(alice: int, bob: int, vera: int, *, anonymous: int = 302, charlie: int = 404):
+    """alice, bob_teammate and vera_viewer as given; charlie (outside) 404, anonymous 302."""
+    return {
+        "anonymous": anonymous,
+        "alice": alice,
+        "bob_teammate": bob,
+        "vera_viewer": vera,
+        "charlie_outsider": charlie,
+    }
+
+
+def everyone(status: int, anonymous: int = 302) -> dict[str, int]:
+    """The same status for every signed-in persona."""
+    return team_rule(status, status, status, anonymous=anonymous, charlie=status)
+
+
+def alice_only(status: int, anonymous: int = 302) -> dict[str, int]:
+    """alice's personal object: hers, 404 for everyone else."""
+    return team_rule(status, 404, 404, anonymous=anonymous)
+
+
 # Namespaces and URL names the matrix does not drive, each with the reason.
 EXEMPT = {
     "admin": "Django admin: staff-only, guarded by is_staff and model permissions, not tenant rules.",

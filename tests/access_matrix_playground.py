@@ -5,27 +5,14 @@ stepping on each other; that module imports these lists."""
 
 from __future__ import annotations
 
-from tests.access_matrix import Case, FieldCase, SocketCase, SocketFieldCase
-
-
-def team_rule(*, alice, bob, vera, anonymous=302, charlie=404) -> dict[str, int]:
-    return {
-        "anonymous": anonymous,
-        "alice": alice,
-        "bob_teammate": bob,
-        "vera_viewer": vera,
-        "charlie_outsider": charlie,
-    }
-
-
-def everyone(status: int, anonymous: int = 302) -> dict[str, int]:
-    return {
-        "anonymous": anonymous,
-        "alice": status,
-        "bob_teammate": status,
-        "vera_viewer": status,
-        "charlie_outsider": status,
-    }
+from tests.access_matrix import (
+    Case,
+    FieldCase,
+    SocketCase,
+    SocketFieldCase,
+    everyone,
+    team_rule,
+)
 
 
 def build_playground(world: dict) -> dict:
