@@ -47,6 +47,9 @@ class CallControl:
 
 @dataclass
 class Prepared:
+    """What the prepare hop hands the call: everything resolved and admitted, or the refusal
+    (`error`) that settlement records without calling a provider."""
+
     credential: ProviderCredential | None
     config: AdapterConfig | None
     team_id: int | None
