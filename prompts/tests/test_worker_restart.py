@@ -87,10 +87,18 @@ def test_a_batch_survives_a_killed_worker_without_duplicated_or_lost_cells(
     with open(log_path, "w") as log:
         first = worker(env, log)
         try:
+            # A running cell isn't yet a call in flight (its usage row opens after the
+            # prepare step): at load 7 the kill could land between the two.
             wait_for(
-                lambda: (c := counts(batch))[CellStatus.DONE] >= 3 and c[CellStatus.RUNNING] >= 1,
+                lambda: (
+                    (c := counts(batch))[CellStatus.DONE] >= 3
+                    and c[CellStatus.RUNNING] >= 1
+                    and UsageRecord.objects.filter(
+                        context__prompt_batch=batch.pk, status="running"
+                    ).exists()
+                ),
                 timeout=90,
-                what="the first worker to finish some cells and be in the middle of others",
+                what="the first worker to finish some cells and be in the middle of a call",
             )
             first.send_signal(signal.SIGKILL)
             first.wait(timeout=10)
