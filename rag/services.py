@@ -18,6 +18,7 @@ from accounts.models import Team
 from providers.models import ProviderCredential
 from rag import extraction, uploads
 from rag.chunking import MAX_SIZE, MIN_SIZE
+from rag.embedders import UnknownModel, builtin_model
 from rag.models import Collection, DocStatus, Document, Embedder, SourceKind
 from workbench import egress
 
@@ -37,8 +38,13 @@ def _next_generation() -> int:
 
 
 def _check_embedding(actor, embedder: str, credential, model: str) -> tuple:
+    """(credential, model id) for a collection's embedder; a built-in one has no credential and
+    a built-in model id (blank: the default)."""
     if embedder == Embedder.BUILTIN:
-        return None, ""
+        try:
+            return None, builtin_model((model or "").strip()).id
+        except UnknownModel as exc:
+            raise ValidationError({"embedding_model": str(exc)}) from None
     if embedder != Embedder.PROVIDER:
         raise ValidationError({"embedder": "Pick the built-in embedder or a provider's model."})
     if credential is None:
@@ -97,7 +103,7 @@ def collection_create(
         embedder=embedder,
         embedding_credential=credential,
         embedding_model=model,
-        embedding_dims=384 if embedder == Embedder.BUILTIN else None,
+        embedding_dims=builtin_model(model).dims if embedder == Embedder.BUILTIN else None,
         generation=_next_generation(),
         chunk_size=size,
         chunk_overlap=overlap,
@@ -129,22 +135,39 @@ def collection_update(*, actor, collection: Collection, **changes) -> Collection
             else collection.chunk_overlap,
         )
     reembed = False
-    if changes.get("embedder") is not None:
+    if any(
+        changes.get(key) is not None
+        for key in ("embedder", "embedding_model", "embedding_credential")
+    ):
+        embedder = changes.get("embedder") or collection.embedder
+        same_kind = embedder == collection.embedder
+        # Unnamed parts of the model stay as they are — unless the kind changes: a provider's
+        # model id means nothing to the built-in embedder (blank there: its default model).
         credential, model = _check_embedding(
             actor,
-            changes["embedder"],
-            changes.get("embedding_credential", collection.embedding_credential),
-            changes.get("embedding_model", collection.embedding_model),
+            embedder,
+            changes.get("embedding_credential")
+            or (collection.embedding_credential if same_kind else None),
+            changes["embedding_model"]
+            if changes.get("embedding_model") is not None
+            else (collection.embedding_model if same_kind else ""),
         )
-        if (changes["embedder"], credential and credential.pk, model) != (
+        current_model = (
+            collection.builtin_model.id
+            if collection.embedder == Embedder.BUILTIN
+            else collection.embedding_model
+        )
+        if (embedder, credential and credential.pk, model) != (
             collection.embedder,
             collection.embedding_credential_id,
-            collection.embedding_model,
+            current_model,
         ):
-            collection.embedder = changes["embedder"]
+            collection.embedder = embedder
             collection.embedding_credential = credential
             collection.embedding_model = model
-            collection.embedding_dims = 384 if collection.embedder == Embedder.BUILTIN else None
+            collection.embedding_dims = (
+                builtin_model(model).dims if embedder == Embedder.BUILTIN else None
+            )
             collection.generation = _next_generation()
             collection.reembed_state, collection.reembed_progress = "running", 0
             collection.reembed_error = ""

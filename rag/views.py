@@ -83,9 +83,7 @@ def collection_edit(request, pk):
     initial = {
         "name": collection.name,
         "description": collection.description,
-        "embedder": collection.embedder,
-        "embedding_credential": collection.embedding_credential_id,
-        "embedding_model": collection.embedding_model,
+        **CollectionEditForm.embedder_initial(collection),
         "chunk_size": collection.chunk_size,
         "chunk_overlap": collection.chunk_overlap,
     }

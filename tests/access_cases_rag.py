@@ -208,7 +208,7 @@ RAG_FIELD_CASES: list[FieldCase] = [
             data=lambda w: {
                 "name": "T",
                 "owner_team": w["team"].pk,
-                "embedder": "builtin",
+                "embedder": "all-MiniLM-L6-v2-int8",  # the form offers each built-in model
                 "chunk_size": 1000,
                 "chunk_overlap": 100,
             },

@@ -129,6 +129,53 @@ def test_alice_builds_a_collection_uploads_watches_it_read_and_searches_it(
     assert Collection.objects.get(name="Wildlife").documents.count() == 1
 
 
+def test_alice_picks_the_fast_built_in_model_for_a_big_corpus_and_searches_it(
+    page, login, shots, alice, tmp_path, query_embedder
+):
+    """The second built-in model: chosen by keyboard in the form, with its line on speed and
+    quality; the real worker embeds with it, the embedder service answers the query with it."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    from rag.embedders import FAST
+
+    login(page, alice)
+    page.goto("/collections/new/")
+    models = page.get_by_test_id("embedding-models")
+    expect(models).to_contain_text("100× faster")
+    expect(page.get_by_label("Built-in (offline, all-MiniLM-L6-v2)")).to_be_checked()
+    page.fill("#id_name", "Manuals")
+    page.get_by_label("Built-in (offline, all-MiniLM-L6-v2)").focus()
+    page.keyboard.press("ArrowDown")  # radios move with the arrow keys
+    expect(page.get_by_label(FAST.label)).to_be_checked()
+    shots(page, "collections-new-fast", at="[data-testid=embedding-models]")
+    violations = Axe().run(page).response["violations"]
+    assert not [v["id"] for v in violations if v["impact"] in SERIOUS]
+    page.get_by_role("button", name="Create collection").click()
+    expect(page.get_by_test_id("collection-name")).to_have_text("Manuals")
+    expect(page.locator("main")).to_contain_text("WordLlama 256-d (built in, offline, fast)")
+    expect(page.locator("main")).to_contain_text("256 dimensions")
+
+    guide = tmp_path / "guide.md"
+    guide.write_bytes(GUIDE)
+    page.set_input_files("#rag-files", [str(guide)])
+    page.get_by_role("button", name="Upload", exact=True).click()
+    row = page.locator("#document-" + str(Document.objects.get(title="guide.md").pk))
+    run_worker()
+    expect(row.locator(".rag-status")).to_have_attribute(
+        "data-status", DocStatus.READY, timeout=15_000
+    )
+    shots(page, "collections-fast-ready")
+    chunks = Document.objects.get(title="guide.md").chunks
+    assert set(chunks.values_list("dims", flat=True)) == {256}  # embedded by the fast model
+
+    page.get_by_role("link", name="Search", exact=True).click()
+    page.fill("#id_q", "birds that dig holes in cliffs")
+    page.get_by_role("button", name="Search").click()
+    first = page.get_by_test_id("hits").locator("li").first
+    expect(first).to_contain_text("Puffins")
+    shots(page, "collections-fast-search")
+
+
 def test_a_viewer_sees_a_team_collection_without_the_add_forms(
     page, login, alice, team, vera_viewer, shots
 ):
