@@ -42,16 +42,16 @@ MINILM = BuiltinModel(
     label="Built-in (offline, all-MiniLM-L6-v2)",
     name="all-MiniLM-L6-v2 (built in, offline)",
     dims=384,
-    description="The better built-in model at finding the right passage; a transformer, so "
-    "tens of chunks a second on a small server (100,000 chunks take about an hour).",
+    description="Finds the right passage more often; a transformer: tens of chunks a second "
+    "on a small server (100,000 chunks take about an hour).",
 )
 FAST = BuiltinModel(
     id="wordllama-l2-supercat-256",
     label="Built-in fast (offline, WordLlama 256-d, lower quality)",
     name="WordLlama 256-d (built in, offline, fast)",
     dims=256,
-    description="About 100× faster (thousands of chunks a second) for large corpora, but it "
-    "finds the right passage less often: it averages word vectors instead of reading sentences.",
+    description="About 100× faster (thousands of chunks a second) for large corpora; finds the "
+    "right passage less often: it averages word vectors instead of reading sentences.",
 )
 BUILTIN_MODELS = {model.id: model for model in (MINILM, FAST)}
 DEFAULT_MODEL = MINILM.id

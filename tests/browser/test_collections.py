@@ -147,6 +147,12 @@ def test_alice_picks_the_fast_built_in_model_for_a_big_corpus_and_searches_it(
     page.get_by_label("Built-in (offline, all-MiniLM-L6-v2)").focus()
     page.keyboard.press("ArrowDown")  # radios move with the arrow keys
     expect(page.get_by_label(FAST.label)).to_be_checked()
+    # The provider's fields show only for a provider's model.
+    expect(page.locator("#id_embedding_credential")).to_be_hidden()
+    page.get_by_label("A provider's embedding model").check()
+    expect(page.locator("#id_embedding_credential")).to_be_visible()
+    page.get_by_label(FAST.label).check()
+    expect(page.locator("#id_embedding_model")).to_be_hidden()
     shots(page, "collections-new-fast", at="[data-testid=embedding-models]")
     violations = Axe().run(page).response["violations"]
     assert not [v["id"] for v in violations if v["impact"] in SERIOUS]
