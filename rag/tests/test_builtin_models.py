@@ -182,6 +182,29 @@ def test_a_fast_collection_ingests_searches_hybrid_and_grounds_a_chat_answer(
     assert "Vacuum reclaims dead tuples" in reply.json()["reply"]["content"]  # what Echo received
 
 
+def test_a_big_fast_collection_is_searched_through_its_own_256_d_hnsw_index(
+    alice, ingest, embedder, monkeypatch
+):
+    from rag import indexing
+
+    collection = services.collection_create(actor=alice, name="Fast", embedding_model=FAST.id)
+    add_text(alice, collection, "pets.md", PETS)
+    add_text(alice, collection, "db.md", DATABASES)
+    ingest()
+    assert indexing.hnsw_exists(256)
+    monkeypatch.setattr(selectors, "EXACT_MAX_CHUNKS", 0)
+    plan = selectors._Plan([collection], vector=[0.05] * 256)
+    dims, params, exact = selectors._params(plan, "", 5, -1.0, "vector")
+    assert (dims, exact) == (256, False)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT set_config('enable_seqscan', 'off', true)")
+        cursor.execute("EXPLAIN " + selectors._sql(dims, exact), params)
+        plan_text = "\n".join(row[0] for row in cursor.fetchall())
+    assert "rag_chunk_hnsw_256" in plan_text
+    found = selectors.chunk_search(user=alice, collections=[collection], query=PARAPHRASE)
+    assert found.hits[0].document_title == "db.md"
+
+
 def test_switching_minilm_to_fast_and_back_re_embeds_and_search_follows(
     alice, alice_collection, ingest, embedder, django_capture_on_commit_callbacks
 ):
