@@ -47,7 +47,7 @@ RAG_CASES: list[Case] = [
         method="POST",
         data=lambda w: {
             "name": "Mine",
-            "embedder": "builtin",
+            "embedder": "all-MiniLM-L6-v2-int8",  # the form offers each built-in model
             "chunk_size": 1000,
             "chunk_overlap": 100,
         },
@@ -68,7 +68,7 @@ RAG_CASES: list[Case] = [
         kwargs=coll,
         data=lambda w: {
             "name": "Renamed",
-            "embedder": "builtin",
+            "embedder": "all-MiniLM-L6-v2-int8",  # the form offers each built-in model
             "chunk_size": 900,
             "chunk_overlap": 100,
         },
