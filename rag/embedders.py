@@ -75,7 +75,7 @@ class UnknownModel(ValueError):
 
 def builtin_model(model_id: str) -> BuiltinModel:
     """The built-in model `model_id` names; blank is the default (collections made before
-    there were two kept a blank id until migration rag/0005)."""
+    there were two kept a blank id until migration rag/0006)."""
     try:
         return BUILTIN_MODELS[model_id or DEFAULT_MODEL]
     except KeyError:

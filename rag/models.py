@@ -32,7 +32,7 @@ class Collection(Owned):
     description = models.TextField(blank=True, max_length=2000)
     embedder = models.CharField(max_length=10, choices=Embedder.choices, default=Embedder.BUILTIN)
     # For provider embeddings: the credential (used through the gate, metered) and model id. For
-    # built-in ones: a `rag.embedders.BUILTIN_MODELS` id (blank, before migration 0005: MiniLM).
+    # built-in ones: a `rag.embedders.BUILTIN_MODELS` id (blank, before migration 0006: MiniLM).
     embedding_credential = models.ForeignKey(
         "providers.ProviderCredential",
         null=True,

@@ -351,7 +351,7 @@ def test_the_form_offers_both_built_in_models_each_with_its_speed_and_quality(al
 
 # --- The migration ----------------------------------------------------------------------------
 
-BEFORE = [("rag", "0004_chunk_covering_exact_index")]
+BEFORE = [("rag", "0005_chunk_text_index_per_collection")]
 
 
 @pytest.mark.django_db(transaction=True)

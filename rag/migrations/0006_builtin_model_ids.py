@@ -13,7 +13,7 @@ def name_minilm(apps, schema_editor):
 
 
 def unname_minilm(apps, schema_editor):
-    # Before 0005 a built-in collection's model id was blank (and could only be MiniLM).
+    # Before 0006 a built-in collection's model id was blank (and could only be MiniLM).
     Collection = apps.get_model("rag", "Collection")
     Collection.objects.filter(embedder="builtin", embedding_model=MINILM).update(embedding_model="")
 
@@ -21,7 +21,7 @@ def unname_minilm(apps, schema_editor):
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("rag", "0004_chunk_covering_exact_index"),
+        ("rag", "0005_chunk_text_index_per_collection"),
     ]
 
     operations = [
