@@ -1,6 +1,6 @@
 """The daily rollup of the usage ledger (`DailyUsage`): what one settled call adds to it, and
-the SQL that keeps it — one upsert per call, a detach when a credential goes, a rebuild from the
-ledger. The dashboard reads these rows only (billing.usage)."""
+the SQL that keeps it — one upsert per call, a detach when a credential, an account or a team
+goes, a rebuild from the ledger. The dashboard reads these rows only (billing.usage)."""
 
 from __future__ import annotations
 
@@ -60,19 +60,25 @@ ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
     {_ADD}
 """  # noqa: S608 - only the column-name constants above are formatted in
 
-# Rows of a credential being deleted fold into the rows that keep its spend without it
-# (credential NULL), adding up where such a row already exists (an earlier deleted credential's
-# usage of the same day and model) — a plain SET NULL would collide on the unique constraint.
-_MOVED = ", ".join("NULL" if c == "credential_id" else c for c in COLUMNS)
-DETACH_SQL = f"""
+# Rows of a credential, user or team being deleted fold into the rows that keep their figures
+# without it (that column NULL, as the ledger's SET NULL leaves its calls), adding up where such a
+# row already exists (an earlier deleted credential's or member's usage of the same day and model)
+# — a plain SET NULL would collide on the unique constraint. The moved rows share the detached
+# column's value, so no two of them land on one key.
+def _detach_sql(column: str) -> str:
+    moved = ", ".join("NULL" if c == column else c for c in COLUMNS)
+    return f"""
 WITH moved AS (
-    DELETE FROM billing_dailyusage WHERE credential_id = %s RETURNING *
+    DELETE FROM billing_dailyusage WHERE {column} = %s RETURNING *
 )
 INSERT INTO billing_dailyusage ({", ".join(COLUMNS)})
-SELECT {_MOVED} FROM moved
+SELECT {moved} FROM moved
 ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
     {_ADD}
 """  # noqa: S608 - only the column-name constants above are formatted in
+
+
+DETACH_SQL = {column: _detach_sql(column) for column in ("credential_id", "user_id", "team_id")}
 
 # The whole rollup from the ledger's settled rows, days in the instance's zone (%s). Used by
 # the migration that added dimensions, by `rollups_rebuild` and the P9 bench.
@@ -155,7 +161,20 @@ def rollups_detach_credential(*, credential_id: int) -> None:
     """Before a credential is deleted: keep its daily totals, without it (one statement).
     Call inside the transaction that deletes the credential."""
     with connection.cursor() as cursor:
-        cursor.execute(DETACH_SQL, [credential_id])
+        cursor.execute(DETACH_SQL["credential_id"], [credential_id])
+
+
+def detach_before_delete(sender, instance, **kwargs) -> None:
+    """pre_delete receiver for users, teams and credentials (billing.apps): the totals stay,
+    without the deleted one, as the ledger keeps its calls — a team's history doesn't shrink when
+    a member deletes their account, nor a member's own when a team goes. These rows go
+    by cascade and from the Django admin — from `accounts`, which can't call billing — and Django
+    sends pre_delete inside the deleting transaction, before the cascade's own deletes and SET
+    NULLs: the rollup rows are moved out of their way first (nothing left for them to delete,
+    nor to collide)."""
+    column = {"User": "user_id", "Team": "team_id", "ProviderCredential": "credential_id"}
+    with connection.cursor() as cursor:
+        cursor.execute(DETACH_SQL[column[sender.__name__]], [instance.pk])
 
 
 def rollups_rebuild() -> int:

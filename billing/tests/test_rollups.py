@@ -183,3 +183,53 @@ def test_deleting_a_credential_keeps_every_sum_of_its_days_without_it(alice, mak
     assert row.credential_id is None
     assert (row.calls, row.ttft_count, row.ttft_ms_sum) == (3, 2, 400)
     assert (row.estimated_calls, row.provider_calls) == (1, 2)
+
+
+def team_totals(team, alice):
+    from billing.usage import usage_query_for
+    from billing.usage_figures import usage_figures
+
+    figures = usage_figures(q=usage_query_for(user=alice, team=team, period="30d"))
+    return figures.totals.__dict__, [day.__dict__ for day in figures.days]
+
+
+def test_a_teams_usage_totals_are_the_same_after_a_member_deletes_their_account(
+    alice, team, bob_teammate, vera_viewer, make_key
+):
+    key = make_key(team)
+    for person in (alice, bob_teammate, bob_teammate, vera_viewer):
+        write_call(user=person, team=team, credential=key, cost=Decimal("0.25"))
+    write_call(user=bob_teammate, team=team, credential=key, status=CallStatus.ERROR)
+    before = team_totals(team, alice)
+    assert before[0]["calls"] == 5
+
+    bob_teammate.delete()
+    vera_viewer.delete()  # a second one lands on the rows the first left: they add up
+
+    assert team_totals(team, alice) == before
+    assert_same(rollup_rows(), ledger_rows())
+    assert UsageRecord.objects.filter(user=None).count() == 4
+
+
+def test_a_members_own_usage_keeps_the_calls_of_a_team_that_was_deleted(alice, team, make_key):
+    write_call(user=alice, team=team, credential=make_key(team), cost=Decimal("0.5"))
+    write_call(user=alice, cost=Decimal("0.25"))
+    mine_before = team_totals(None, alice)
+
+    team.delete()  # its credential goes with it, by cascade
+
+    assert team_totals(None, alice) == mine_before
+    assert_same(rollup_rows(), ledger_rows())
+
+
+def test_an_account_deleted_inside_a_rolled_back_transaction_keeps_its_rollup_rows(
+    alice, team, bob_teammate
+):
+    from django.db import transaction
+
+    write_call(user=bob_teammate, team=team)
+    before = rollup_rows()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        bob_teammate.delete()
+        raise RuntimeError
+    assert rollup_rows() == before
