@@ -60,6 +60,7 @@ ON CONFLICT ON CONSTRAINT billing_dailyusage_unique DO UPDATE SET
     {_ADD}
 """  # noqa: S608 - only the column-name constants above are formatted in
 
+
 # Rows of a credential, user or team being deleted fold into the rows that keep their figures
 # without it (that column NULL, as the ledger's SET NULL leaves its calls), adding up where such a
 # row already exists (an earlier deleted credential's or member's usage of the same day and model)

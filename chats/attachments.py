@@ -152,8 +152,7 @@ def attachment_remove(*, actor, conversation: Conversation, attachment_id) -> No
     )
     if attachment is None:
         raise Http404("No such pending attachment.")
-    attachment.delete()
-    _unlink_unreferenced({n for n in (attachment.stored_name, attachment.thumb_name) if n})
+    attachment.delete()  # its files go once this commits (files_release_on_delete)
 
 
 def attachments_copy(*, source, message) -> list[Attachment]:
@@ -202,26 +201,36 @@ def _unlink_unreferenced(names: set[str]) -> None:
         stored_path(name).unlink(missing_ok=True)
 
 
+def files_release_on_delete(sender, instance: Attachment, **kwargs) -> None:
+    """pre_delete receiver for attachments (chats.apps): once the deletion commits (a rollback
+    keeps them), the attachment's stored files go unless another row still names them (an
+    edit's or a fork's copy) — however the row goes: with its message, its conversation, or by
+    cascade when the conversation's owner (an account, a team) is deleted."""
+    names = {name for name in (instance.stored_name, instance.thumb_name) if name}
+    if names:
+        transaction.on_commit(lambda: _unlink_unreferenced(names))
+
+
 def conversation_files_delete(*, actor, conversation: Conversation) -> None:
     """Call inside the transaction that deletes `conversation` (`actor` may delete it): its
-    images' files and its files collection go with it. Image files are removed once the deletion
-    commits — a rollback keeps every one; the files collection goes through rag's own deletion
-    (documents, chunks, uploads, and its own HNSW graph if it grew one)."""
+    files collection goes with it through rag's own deletion (documents, chunks, uploads, and
+    its own HNSW graph if it grew one) — unless a fork of it still reads from it. Its images'
+    files go with their attachment rows (`files_release_on_delete`)."""
     from rag import services as rag_services
     from rag.models import Collection
 
-    names: set[str] = set()
-    for stored, thumb in Attachment.objects.filter(conversation=conversation).values_list(
-        "stored_name", "thumb_name"
-    ):
-        names.update(name for name in (stored, thumb) if name)
-    if conversation.files_collection_id is not None:
-        files = Collection.objects.filter(
-            pk=conversation.files_collection_id, for_conversation=True
-        ).first()
-        if files is not None:
-            rag_services.collection_delete(actor=actor, collection=files)
-    transaction.on_commit(lambda: _unlink_unreferenced(names))
+    if conversation.files_collection_id is None:
+        return
+    shared = (
+        Conversation.objects.filter(files_collection_id=conversation.files_collection_id)
+        .exclude(pk=conversation.pk)
+        .exists()
+    )
+    files = Collection.objects.filter(
+        pk=conversation.files_collection_id, for_conversation=True
+    ).first()
+    if files is not None and not shared:
+        rag_services.collection_delete(actor=actor, collection=files)
 
 
 def _pk(value) -> int:

@@ -635,6 +635,9 @@ def conversation_fork(*, actor, conversation: Conversation, message_id) -> Conve
         forked_from=message,
         owner_user_id=conversation.owner_user_id,
         owner_team_id=conversation.owner_team_id,
+        # The documents its messages carry stay readable, and retrievable, in the fork: it
+        # shares the files collection (same owner), which goes when neither names it any more.
+        files_collection_id=conversation.files_collection_id,
     )
     fork.save()
     copies, parent = [], None
@@ -669,6 +672,9 @@ def conversation_fork(*, actor, conversation: Conversation, message_id) -> Conve
             created_at=original.created_at,
         )
         copy.save()
+        if original.has_attachments:
+            # Same stored files, shared until no attachment row names them.
+            attachments.attachments_copy(source=original, message=copy)
         if parent is not None:
             Message.objects.filter(pk=parent.pk).update(active_child=copy)
         copies.append(copy)

@@ -185,15 +185,25 @@ def collection_update(*, actor, collection: Collection, **changes) -> Collection
 
 
 def collection_delete(*, actor, collection: Collection) -> None:
+    """Its documents, chunks, stored uploads and own HNSW graphs go (the files and graphs once
+    the deletion commits: `storage_release_on_delete`)."""
     access.require(actor, collection, Action.MANAGE if collection.owner_team_id else Action.WRITE)
-    names = list(collection.documents.exclude(stored_name="").values_list("stored_name", flat=True))
-    pk = collection.pk
     collection.delete()
+
+
+def storage_release_on_delete(sender, instance, **kwargs) -> None:
+    """pre_delete receiver for collections and documents (rag.apps): a document's stored upload
+    and a collection's own graphs go once the deletion commits (a rollback keeps them) — however
+    the row goes: here, or by cascade when its owner (an account, a team) is deleted, which
+    `accounts` can't tell rag about."""
+    if isinstance(instance, Document):
+        if instance.stored_name:
+            transaction.on_commit(lambda: uploads.discard(instance.stored_name))
+        return
     from rag.tasks import drop_collection_indexes
 
+    pk = instance.pk
     transaction.on_commit(lambda: drop_collection_indexes.enqueue(pk))
-    for name in names:
-        uploads.discard(name)
 
 
 # --- Documents -----------------------------------------------------------------------------------
@@ -343,6 +353,4 @@ def document_delete(*, actor, document: Document) -> None:
     """Removes the document, its chunks (cascade) and its stored file. A running ingestion
     notices the document is gone and stops."""
     access.require(actor, document.collection, Action.WRITE)
-    stored = document.stored_name
-    document.delete()
-    uploads.discard(stored)
+    document.delete()  # its stored file goes once this commits (storage_release_on_delete)

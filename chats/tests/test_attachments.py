@@ -457,3 +457,118 @@ def test_shared_image_files_stay_until_no_message_names_them(
     with django_capture_on_commit_callbacks(execute=True):
         services.conversation_delete(actor=alice, conversation=conversation)
     assert not any(path.exists() for path in files_of(attachment))
+
+
+# --- Deleting a team or an account, forks --------------------------------------------------------
+
+
+def sent_document(user, conversation, api) -> Attachment:
+    attachment = attachments.attachment_add(
+        actor=user, conversation=conversation, filename="notes.txt", data=b"Boiler notes."
+    )
+    assert post(api, conversation, "Read this").status_code == 201
+    attachment.refresh_from_db()
+    return attachment
+
+
+def upload_of(attachment: Attachment):
+    from rag import uploads
+    from rag.models import Document
+
+    return uploads.storage_dir() / Document.objects.get(pk=attachment.document_id).stored_name
+
+
+def test_deleting_a_team_removes_its_conversations_images_and_files_collections_once_committed(
+    alice, team, api_for, django_capture_on_commit_callbacks
+):
+    from rag.models import Document
+
+    conversation = echo_conversation(alice, team=team)
+    image = sent_image(alice, conversation, api_for(alice))
+    document = sent_document(alice, conversation, api_for(alice))
+    upload = upload_of(document)
+    mine = echo_conversation(alice)
+    personal = sent_image(alice, mine, api_for(alice))
+    assert upload.exists()
+
+    with django_capture_on_commit_callbacks(execute=True) as callbacks:
+        from accounts import services as account_services
+
+        account_services.team_delete(actor=alice, team=team)
+        assert all(path.exists() for path in files_of(image)) and upload.exists()
+
+    assert callbacks
+    assert not any(path.exists() for path in files_of(image))
+    assert not upload.exists()
+    assert not Document.objects.filter(pk=document.document_id).exists()
+    assert all(path.exists() for path in files_of(personal))  # alice's own chat is not the team's
+
+
+def test_deleting_an_account_removes_its_conversations_files_but_not_its_team_chats(
+    alice, team, bob_teammate, api_for, django_capture_on_commit_callbacks
+):
+    own = echo_conversation(bob_teammate)
+    image = sent_image(bob_teammate, own, api_for(bob_teammate))
+    upload = upload_of(sent_document(bob_teammate, own, api_for(bob_teammate)))
+    in_team = echo_conversation(alice, team=team)
+    team_image = sent_image(bob_teammate, in_team, api_for(bob_teammate))
+
+    with django_capture_on_commit_callbacks(execute=True):
+        bob_teammate.delete()
+
+    assert not any(path.exists() for path in files_of(image)) and not upload.exists()
+    assert all(path.exists() for path in files_of(team_image))  # the team's chat keeps it
+    assert Attachment.objects.filter(pk=team_image.pk, uploaded_by=None).exists()
+
+
+def test_an_account_deletion_that_rolls_back_keeps_every_file(bob_teammate, api_for):
+    from django.db import transaction
+
+    own = echo_conversation(bob_teammate)
+    image = sent_image(bob_teammate, own, api_for(bob_teammate))
+    upload = upload_of(sent_document(bob_teammate, own, api_for(bob_teammate)))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        bob_teammate.delete()
+        raise RuntimeError("something after the delete failed")
+    assert all(path.exists() for path in files_of(image)) and upload.exists()
+
+
+def test_a_fork_keeps_its_messages_images_and_documents_after_the_original_is_deleted(
+    alice, api_for, django_capture_on_commit_callbacks
+):
+    conversation = echo_conversation(alice)
+    image = sent_image(alice, conversation, api_for(alice))
+    document = sent_document(alice, conversation, api_for(alice))
+    upload = upload_of(document)
+    last = conversation.messages.order_by("-created_at", "-id").first()
+
+    fork = services.conversation_fork(actor=alice, conversation=conversation, message_id=last.pk)
+
+    carried = Attachment.objects.filter(conversation=fork).order_by("id")
+    assert [(a.kind, a.name) for a in carried] == [("image", image.name), ("document", "notes.txt")]
+    assert all(a.message.conversation_id == fork.pk and a.message.has_attachments for a in carried)
+    assert fork.files_collection_id == conversation.files_collection_id
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_delete(actor=alice, conversation=conversation)
+
+    assert all(path.exists() for path in files_of(image)) and upload.exists()
+    fork.refresh_from_db()
+    assert Collection.objects.filter(pk=fork.files_collection_id).exists()
+    page = api_for(alice).get(f"/api/conversations/{fork.pk}/messages/")
+    assert page.status_code == 200, page.content
+
+    with django_capture_on_commit_callbacks(execute=True):
+        services.conversation_delete(actor=alice, conversation=fork)
+    assert not any(path.exists() for path in files_of(image)) and not upload.exists()
+
+
+def test_a_conversation_deletion_that_rolls_back_keeps_its_documents_upload(alice, api_for):
+    from django.db import transaction
+
+    conversation = echo_conversation(alice)
+    upload = upload_of(sent_document(alice, conversation, api_for(alice)))
+    with pytest.raises(RuntimeError), transaction.atomic():
+        services.conversation_delete(actor=alice, conversation=conversation)
+        raise RuntimeError("something after the delete failed")
+    assert upload.exists()  # rag used to discard it before the commit
