@@ -256,10 +256,9 @@ def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     dialog = page.locator("#prompt-dialog")
     expect(dialog).to_be_visible()
     dialog.get_by_role("option").click()
-    # Choosing a version redraws the form: wait for the new one before typing into it.
-    dialog.locator("#prompt-values").evaluate("form => { form.dataset.stale = '1'; }")
+    # Choosing a version redraws the form; the page keeps the old one unusable meanwhile
+    # (test_a_version_chosen_in_the_picker_...), so typing waits for the new one.
     dialog.locator("#prompt-version").select_option("1")
-    expect(dialog.locator("#prompt-values:not([data-stale])")).to_be_visible()
     expect(dialog.locator("#prompt-version")).to_have_value("1")
     dialog.locator("#id_v-topic").fill("moons")
     dialog.get_by_role("button", name="Insert").click()
@@ -335,3 +334,57 @@ def test_alice_builds_versions_labels_inserts_in_chat_and_runs_a_batch(
     )
     expect(page.get_by_test_id("slot-model").first).to_have_value(f"{echo.pk}|echo")
     expect(page.get_by_test_id("prompt-link")).to_contain_text("Explain v2")
+
+
+def test_a_version_chosen_in_the_picker_is_what_insert_sends_however_slow_its_form_arrives(
+    page, login, alice, models
+):
+    """Choosing another version fetches its form; until it arrives the old form (whose select
+    already shows the new number) must not be usable — an Insert pressed then sent the old
+    form's variables, and its errors vanished with it when the new form landed (the flaky
+    picker step under load). Here the new form is held back until the test lets it go."""
+    from prompts.services import Content, template_create, version_create
+
+    echo, _fake = models
+    prompt = template_create(
+        actor=alice,
+        name="Explain",
+        content=Content(
+            user_text="Explain {{topic}} briefly.",
+            variables=[{"name": "topic", "type": "text"}],
+        ),
+    )
+    version_create(
+        actor=alice,
+        template=prompt,
+        content=Content(
+            user_text="Explain {{topic}} to {{whom}}.",
+            variables=[{"name": "topic", "type": "text"}, {"name": "whom", "type": "text"}],
+        ),
+    )
+    held = []
+    page.route(re.compile(r"/prompts/\d+/insert/\?version=1$"), lambda route: held.append(route))
+    conversation = chat_services.conversation_start(actor=alice, credential=echo, model="echo")
+    login(page, alice)
+    page.goto(f"/chat/{conversation.pk}/")
+    page.get_by_test_id("prompt-insert").click()
+    dialog = page.locator("#prompt-dialog")
+    dialog.get_by_role("option").click()
+    expect(dialog.locator("#prompt-version")).to_have_value("2")
+    dialog.locator("#id_v-topic").fill("tides")
+
+    dialog.locator("#prompt-version").select_option("1")
+    insert = dialog.get_by_role("button", name="Insert")
+    expect(insert).to_be_disabled()
+    page.wait_for_function("() => true")  # the route handler has run by now
+    assert len(held) == 1
+    expect(dialog.locator("#id_v-topic")).to_be_disabled()
+    expect(dialog.locator("#prompt-values")).to_have_attribute("aria-busy", "true")
+
+    held[0].continue_()
+    expect(dialog.locator("#prompt-values")).not_to_have_attribute("aria-busy", "true")
+    expect(dialog.locator("#id_v-whom")).to_have_count(0)  # v1's form
+    expect(dialog.locator("#id_v-topic")).to_have_value("tides")  # what was typed carried over
+    insert.click()
+    expect(dialog).to_be_hidden()
+    expect(page.locator("#composer-input")).to_have_value("Explain tides briefly.")

@@ -29,6 +29,7 @@ if (dialog) {
   let slashStart = null; // the "/query" typed in the text box, replaced on insert
   let searchTimer = null;
   let searchSeq = 0;
+  let chooseSeq = 0;
 
   function options() {
     return Array.from(results.querySelectorAll("[role=option]"));
@@ -54,6 +55,7 @@ if (dialog) {
   }
 
   function open(query = "") {
+    chooseSeq++; // a form still on its way is no longer wanted
     formStep.hidden = true;
     formStep.innerHTML = "";
     searchStep.hidden = false;
@@ -68,19 +70,58 @@ if (dialog) {
   }
 
   async function choose(pk, version = "") {
+    const seq = ++chooseSeq;
     const url = urlWith(dialog.dataset.formUrl, pk) + (version ? `?version=${encodeURIComponent(version)}` : "");
-    const response = await fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
-    if (!response.ok) {
-      results.insertAdjacentHTML("afterbegin", '<p class="form-errors" role="alert">This prompt is no longer available.</p>');
+    // Another version of the form on screen: until its replacement arrives nothing in it can be
+    // used — an Insert pressed now would send this form's variables and then vanish with its
+    // errors, and what is typed now would be lost — and what was typed carries over.
+    const previous = formStep.hidden ? null : formStep.querySelector("form");
+    const typed = {};
+    if (previous) {
+      previous.querySelectorAll("[name^='v-']").forEach((input) => {
+        typed[input.name] = input.value;
+      });
+      previous.setAttribute("aria-busy", "true");
+      previous.querySelectorAll("input, select, textarea, button").forEach((el) => {
+        el.disabled = true;
+      });
+    }
+    let response = null;
+    try {
+      response = await fetch(url, { headers: { "HX-Request": "true" }, credentials: "same-origin" });
+    } catch (e) {
+      response = null;
+    }
+    if (seq !== chooseSeq) return; // a newer choice answered first
+    if (!response || !response.ok) {
+      const message = "This prompt is no longer available.";
+      if (previous) {
+        previous.removeAttribute("aria-busy");
+        previous.querySelectorAll("input, select, textarea, button").forEach((el) => {
+          el.disabled = false;
+        });
+        showErrors(previous, message);
+      } else {
+        results.insertAdjacentHTML("afterbegin", `<p class="form-errors" role="alert">${message}</p>`);
+      }
       return;
     }
-    formStep.innerHTML = await response.text();
+    const html = await response.text();
+    if (seq !== chooseSeq) return;
+    formStep.innerHTML = html;
     searchStep.hidden = true;
     formStep.hidden = false;
     const form = formStep.querySelector("form");
+    form.querySelectorAll("[name^='v-']").forEach((input) => {
+      if (typed[input.name] && !input.value) input.value = typed[input.name];
+    });
     const systemField = dialog.dataset.system && document.querySelector(dialog.dataset.system);
     const useSystem = form.querySelector("[name=use_system]");
     if (useSystem && !systemField) useSystem.closest(".field").remove(); // nowhere to put it
+    if (previous) {
+      form.querySelector("#prompt-version").focus(); // where the keyboard was
+      return;
+    }
     const first = form.querySelector("input:not([type=checkbox]), textarea, select:not(#prompt-version)");
     if (first) {
       first.focus();
