@@ -59,13 +59,17 @@ def test_the_same_content_twice_is_kept_once(alice, alice_collection):
     assert alice_collection.documents.count() == 1
 
 
-def test_deleting_a_document_removes_its_chunks_and_file(alice, alice_collection, ingest):
+def test_deleting_a_document_removes_its_chunks_and_file_once_committed(
+    alice, alice_collection, ingest, django_capture_on_commit_callbacks
+):
     from rag import uploads
 
     outcome = add_text(alice, alice_collection, "a.txt", "alpha\n\nbeta")
     ingest()
     assert Chunk.objects.filter(document=outcome.document).exists()
-    services.document_delete(actor=alice, document=outcome.document)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.document_delete(actor=alice, document=outcome.document)
+        assert uploads.load(outcome.document.stored_name)  # a rollback would keep it
     assert not Chunk.objects.filter(document_id=outcome.document.pk).exists()
     with pytest.raises(FileNotFoundError):
         uploads.load(outcome.document.stored_name)
