@@ -1,5 +1,5 @@
 """Account events close open websockets (real Channels sockets through the whole ASGI stack):
-password change, password reset, an admin setting a password, and deactivation close every
+password change, password reset, an admin setting a password, deactivation and deletion close every
 socket of the user, whatever its session; logout and team removal are covered in chats."""
 
 from __future__ import annotations
@@ -112,6 +112,21 @@ async def test_deactivating_the_account_closes_its_sockets(alice, bob_teammate):
             user.save()
 
         await sync_to_async(deactivate)()
+
+        assert await _closed(alices) == CLOSED
+        assert await _still_open(bobs)
+
+
+async def test_deleting_the_account_closes_its_sockets(alice, bob_teammate):
+    """An admin deleting an account (the admin's bulk delete goes through a queryset, never
+    through a save) ends its open sockets as a deactivation does."""
+    async with (
+        connect("/ws/ping/", user=alice) as (alices, ok1),
+        connect("/ws/ping/", user=bob_teammate) as (bobs, ok2),
+    ):
+        assert ok1 and ok2
+
+        await sync_to_async(User.objects.filter(pk=alice.pk).delete)()
 
         assert await _closed(alices) == CLOSED
         assert await _still_open(bobs)
