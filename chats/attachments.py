@@ -132,7 +132,7 @@ def attachment_add(*, actor, conversation: Conversation, filename: str, data: by
         actor=actor, collection=collection, filename=name, data=data
     )
     if outcome.document is None:
-        raise ValidationError({"file": f"“{name}”: {outcome.reason}"})
+        raise ValidationError({"file": f"“{name}”: {outcome.message}"})
     return Attachment.objects.create(
         conversation=conversation,
         kind=AttachmentKind.DOCUMENT,

@@ -12,13 +12,15 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import Http404
+from django.test import Client
 from PIL import Image
 
 from chats import attachments, services
 from chats.models import Attachment, Conversation, Message
 from providers import services as provider_services
-from rag.models import Collection, DocStatus
+from rag.models import Collection, DocStatus, Document
 from rag.tests.documents import docx_bomb, pdf, png
+from tests.api_client import bearer
 
 
 @pytest.fixture(autouse=True)
@@ -235,6 +237,30 @@ def test_a_document_is_read_into_the_conversations_files_collection_and_cited(
     reply = response.json()["reply"]
     assert [s["title"] for s in reply["retrieval"]["sources"]] == ["manual.txt"]
     assert "blue flap" in reply["retrieval"]["context"]
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "reason"),
+    [
+        ("tool.exe", b"MZ\x90\x00 not a document", "supported"),
+        ("notes.txt", b"\x00\x01\x02\xff" * 64, "binary"),
+    ],
+)
+def test_a_document_rag_cannot_read_is_refused_with_its_reason_not_a_server_error(
+    alice, token_for, name, data, reason
+):
+    conversation = echo_conversation(alice)
+    api = Client(headers=bearer(token_for(alice, "write")))
+
+    response = api.post(
+        f"/api/conversations/{conversation.pk}/attachments/",
+        {"file": SimpleUploadedFile(name, data)},
+    )
+
+    assert response.status_code == 400, response.content
+    [refusal] = response.json()["refused"]
+    assert refusal["name"] == name and reason in refusal["reason"]
+    assert not Attachment.objects.exists() and not Document.objects.exists()
 
 
 def test_a_malformed_pdf_and_a_zip_bomb_fail_clearly_leaving_the_files_collection_intact(
