@@ -264,6 +264,7 @@ class ForkView(generics.GenericAPIView):
 
 class ConversationCollectionListView(generics.GenericAPIView):
     serializer_class = ConversationCollectionSerializer
+    pagination_class = None  # a plain list: at most grounding.MAX_LINKED
 
     @extend_schema(responses={200: ConversationCollectionSerializer(many=True)})
     def get(self, request, pk):
@@ -313,8 +314,12 @@ class ConversationCollectionDetailView(generics.GenericAPIView):
 class AttachmentListView(generics.GenericAPIView):
     serializer_class = AttachmentSerializer
     parser_classes = [MultiPartParser]
+    pagination_class = None  # a plain list
 
-    @extend_schema(operation_id="conversations_attachments_list")
+    @extend_schema(
+        operation_id="conversations_attachments_list",
+        responses={200: AttachmentSerializer(many=True)},
+    )
     def get(self, request, pk):
         """Attachments of this conversation you can see: sent ones, and your pending ones."""
         conversation = selectors.conversation_for_user(user=request.user, pk=pk)
@@ -330,7 +335,16 @@ class AttachmentListView(generics.GenericAPIView):
                 },
             }
         },
-        responses={201: AttachmentUploadSerializer, 400: AttachmentUploadSerializer},
+        responses={
+            201: AttachmentUploadSerializer,
+            # Everything refused (each with its reason), or a body that isn't an upload at all.
+            400: {
+                "oneOf": [
+                    {"$ref": "#/components/schemas/AttachmentUpload"},
+                    {"$ref": "#/components/schemas/Error"},
+                ]
+            },
+        },
         description="Attach files to your next message in this conversation (one or more "
         "`file` parts): images are re-encoded, documents read into the conversation's files "
         "collection. 201 when anything was attached; 400 when everything was refused. Each "

@@ -112,7 +112,13 @@ class DocumentListView(generics.ListAPIView):
         },
         responses={
             201: UploadOutcomeSerializer(many=True),
-            400: UploadOutcomeSerializer(many=True),
+            # Everything refused (one outcome per item), or input that isn't an upload at all.
+            400: {
+                "oneOf": [
+                    {"type": "array", "items": {"$ref": "#/components/schemas/UploadOutcome"}},
+                    {"$ref": "#/components/schemas/Error"},
+                ]
+            },
         },
         description="Upload files (multipart, one or more `file` parts), or send JSON with "
         "`text` (+ `title`) to paste or `url` to fetch a page. Answers one outcome per item: "

@@ -9,6 +9,8 @@ operation so the run stays well under a minute."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 import schemathesis
 from django.core.handlers.wsgi import WSGIHandler
@@ -26,6 +28,7 @@ from schemathesis.specs.openapi.checks import (
 
 from chats import services as chat_services
 from providers import services as provider_services
+from rag.tests.conftest import embedder  # noqa: F401 - the query embedder, stopped at the end
 from workbench.egress import EgressError
 
 MAX_EXAMPLES = 8  # per operation
@@ -118,3 +121,145 @@ def test_every_operation_answers_without_5xx_and_as_its_schema_says(
     case, fuzz_world, no_network, bob_token
 ):
     case.call_and_validate(headers={"Authorization": f"Bearer {bob_token}"}, checks=CHECKS)
+
+
+# --- Collections, documents, search and attachments: as an owner and as an outsider ----------
+#
+# The operations of issue 14 (collections, documents with multipart uploads, ingestion status,
+# search, a conversation's collections and attachments) fuzzed twice: as bob (a team member
+# with data of his own) and as charlie (an outsider with nothing). Every generated case is sent
+# once as generated and once with its ids swapped for real ids of alice's (her team's and her
+# personal collection, document, chunk, conversation and attachment), so foreign ids are hit for
+# sure. No 5xx, answers as documented, and alice's canaries never in an answer they may not read.
+
+RAG_PATHS = r"/(collections|conversations/\{id\}/(collections|attachments))"
+TEAM_CANARY = "zebracanaryteam"
+PRIVATE_CANARY = "zebracanaryprivate"
+
+
+def _ready_document(actor, collection, name: str, text: str):
+    """A document already read: its one chunk in place (full-text search finds it without an
+    embedder)."""
+    from rag import services as rag_services
+    from rag.models import Chunk, DocStatus, Document
+
+    document = rag_services.document_add_bytes(
+        actor=actor, collection=collection, filename=name, data=text.encode()
+    ).document
+    Chunk.objects.create(collection=collection, document=document, ordinal=0, text=text)
+    Document.objects.filter(pk=document.pk).update(status=DocStatus.READY, chunk_count=1)
+    return document
+
+
+@pytest.fixture
+def rag_world(alice, team, bob_teammate, charlie_outsider, embedder):  # noqa: F811
+    from PIL import Image
+
+    from chats import attachments, grounding
+    from rag import services as rag_services
+    from rag.models import Chunk
+
+    echo = provider_services.credential_create(actor=alice, preset="echo", name="alice echo")
+    team_echo = provider_services.credential_create(
+        actor=alice, preset="echo", name="Acme echo", owner_team=team
+    )
+    team_collection = rag_services.collection_create(
+        actor=alice, name="Acme handbook", owner_team=team
+    )
+    private = rag_services.collection_create(actor=alice, name="Alice private")
+    team_doc = _ready_document(alice, team_collection, "team.md", f"Holidays {TEAM_CANARY}")
+    private_doc = _ready_document(alice, private, "private.md", f"Salary {PRIVATE_CANARY}")
+    bobs = rag_services.collection_create(actor=bob_teammate, name="Bob notes")
+    _ready_document(bob_teammate, bobs, "bob.md", "Holidays and salary notes of bob")
+    personal_chat = chat_services.conversation_start(actor=alice, credential=echo, model="echo")
+    grounding.collection_attach(actor=alice, conversation=personal_chat, collection_id=private.pk)
+    team_chat = chat_services.conversation_start(
+        actor=alice, owner_team=team, credential=team_echo, model="echo"
+    )
+    grounding.collection_attach(
+        actor=alice, conversation=team_chat, collection_id=team_collection.pk
+    )
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    image = attachments.attachment_add(
+        actor=alice, conversation=personal_chat, filename="me.png", data=buffer.getvalue()
+    )
+    chunk = Chunk.objects.filter(document=private_doc).get()
+    return {
+        "collections": [private.pk, team_collection.pk],
+        "documents": [private_doc.pk, team_doc.pk],
+        "conversations": [personal_chat.pk, team_chat.pk],
+        "attachments": [image.pk],
+        "chunks": [chunk.pk],
+    }
+
+
+def _with_alices_ids(case, world: dict, which: int):
+    """The case (changed in place) aimed at alice's objects: her personal ones (0) or her
+    team's (1)."""
+    pick = lambda key: world[key][min(which, len(world[key]) - 1)]  # noqa: E731
+    params = dict(case.path_parameters or {})
+    for name in ("id", "pk"):  # the schema names a path's `pk` "id"
+        if name in params:
+            params[name] = pick(
+                "conversations" if "/conversations/" in case.path else "collections"
+            )
+    for name, key in (
+        ("document_id", "documents"),
+        ("collection_id", "collections"),
+        ("attachment_id", "attachments"),
+    ):
+        if name in params:
+            params[name] = pick(key)
+    case.path_parameters = params
+    if case.path.endswith("/search/"):
+        # A valid query that finds both canaries (the generated body had its turn already).
+        case.body = {"query": f"{TEAM_CANARY} or {PRIVATE_CANARY}", "mode": "text"}
+    return case
+
+
+def _no_canary(forbidden: tuple[str, ...]):
+    def check(ctx, response, case):
+        body = response.content.decode(errors="replace")
+        leaked = [word for word in forbidden if word in body]
+        if leaked:
+            raise AssertionError(f"{case.method} {case.formatted_path} leaked {leaked}")
+
+    return check
+
+
+RAG_SCHEMA = schema.include(path_regex=RAG_PATHS)
+
+
+def _fuzz(case, token: str, world: dict, forbidden: tuple[str, ...]):
+    headers = {"Authorization": f"Bearer {token}"}
+    checks = [*CHECKS, _no_canary(forbidden)]
+    case.call_and_validate(headers=headers, checks=checks)
+    for which in (0, 1):
+        _with_alices_ids(case, world, which).call_and_validate(headers=headers, checks=checks)
+
+
+@RAG_SCHEMA.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_rag_and_attachment_operations_answer_bob_without_5xx_or_alices_private_text(
+    case, rag_world, no_network, bob_token
+):
+    _fuzz(case, bob_token, rag_world, (PRIVATE_CANARY,))
+
+
+@RAG_SCHEMA.parametrize()
+@settings(
+    max_examples=MAX_EXAMPLES,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_rag_and_attachment_operations_answer_charlie_without_5xx_or_any_of_alices_text(
+    case, rag_world, no_network, charlie_outsider, token_for
+):
+    _fuzz(case, token_for(charlie_outsider, "write"), rag_world, (PRIVATE_CANARY, TEAM_CANARY))

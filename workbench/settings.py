@@ -240,7 +240,7 @@ REST_FRAMEWORK = {
     "PAGE_SIZE": 50,
     "EXCEPTION_HANDLER": "workbench.api.exception_handler",
     "DEFAULT_METADATA_CLASS": "workbench.metadata.Metadata",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "workbench.schema.AutoSchema",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only (bounded, cleaned: workbench.parsers); other media types get 415.
     "DEFAULT_PARSER_CLASSES": ["workbench.parsers.JSONParser"],
