@@ -37,6 +37,7 @@ coll = lambda w: {"pk": w["rag_collection"].pk}  # noqa: E731
 doc = lambda w: {"pk": w["rag_collection"].pk, "document_id": w["rag_document"].pk}  # noqa: E731
 # A document of alice's *personal* collection addressed through the team collection's URL:
 # nobody gets it, not even alice (ids must belong together).
+private_doc = lambda w: {"pk": w["rag_personal"].pk, "document_id": w["rag_private_document"].pk}  # noqa: E731
 crossed = lambda w: {"pk": w["rag_collection"].pk, "document_id": w["rag_private_document"].pk}  # noqa: E731
 
 RAG_CASES: list[Case] = [
@@ -124,6 +125,53 @@ RAG_CASES: list[Case] = [
         kwargs=lambda w: {"pk": w["rag_personal"].pk, "chunk_id": w["rag_chunk"].pk},
         note="a chunk of another collection",
     ),
+    # Ids that don't belong together, and alice's personal collection through every reader.
+    Case(
+        "rag:document_cancel",
+        _team(404, 404, 404),
+        method="POST",
+        kwargs=crossed,
+        note="a document of another collection",
+    ),
+    Case(
+        "rag:document_retry",
+        _team(404, 404, 404),
+        method="POST",
+        kwargs=crossed,
+        note="a document of another collection",
+    ),
+    Case(
+        "rag:document_delete",
+        _alice_only(302),
+        method="POST",
+        kwargs=private_doc,
+        note="personal",
+    ),
+    Case(
+        "rag:detail",
+        _alice_only(200),
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        query=lambda w: {"partial": "documents"},
+        note="personal, documents page",
+    ),
+    Case(
+        "rag:search",
+        _alice_only(200),
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        query=lambda w: {"q": "private", "mode": "text"},
+        note="personal",
+    ),
+    Case(
+        "rag:edit", _alice_only(200), kwargs=lambda w: {"pk": w["rag_personal"].pk}, note="personal"
+    ),
+    Case(
+        "rag:upload",
+        _alice_only(302),
+        method="POST",
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        data=lambda w: {"files": _file()},
+        note="personal, multipart",
+    ),
     # --- REST ---------------------------------------------------------------------------------
     Case("api-collection-list", _team(200, 200, 200, anonymous=401, charlie=200), api=True),
     Case(
@@ -181,6 +229,47 @@ RAG_CASES: list[Case] = [
         api=True,
     ),
     Case("api-collection-status", _team(200, 200, 200, anonymous=401), kwargs=coll, api=True),
+    Case(
+        "api-collection-status",
+        _alice_only(200, anonymous=401),
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        api=True,
+        note="personal",
+    ),
+    Case(
+        "api-collection-search",
+        _alice_only(200, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        api=True,
+        data=lambda w: {"query": "private", "mode": "text"},
+        note="personal",
+    ),
+    Case(
+        "api-document-list",
+        _alice_only(201, anonymous=401),
+        method="POST",
+        kwargs=lambda w: {"pk": w["rag_personal"].pk},
+        api=True,
+        data=lambda w: {"text": "pasted into alice's own"},
+        note="personal",
+    ),
+    Case(
+        "api-document-detail",
+        _team(404, 404, 404, anonymous=401),
+        method="DELETE",
+        kwargs=crossed,
+        api=True,
+        note="a document of another collection",
+    ),
+    Case(
+        "api-document-cancel",
+        _team(404, 404, 404, anonymous=401),
+        method="POST",
+        kwargs=crossed,
+        api=True,
+        note="a document of another collection",
+    ),
     Case(
         "api-collection-search",
         _team(200, 200, 200, anonymous=401),
