@@ -9,13 +9,17 @@ import io
 from rag.extraction.blocks import MAX_CHARS, Block, Extracted, ExtractionError, paragraphs
 
 MAX_PDF_PAGES = 2_000
+# pypdf's page-tree cap counts a page's entries (its keys and inherited attributes), not pages:
+# a plain page has 5–10, so the cap is set for the page limit at a generous 32 per page — a
+# valid PDF within the page limit gets through to the page count below and its clear message.
+PAGE_TREE_ENTRIES = (MAX_PDF_PAGES + 1) * 32
 
 
 def extract_pdf(data: bytes) -> Extracted:
     import logging
 
     import pypdf
-    from pypdf.errors import PyPdfError
+    from pypdf.errors import LimitReachedError, PyPdfError
 
     logging.getLogger("pypdf").setLevel(logging.ERROR)  # malformed files warn per object
     # Lower pypdf's caps on what one stream may inflate to and how much work a file may cause
@@ -27,13 +31,18 @@ def extract_pdf(data: bytes) -> Extracted:
         run_length_maximum_output_length=32_000_000,
         array_based_stream_maximum_output_length=32_000_000,
         image_maximum_buffer_size=32_000_000,
-        page_tree_maximum_page_entries=MAX_PDF_PAGES + 1,
+        page_tree_maximum_page_entries=PAGE_TREE_ENTRIES,
     )
     try:
         with limits:
             return _pdf_pages(pypdf.PdfReader(io.BytesIO(data), strict=False))
     except ExtractionError:
         raise
+    except LimitReachedError:
+        raise ExtractionError(
+            f"This PDF is bigger than we read (at most {MAX_PDF_PAGES:,} pages and "
+            "32 MB of data per stream); split it."
+        ) from None
     except (
         PyPdfError,
         ValueError,

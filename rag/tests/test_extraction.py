@@ -3,6 +3,7 @@ import tracemalloc
 import pytest
 
 from rag import chunking, extraction
+from rag.extraction.pdf import MAX_PDF_PAGES
 from rag.tests import documents
 
 
@@ -44,6 +45,17 @@ def test_a_pdf_keeps_its_pages():
         (1, "Alpha page text"),
         (2, "Beta page text"),
     ]
+
+
+def test_a_pdf_of_many_pages_within_the_limit_is_read_and_one_beyond_it_says_so():
+    """pypdf's page-tree cap counts entries, not pages: set to the page limit, it refused a
+    valid 500-page PDF as "damaged"."""
+    result = extraction.extract(documents.pdf([f"page {n}" for n in range(600)]), "pdf")
+    assert result.page_count == 600 and result.blocks[-1].page == 600
+
+    over = documents.pdf([f"page {n}" for n in range(MAX_PDF_PAGES + 1)])
+    with pytest.raises(extraction.ExtractionError, match=r"2,001 pages; the limit is 2,000"):
+        extraction.extract(over, "pdf")
 
 
 @pytest.mark.parametrize(
