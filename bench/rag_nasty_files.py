@@ -1,6 +1,6 @@
 """Memory and CPU of the worker's reading steps (sniff → extract → chunk) on hostile files, each
-in a fresh process: peak RSS above that process's baseline (Python, the extraction modules and
-the file's bytes already loaded), CPU seconds, and the outcome the user sees. What a worker adds
+in a fresh process: peak RSS (VmHWM) above that process's baseline (Python, the extraction
+modules and the file's bytes already loaded), CPU seconds, and the outcome the user sees. What a worker adds
 on top is the embedding of the chunks (bounded by the batch size, see P10).
 
     .venv/bin/python bench/rag_nasty_files.py              # every file, at the 20 MB upload limit
@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import subprocess
 import sys
 import tempfile
@@ -50,13 +49,30 @@ def _files(mb: float) -> dict[str, bytes]:
     }
 
 
+def _status_kb(field: str) -> int:
+    """VmRSS (now) or VmHWM (the peak since the last reset) of this process, in kB. Not
+    ru_maxrss: a child inherits its parent's, which holds every file built here."""
+    with open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    raise RuntimeError(f"no {field} in /proc/self/status")
+
+
+def _reset_peak() -> None:
+    """VmHWM starts again from the current RSS (Linux: "5" to clear_refs)."""
+    with open("/proc/self/clear_refs", "w") as refs:
+        refs.write("5")
+
+
 def _child(path: str, name: str) -> None:
     """Runs in the fresh process: read the file as the worker would, report figures as JSON."""
     from rag import chunking, extraction
 
     with open(path, "rb") as handle:
         data = handle.read()
-    base = resource.getrusage(resource.RUSAGE_SELF)
+    base = _status_kb("VmRSS")
+    _reset_peak()
     started = time.process_time()
     try:
         file_type = extraction.sniff(data, name)
@@ -66,11 +82,11 @@ def _child(path: str, name: str) -> None:
     except extraction.ExtractionError as exc:
         outcome = f"refused: {exc}"
     cpu = time.process_time() - started
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    peak = _status_kb("VmHWM")
     print(
         json.dumps(
             {
-                "baseline_mb": base.ru_maxrss / 1024,
+                "baseline_mb": base / 1024,
                 "peak_mb": peak / 1024,
                 "cpu_s": cpu,
                 "outcome": outcome[:110],
