@@ -61,9 +61,9 @@ def stored_path(name: str) -> Path:
 
 def _clean_name(filename: str) -> str:
     from rag.extraction import clean_text
+    from rag.uploads import clean_filename
 
-    name = clean_text(filename or "").strip().rsplit("/", 1)[-1].rsplit("\\", 1)[-1]
-    return name[:255] or "untitled"
+    return clean_filename(clean_text(filename or ""))[:255] or "untitled"
 
 
 def files_collection(*, actor, conversation: Conversation):

@@ -241,7 +241,7 @@ def document_add_bytes(
     """Sniff, dedup, store under a generated name and queue one file. Never raises for the
     file's content: a refusal is an Outcome with the reason."""
     access.require(actor, collection, Action.WRITE)
-    filename = extraction.clean_text(filename or "").strip()[:255] or "untitled.txt"
+    filename = uploads.clean_filename(extraction.clean_text(filename or ""))[:255] or "untitled.txt"
     if len(data) > uploads.max_upload_bytes():
         return Outcome(
             filename,

@@ -15,6 +15,19 @@ from pathlib import Path
 from django.conf import settings
 from django.core.files.uploadhandler import FileUploadHandler, SkipFile, StopUpload
 
+# Bidirectional and invisible format controls: in a file name they only disguise it
+# ("invoice\u202efdp.exe" shows as "invoiceexe.pdf"); the name is for people, so they go.
+_NAME_CONTROLS = dict.fromkeys(
+    map(ord, "\u061c\u200b\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"),
+    None,
+)
+
+
+def clean_filename(name: str) -> str:
+    """An uploaded file's name as we show it: no path, no bidi or invisible controls."""
+    name = (name or "").translate(_NAME_CONTROLS).strip()
+    return name.rsplit("/", 1)[-1].rsplit("\\", 1)[-1].strip()
+
 
 def max_upload_bytes() -> int:
     return int(getattr(settings, "WORKBENCH_MAX_UPLOAD_BYTES", 20 * 1024 * 1024))

@@ -167,6 +167,21 @@ def test_bad_images_are_refused_with_a_reason_and_nothing_is_kept(alice, name, d
     assert not Attachment.objects.exists()
 
 
+def test_an_attached_files_name_loses_the_controls_that_would_disguise_it(alice):
+    conversation = echo_conversation(alice)
+    image = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="cat\u202egnp.exe", data=png(8, 8)
+    )
+    document = attachments.attachment_add(
+        actor=alice, conversation=conversation, filename="a/b\\notes\u200f.txt", data=b"words"
+    )
+    assert (image.name, document.name, document.document.title) == (
+        "catgnp.exe",
+        "notes.txt",
+        "notes.txt",
+    )
+
+
 def test_thumbnails_are_served_by_us_to_readers_only(
     alice, team, bob_teammate, charlie_outsider, client_for
 ):

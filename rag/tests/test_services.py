@@ -102,6 +102,25 @@ def test_a_cancel_while_embedding_stops_without_chunks(alice, alice_collection, 
 
 
 @pytest.mark.parametrize(
+    ("name", "title"),
+    [
+        ("invoice\u202etxt.md", "invoicetxt.md"),  # shown as "invoicedm.txt" with the control
+        ("..\\..\\boot\u2066.ini\u2069.md", "boot.ini.md"),
+        ("../../etc/passwd.txt", "passwd.txt"),
+    ],
+)
+def test_a_file_name_loses_its_path_and_the_controls_that_would_disguise_it(
+    alice, alice_collection, name, title
+):
+    document = services.document_add_bytes(
+        actor=alice, collection=alice_collection, filename=name, data=b"plain words"
+    ).document
+
+    assert (document.title, document.source) == (title, title)
+    assert document.stored_name != title and "/" not in document.stored_name
+
+
+@pytest.mark.parametrize(
     ("name", "data", "reason"),
     [
         ("photo.pdf", documents.png(), "PNG image, not a PDF"),
