@@ -28,6 +28,15 @@ def _defaults(fresh_cache, one_attempt):
     """Throttle counters start at zero; no retry backoff."""
 
 
+@pytest.fixture
+def unread_documents_not_awaited(monkeypatch):
+    """For tests about files, not answers: no task worker reads the documents here, and a reply
+    would wait `WAIT_FOR_DOCUMENTS` (90 s) for them before answering without them."""
+    import rag.grounding
+
+    monkeypatch.setattr(rag.grounding, "WAIT_FOR_DOCUMENTS", 0.0)
+
+
 def photo(width=640, height=480, fmt="JPEG", comment=b"secret-exif-comment") -> bytes:
     out = io.BytesIO()
     image = Image.new("RGB", (width, height), (200, 30, 30))
@@ -466,7 +475,7 @@ def test_an_edited_question_keeps_its_images_and_the_model_gets_them_again(alice
     assert list(original.attachments.all()) == [attachment]  # the original keeps its own
 
 
-def test_an_edited_question_keeps_its_documents(alice, api_for):
+def test_an_edited_question_keeps_its_documents(alice, api_for, unread_documents_not_awaited):
     conversation = echo_conversation(alice)
     attachment = attachments.attachment_add(
         actor=alice, conversation=conversation, filename="notes.txt", data=b"Boiler notes."
@@ -520,7 +529,7 @@ def upload_of(attachment: Attachment):
 
 
 def test_deleting_a_team_removes_its_conversations_images_and_files_collections_once_committed(
-    alice, team, api_for, django_capture_on_commit_callbacks
+    alice, team, api_for, django_capture_on_commit_callbacks, unread_documents_not_awaited
 ):
     from rag.models import Document
 
@@ -546,7 +555,12 @@ def test_deleting_a_team_removes_its_conversations_images_and_files_collections_
 
 
 def test_deleting_an_account_removes_its_conversations_files_but_not_its_team_chats(
-    alice, team, bob_teammate, api_for, django_capture_on_commit_callbacks
+    alice,
+    team,
+    bob_teammate,
+    api_for,
+    django_capture_on_commit_callbacks,
+    unread_documents_not_awaited,
 ):
     own = echo_conversation(bob_teammate)
     image = sent_image(bob_teammate, own, api_for(bob_teammate))
@@ -562,7 +576,9 @@ def test_deleting_an_account_removes_its_conversations_files_but_not_its_team_ch
     assert Attachment.objects.filter(pk=team_image.pk, uploaded_by=None).exists()
 
 
-def test_an_account_deletion_that_rolls_back_keeps_every_file(bob_teammate, api_for):
+def test_an_account_deletion_that_rolls_back_keeps_every_file(
+    bob_teammate, api_for, unread_documents_not_awaited
+):
     from django.db import transaction
 
     own = echo_conversation(bob_teammate)
@@ -575,7 +591,7 @@ def test_an_account_deletion_that_rolls_back_keeps_every_file(bob_teammate, api_
 
 
 def test_a_fork_keeps_its_messages_images_and_documents_after_the_original_is_deleted(
-    alice, api_for, django_capture_on_commit_callbacks
+    alice, api_for, django_capture_on_commit_callbacks, unread_documents_not_awaited
 ):
     conversation = echo_conversation(alice)
     image = sent_image(alice, conversation, api_for(alice))
@@ -604,7 +620,9 @@ def test_a_fork_keeps_its_messages_images_and_documents_after_the_original_is_de
     assert not any(path.exists() for path in files_of(image)) and not upload.exists()
 
 
-def test_a_conversation_deletion_that_rolls_back_keeps_its_documents_upload(alice, api_for):
+def test_a_conversation_deletion_that_rolls_back_keeps_its_documents_upload(
+    alice, api_for, unread_documents_not_awaited
+):
     from django.db import transaction
 
     conversation = echo_conversation(alice)
